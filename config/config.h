@@ -1,0 +1,141 @@
+// config/: the YAML schema of DESIGN.md loaded into typed structs, with ${VAR} expansion,
+// durations, sizes, profile defaults, and errors that name file:line:column.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wsinit::config {
+
+using Duration = std::chrono::milliseconds;
+using Environment = std::map<std::string, std::string, std::less<>>;
+
+enum class Profile { gitlab, plain };
+enum class Switch { off, on, automatic };  // `auto` in YAML
+enum class Restart { always, on_failure, never };
+enum class LogFormat { text, json };
+
+struct Readiness {
+  enum class Kind { none, tcp, http, exec };
+  Kind kind = Kind::none;
+  int tcp_port = 0;
+  std::string http_url;
+  std::vector<std::string> exec;
+  Duration timeout = std::chrono::seconds(60);
+  Duration interval = std::chrono::milliseconds(250);
+};
+
+struct Service {
+  std::string name;
+  bool enabled = true;
+  std::vector<std::string> command;  // `shell: X` becomes [/bin/sh, -c, X]
+  std::string cwd;
+  std::map<std::string, std::string> env;
+  Restart restart = Restart::on_failure;
+  Duration backoff_initial = std::chrono::seconds(1);
+  Duration backoff_max = std::chrono::seconds(30);
+  Readiness ready;
+  std::vector<std::string> after;
+  bool oneshot = false;
+  bool required = false;
+  int stop_signal = 15;
+  Duration stop_timeout = std::chrono::seconds(10);
+  std::string origin;  // "file:line:column" of its definition, for messages
+};
+
+struct Config {
+  Profile profile = Profile::plain;
+  std::string source;  // the file it came from, or "(embedded default)"
+  struct User {
+    std::string name = "gitlab-workspaces";
+    std::string home = "/home/gitlab-workspaces";
+    std::string shell = "/bin/bash";
+  } user;
+  struct Paths {
+    std::string data = "/projects/.wsinit";
+    std::string logs;
+    std::string variables = "/.workspace-data/variables/file";
+    std::string runtime;
+  } paths;
+  struct Sshd {
+    Switch enabled = Switch::off;
+    std::string binary = "auto";
+    std::vector<std::string> listen;
+    std::vector<std::string> host_key_types = {"ed25519", "ecdsa"};
+    bool password_less = true;
+    std::vector<std::string> allow_from;
+    std::vector<std::string> authorized_keys;
+  } sshd;
+  struct Editor {
+    Switch enabled = Switch::off;
+    std::string kind = "gitlab";
+    std::vector<std::string> command;
+    int port = 60001;
+  } editor;
+  struct Workspace {
+    std::string devfile;
+  } workspace;
+  std::vector<Service> services;
+  struct Health {
+    std::string listen;
+    std::string report_url;
+    Duration report_interval = std::chrono::seconds(15);
+    std::string report_secret_file;
+    std::string report_ca_file;
+  } health;
+  struct Log {
+    LogFormat format = LogFormat::text;
+    std::string level;  // empty: info, or warn in tini mode (as quiet as tini by default)
+    std::uint64_t max_size = 10ull << 20;
+    int max_files = 3;
+  } log;
+  struct Shutdown {
+    Duration grace = std::chrono::seconds(25);
+  } shutdown;
+};
+
+// Either a config or every error found, each "file:line:column: what (expected ...)".
+struct LoadResult {
+  std::optional<Config> config;
+  std::vector<std::string> errors;
+};
+
+// The embedded defaults of a profile, with ${VAR} already expanded from env.
+Config profile_defaults(Profile profile, const Environment& env);
+
+// Parses YAML text; `source` names it in error messages. `fallback` is the profile used when
+// the text has no `profile:` key.
+LoadResult load_text(std::string_view text, const std::string& source, const Environment& env,
+                     Profile fallback);
+LoadResult load_file(const std::string& path, const Environment& env, Profile fallback);
+
+// Which file to read: the --config value, else $WSINIT_CONFIG, else /etc/wsinit/wsinit.yaml
+// when it exists; nullopt means "no file, use the embedded default".
+std::optional<std::string> choose_file(const std::optional<std::string>& flag,
+                                       const Environment& env);
+
+// Checks what the schema cannot: names, duplicates, unknown or cyclic `after`.
+std::vector<std::string> validate(const Config& config);
+
+// Services sorted so each comes after everything in its `after` (stable for ties).
+std::vector<const Service*> start_order(const Config& config);
+
+// "${A}" and "${A:-default}" (defaults may nest); "$${" is a literal "${".
+// Returns nullopt and sets `error` on malformed input.
+std::optional<std::string> expand(std::string_view text, const Environment& env,
+                                  std::string* error);
+
+std::optional<Duration> parse_duration(std::string_view text);  // 250ms 10s 2m 1h 1m30s 0
+std::optional<std::uint64_t> parse_size(std::string_view text);  // 512 10KiB 10MiB 1GiB 10M
+std::optional<int> parse_signal(std::string_view text);         // TERM SIGTERM 15
+std::string signal_name(int signal);                             // 15 -> "TERM"
+std::string format_duration(Duration d);                         // 1500ms -> "1.5s"
+
+Environment environment_of(char** envp);
+
+}  // namespace wsinit::config

@@ -1,0 +1,119 @@
+// Parsing of the small value types the config uses: durations, sizes, signal names.
+#include <csignal>
+#include <cstring>
+#include <string>
+
+#include "config/config.h"
+
+namespace wsinit::config {
+namespace {
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Reads a run of digits into `value`; false on no digits or overflow.
+bool read_number(std::string_view text, size_t& pos, std::uint64_t& value) {
+  size_t start = pos;
+  value = 0;
+  while (pos < text.size() && is_digit(text[pos])) {
+    if (value > (UINT64_MAX - 9) / 10) return false;
+    value = value * 10 + static_cast<unsigned>(text[pos] - '0');
+    ++pos;
+  }
+  return pos > start;
+}
+
+}  // namespace
+
+std::optional<Duration> parse_duration(std::string_view text) {
+  if (text == "0") return Duration(0);
+  static constexpr struct {
+    std::string_view unit;
+    std::uint64_t ms;
+  } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}};
+  size_t pos = 0;
+  std::uint64_t total = 0;
+  if (text.empty()) return std::nullopt;
+  while (pos < text.size()) {
+    std::uint64_t n;
+    if (!read_number(text, pos, n)) return std::nullopt;
+    size_t unit_start = pos;
+    while (pos < text.size() && !is_digit(text[pos])) ++pos;
+    std::string_view unit = text.substr(unit_start, pos - unit_start);
+    bool known = false;
+    for (const auto& u : units) {
+      if (u.unit != unit) continue;
+      if (n > (1ull << 40) / u.ms) return std::nullopt;  // beyond ~34 years: surely a typo
+      total += n * u.ms;
+      known = true;
+    }
+    if (!known) return std::nullopt;
+  }
+  return Duration(total);
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  static constexpr struct {
+    std::string_view unit;
+    std::uint64_t bytes;
+  } units[] = {{"", 1},          {"B", 1},          {"K", 1000},      {"KB", 1000},
+               {"KiB", 1 << 10}, {"M", 1000000},    {"MB", 1000000},  {"MiB", 1 << 20},
+               {"G", 1000000000}, {"GB", 1000000000}, {"GiB", 1 << 30}};
+  size_t pos = 0;
+  std::uint64_t n;
+  if (!read_number(text, pos, n)) return std::nullopt;
+  std::string_view unit = text.substr(pos);
+  while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+  for (const auto& u : units) {
+    if (u.unit != unit) continue;
+    if (n > UINT64_MAX / u.bytes) return std::nullopt;
+    return n * u.bytes;
+  }
+  return std::nullopt;
+}
+
+std::string signal_name(int signal) {
+  if (signal >= SIGRTMIN && signal <= SIGRTMAX) {
+    return signal == SIGRTMIN ? "RTMIN" : "RTMIN+" + std::to_string(signal - SIGRTMIN);
+  }
+  const char* name = sigabbrev_np(signal);
+  return name ? name : std::to_string(signal);
+}
+
+std::optional<int> parse_signal(std::string_view text) {
+  if (text.starts_with("SIG")) text.remove_prefix(3);
+  if (!text.empty() && is_digit(text[0])) {
+    size_t pos = 0;
+    std::uint64_t n;
+    if (!read_number(text, pos, n) || pos != text.size() || n < 1 ||
+        n > static_cast<std::uint64_t>(SIGRTMAX))
+      return std::nullopt;
+    return static_cast<int>(n);
+  }
+  for (int s = 1; s <= SIGRTMAX; ++s) {
+    if (signal_name(s) == text) return s;
+  }
+  return std::nullopt;
+}
+
+std::string format_duration(Duration d) {
+  auto ms = d.count();
+  if (ms % 1000 != 0) {
+    if (ms < 1000) return std::to_string(ms) + "ms";
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(ms) / 1000);
+    return buf;
+  }
+  return std::to_string(ms / 1000) + "s";
+}
+
+Environment environment_of(char** envp) {
+  Environment env;
+  for (char** e = envp; e && *e; ++e) {
+    const char* eq = strchr(*e, '=');
+    if (!eq) continue;
+    env.emplace(std::string(*e, static_cast<size_t>(eq - *e)), std::string(eq + 1));
+  }
+  return env;
+}
+
+}  // namespace wsinit::config

@@ -1,0 +1,197 @@
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+
+using namespace wsinit::config;
+using namespace std::chrono_literals;
+
+namespace {
+
+LoadResult load(const std::string& text, Environment env = {}) {
+  return load_text(text, "test.yaml", env, Profile::plain);
+}
+
+std::string only_error(const LoadResult& r) {
+  EXPECT_FALSE(r.config.has_value());
+  EXPECT_EQ(r.errors.size(), 1u) << ::testing::PrintToString(r.errors);
+  return r.errors.empty() ? "" : r.errors.front();
+}
+
+}  // namespace
+
+TEST(Units, Durations) {
+  EXPECT_EQ(parse_duration("250ms"), Duration(250));
+  EXPECT_EQ(parse_duration("10s"), Duration(10'000));
+  EXPECT_EQ(parse_duration("2m"), Duration(120'000));
+  EXPECT_EQ(parse_duration("1h"), Duration(3'600'000));
+  EXPECT_EQ(parse_duration("1m30s"), Duration(90'000));
+  EXPECT_EQ(parse_duration("0"), Duration(0));
+  EXPECT_EQ(parse_duration("0s"), Duration(0));
+  for (auto bad : {"", "10", "s", "10x", "-1s", "1.5s", "10 s", "99999999999999999999s"})
+    EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
+}
+
+TEST(Units, Sizes) {
+  EXPECT_EQ(parse_size("10MiB"), 10u << 20);
+  EXPECT_EQ(parse_size("4KiB"), 4096u);
+  EXPECT_EQ(parse_size("1GiB"), 1u << 30);
+  EXPECT_EQ(parse_size("10M"), 10'000'000u);
+  EXPECT_EQ(parse_size("512"), 512u);
+  for (auto bad : {"", "MiB", "10XB", "-5", "1.5MiB"}) EXPECT_FALSE(parse_size(bad).has_value()) << bad;
+}
+
+TEST(Units, Signals) {
+  EXPECT_EQ(parse_signal("TERM"), 15);
+  EXPECT_EQ(parse_signal("SIGINT"), 2);
+  EXPECT_EQ(parse_signal("9"), 9);
+  EXPECT_EQ(parse_signal("RTMIN+1"), SIGRTMIN + 1);
+  EXPECT_FALSE(parse_signal("TERMINATE").has_value());
+  EXPECT_FALSE(parse_signal("0").has_value());
+  EXPECT_FALSE(parse_signal("999").has_value());
+  EXPECT_EQ(signal_name(15), "TERM");
+  EXPECT_EQ(signal_name(SIGRTMIN + 2), "RTMIN+2");
+}
+
+TEST(Expand, VariablesAndDefaults) {
+  Environment env{{"A", "alpha"}, {"EMPTY", ""}, {"P", "60002"}};
+  std::string err;
+  EXPECT_EQ(expand("x${A}y", env, &err), "xalphay");
+  EXPECT_EQ(expand("${MISSING:-dflt}", env, &err), "dflt");
+  EXPECT_EQ(expand("${EMPTY:-dflt}", env, &err), "dflt");
+  EXPECT_EQ(expand("${MISSING}", env, &err), "");
+  EXPECT_EQ(expand("${MISSING:-${P:-60001}}", env, &err), "60002");
+  EXPECT_EQ(expand("${MISSING:-${NONE:-60001}}", env, &err), "60001");
+  EXPECT_EQ(expand("cost $5 and $${A}", env, &err), "cost $5 and ${A}");
+  EXPECT_EQ(expand("$", env, &err), "$");
+}
+
+TEST(Expand, MalformedIsAnError) {
+  std::string err;
+  EXPECT_FALSE(expand("${A", {}, &err).has_value());
+  EXPECT_NE(err.find("unterminated"), std::string::npos);
+  EXPECT_FALSE(expand("${A-b}", {}, &err).has_value());
+  EXPECT_NE(err.find("malformed"), std::string::npos);
+  EXPECT_FALSE(expand("${}", {}, &err).has_value());
+}
+
+TEST(Load, MinimalFileUsesPlainDefaults) {
+  auto r = load("version: 1\n");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_EQ(r.config->shutdown.grace, 25s);
+  EXPECT_EQ(r.config->sshd.enabled, Switch::off);
+  EXPECT_TRUE(r.config->health.listen.empty());
+}
+
+TEST(Load, GitlabProfileTakesPortsFromEnvironment) {
+  auto r = load("version: 1\nprofile: gitlab\n", {{"GL_SSH_PORT", "2222"}, {"GL_EDITOR_PORT", "7000"}});
+  ASSERT_TRUE(r.config);
+  EXPECT_EQ(r.config->sshd.enabled, Switch::automatic);
+  EXPECT_EQ(r.config->sshd.listen, std::vector<std::string>{"0.0.0.0:2222"});
+  EXPECT_EQ(r.config->editor.port, 7000);
+  EXPECT_EQ(r.config->health.listen, "0.0.0.0:60080");
+}
+
+TEST(Load, FullService) {
+  auto r = load(R"(version: 1
+shutdown: {grace: 5s}
+log: {format: json, level: debug, max_size: 1MiB, max_files: 2}
+services:
+  - name: web
+    command: [python3, -m, http.server, "${PORT:-8080}"]
+    cwd: /tmp
+    env: {PORT: "8080"}
+    restart: always
+    backoff: {initial: 100ms, max: 2s}
+    ready: {tcp: 8080, timeout: 5s}
+    stop_signal: INT
+    stop_timeout: 3s
+    required: true
+  - name: setup
+    shell: "echo hi"
+    oneshot: true
+    restart: never
+    after: [web]
+)");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  const auto& c = *r.config;
+  EXPECT_EQ(c.shutdown.grace, 5s);
+  EXPECT_EQ(c.log.format, LogFormat::json);
+  EXPECT_EQ(c.log.max_size, 1u << 20);
+  ASSERT_EQ(c.services.size(), 2u);
+  const auto& web = c.services[0];
+  EXPECT_EQ(web.command.back(), "8080");
+  EXPECT_EQ(web.restart, Restart::always);
+  EXPECT_EQ(web.backoff_initial, 100ms);
+  EXPECT_EQ(web.ready.kind, Readiness::Kind::tcp);
+  EXPECT_EQ(web.ready.tcp_port, 8080);
+  EXPECT_EQ(web.stop_signal, SIGINT);
+  EXPECT_TRUE(web.required);
+  EXPECT_EQ(web.origin, "test.yaml:5:5");
+  EXPECT_EQ(c.services[1].command, (std::vector<std::string>{"/bin/sh", "-c", "echo hi"}));
+  EXPECT_TRUE(c.services[1].oneshot);
+}
+
+TEST(Load, UnknownKeyNamesPositionAndExpectedKeys) {
+  EXPECT_EQ(only_error(load("version: 1\nshutdown:\n  gracee: 5s\n")),
+            "test.yaml:3:3: unknown key 'gracee' in shutdown (expected one of: grace)");
+  EXPECT_EQ(only_error(load("version: 1\nfoo: 1\n")).substr(0, 31), "test.yaml:2:1: unknown key 'foo");
+}
+
+TEST(Load, WrongTypesAndValues) {
+  EXPECT_EQ(only_error(load("version: 1\nshutdown: {grace: soon}\n")),
+            "test.yaml:2:19: shutdown.grace: 'soon' is not a duration (expected e.g. 250ms, 10s, 2m)");
+  EXPECT_EQ(only_error(load("version: 2\n")), "test.yaml:1:10: version: expected 1");
+  EXPECT_EQ(only_error(load("log: {level: info}\n")), "test.yaml:1:1: missing 'version' (expected version: 1)");
+  EXPECT_EQ(only_error(load("version: 1\nprofile: fancy\n")),
+            "test.yaml:2:10: profile: 'fancy' is not a profile (expected gitlab or plain)");
+  EXPECT_EQ(only_error(load("version: 1\nservices: {a: 1}\n")), "test.yaml:2:11: services: expected a list");
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - name: a\n    command: x\n")),
+            "test.yaml:4:14: services.a.command: expected a list of strings");
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - name: a\n    command: [x]\n    restart: sometimes\n")),
+            "test.yaml:5:14: services.a.restart: 'sometimes' is not a restart policy (expected always, on-failure or never)");
+}
+
+TEST(Load, InvalidYamlHasPosition) {
+  auto e = only_error(load("version: 1\nservices: [\n"));
+  EXPECT_EQ(e.rfind("test.yaml:", 0), 0u);
+  EXPECT_NE(e.find("invalid YAML"), std::string::npos);
+}
+
+TEST(Load, CollectsEveryError) {
+  auto r = load("version: 1\nshutdown: {grace: x}\nlog: {format: xml}\n");
+  EXPECT_EQ(r.errors.size(), 2u);
+}
+
+TEST(Validate, NamesDuplicatesDependencies) {
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: Web, command: [x]}\n")),
+            "test.yaml:3:5: service name 'Web' is invalid (expected [a-z0-9][a-z0-9_-]{0,62})");
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: a, command: [x]}\n  - {name: a, command: [y]}\n")),
+            "test.yaml:4:5: duplicate service name 'a' (first defined at test.yaml:3:5)");
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: a, command: [x], after: [b]}\n")),
+            "test.yaml:3:5: service 'a' comes after unknown service 'b'");
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: a, command: [x], after: [b]}\n"
+                            "  - {name: b, command: [x], after: [c]}\n  - {name: c, command: [x], after: [a]}\n")),
+            "test.yaml:5:5: services depend on each other in a cycle: a -> b -> c -> a");
+}
+
+TEST(Order, DependenciesFirstOtherwiseFileOrder) {
+  auto r = load("version: 1\nservices:\n  - {name: a, command: [x], after: [c]}\n  - {name: b, command: [x]}\n"
+                "  - {name: c, command: [x], after: [workspace-running]}\n");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  auto order = start_order(*r.config);
+  ASSERT_EQ(order.size(), 3u);
+  EXPECT_EQ(order[0]->name, "b");
+  EXPECT_EQ(order[1]->name, "c");
+  EXPECT_EQ(order[2]->name, "a");
+}
+
+TEST(ChooseFile, FlagThenEnvironment) {
+  EXPECT_EQ(choose_file(std::string("/x.yaml"), {{"WSINIT_CONFIG", "/y.yaml"}}), "/x.yaml");
+  EXPECT_EQ(choose_file(std::nullopt, {{"WSINIT_CONFIG", "/y.yaml"}}), "/y.yaml");
+}
+
+TEST(LoadFile, MissingFileIsAnError) {
+  auto r = load_file("/nonexistent/wsinit.yaml", {}, Profile::plain);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0], "/nonexistent/wsinit.yaml: cannot read config file: No such file or directory");
+}
