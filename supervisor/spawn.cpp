@@ -1,0 +1,157 @@
+#include "supervisor/spawn.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+namespace wsinit::supervisor {
+namespace {
+
+// What a child reports over the CLOEXEC pipe when it cannot exec.
+struct ChildFailure {
+  int stage;
+  int error;
+};
+enum Stage { kStageSession, kStageStdio, kStageChdir, kStageExec };
+const char* stage_name(int stage) {
+  switch (stage) {
+    case kStageSession: return "session";
+    case kStageStdio: return "stdio";
+    case kStageChdir: return "chdir";
+    default: return "exec";
+  }
+}
+
+[[noreturn]] void child_fail(int report_fd, int stage) {
+  ChildFailure failure{stage, errno};
+  ssize_t ignored = write(report_fd, &failure, sizeof failure);
+  (void)ignored;
+  _exit(127);
+}
+
+void set_cloexec_from_3() {
+  if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  struct rlimit limit;
+  int max_fd = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 65536 ? static_cast<int>(limit.rlim_cur) : 65536;
+  for (int fd = 3; fd < max_fd; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+void reset_signals() {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int s = 1; s < NSIG; ++s) {
+    if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+// Runs in the child between fork and exec: only async-signal-safe calls.
+[[noreturn]] void run_child(const SpawnRequest& r, const char* path, char* const argv[], char* const envp[],
+                            int report_fd) {
+  if (r.grouping == SpawnRequest::Grouping::new_session) {
+    if (setsid() < 0) child_fail(report_fd, kStageSession);
+  } else {
+    if (setpgid(0, 0) < 0) child_fail(report_fd, kStageSession);
+    // Signals are still blocked here, so SIGTTOU cannot stop us while in the background.
+    if (isatty(STDIN_FILENO)) tcsetpgrp(STDIN_FILENO, getpid());
+  }
+  const int targets[] = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
+  const int sources[] = {r.stdin_fd, r.stdout_fd, r.stderr_fd};
+  for (int i = 0; i < 3; ++i) {
+    if (sources[i] >= 0 && sources[i] != targets[i] && dup2(sources[i], targets[i]) < 0)
+      child_fail(report_fd, kStageStdio);
+  }
+  if (!r.cwd.empty() && chdir(r.cwd.c_str()) < 0) child_fail(report_fd, kStageChdir);
+  set_cloexec_from_3();
+  reset_signals();
+  execve(path, argv, envp);
+  child_fail(report_fd, kStageExec);
+}
+
+std::vector<char*> c_strings(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (const auto& s : strings) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+std::string path_variable_of(const std::vector<std::string>& env) {
+  for (const auto& e : env) {
+    if (e.starts_with("PATH=")) return e.substr(5);
+  }
+  return "/usr/local/bin:/usr/bin:/bin";
+}
+
+}  // namespace
+
+Lookup find_executable(const std::string& name, const std::string& path_variable) {
+  if (name.empty()) return {"", ENOENT};
+  if (name.find('/') != std::string::npos) return {name, 0};
+  int error = ENOENT;
+  size_t start = 0;
+  while (start <= path_variable.size()) {
+    size_t end = path_variable.find(':', start);
+    if (end == std::string::npos) end = path_variable.size();
+    std::string dir = path_variable.substr(start, end - start);
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    struct stat st;
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (access(candidate.c_str(), X_OK) == 0) return {candidate, 0};
+      error = EACCES;  // keep looking, as execvp does, but remember why this one failed
+    }
+    start = end + 1;
+  }
+  return {"", error};
+}
+
+int exit_code_for_spawn_error(int error) { return error == ENOENT || error == ENOTDIR ? 127 : 126; }
+
+SpawnResult spawn(const SpawnRequest& request) {
+  if (request.argv.empty()) return {-1, EINVAL, "lookup"};
+  Lookup found = find_executable(request.argv[0], path_variable_of(request.env));
+  if (found.error) return {-1, found.error, "lookup"};
+
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) < 0) return {-1, errno, "pipe"};
+  auto argv = c_strings(request.argv);
+  auto envp = c_strings(request.env);
+
+  // Blocked across fork: the child must not run our handlers before it resets them.
+  sigset_t all, previous;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &previous);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(report[0]);
+    run_child(request, found.path.c_str(), argv.data(), envp.data(), report[1]);
+  }
+  int fork_error = errno;
+  sigprocmask(SIG_SETMASK, &previous, nullptr);
+  close(report[1]);
+  if (pid < 0) {
+    close(report[0]);
+    return {-1, fork_error, "fork"};
+  }
+  if (request.grouping == SpawnRequest::Grouping::foreground) setpgid(pid, pid);  // closes the race with kill(-pid)
+
+  ChildFailure failure{};
+  ssize_t n;
+  do {
+    n = read(report[0], &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof failure)) return {pid, failure.error, stage_name(failure.stage)};
+  return {pid, 0, ""};
+}
+
+}  // namespace wsinit::supervisor

@@ -1,0 +1,44 @@
+// Our own fork+exec (DESIGN.md rule 3). Internal to supervisor/ and init/, which both start
+// processes; the reaper, not this, collects their exit status.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace wsinit::supervisor {
+
+struct SpawnRequest {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH from `env` unless it has a '/'
+  std::vector<std::string> env;   // "NAME=value"
+  std::string cwd;                // empty: inherit ours
+  // new_session: setsid (services). foreground: own process group that takes the terminal's
+  // foreground when stdin is one (tini mode's CMD, so Ctrl-C and job control reach it).
+  enum class Grouping { new_session, foreground } grouping = Grouping::new_session;
+  int stdin_fd = -1;  // -1: inherit ours
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+};
+
+struct SpawnResult {
+  pid_t pid = -1;     // > 0 whenever a child was forked, even if its exec then failed
+  int error = 0;      // errno of the failure, 0 on success
+  std::string stage;  // what failed: "fork", "lookup", "chdir", "exec", ...
+  bool ok() const { return error == 0; }
+};
+
+// Forks and execs. A failed exec still leaves a child (already exited) for the reaper.
+SpawnResult spawn(const SpawnRequest& request);
+
+// PATH search as execvp does it, done before fork: an absolute path, or ENOENT / EACCES.
+struct Lookup {
+  std::string path;
+  int error = 0;
+};
+Lookup find_executable(const std::string& name, const std::string& path_variable);
+
+// Exit status a shell would give for a command that could not start (127 not found, 126 otherwise).
+int exit_code_for_spawn_error(int error);
+
+}  // namespace wsinit::supervisor

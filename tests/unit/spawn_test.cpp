@@ -1,0 +1,110 @@
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "supervisor/spawn.h"
+
+using namespace wsinit::supervisor;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/wsinit-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::system(("rm -rf " + path).c_str()); }
+};
+
+int wait_for(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST(FindExecutable, SearchesPathAndRemembersPermissionProblems) {
+  TempDir dir;
+  std::string plain = dir.path + "/tool";
+  std::ofstream(plain) << "#!/bin/sh\n";
+  chmod(plain.c_str(), 0644);
+  EXPECT_EQ(find_executable("tool", dir.path).error, EACCES);
+  EXPECT_EQ(find_executable("no-such-tool", dir.path).error, ENOENT);
+  EXPECT_EQ(find_executable("sh", "/nonexistent:/bin").path, "/bin/sh");
+  chmod(plain.c_str(), 0755);
+  EXPECT_EQ(find_executable("tool", "/nonexistent:" + dir.path).path, plain);
+  EXPECT_EQ(find_executable("./relative", "").path, "./relative");
+}
+
+TEST(ExitCodes, NotFoundAndNotExecutable) {
+  EXPECT_EQ(exit_code_for_spawn_error(ENOENT), 127);
+  EXPECT_EQ(exit_code_for_spawn_error(EACCES), 126);
+  EXPECT_EQ(exit_code_for_spawn_error(ENOEXEC), 126);
+}
+
+TEST(Spawn, ReportsLookupFailureWithoutForking) {
+  auto r = spawn({.argv = {"no-such-program-anywhere"}, .env = {"PATH=/bin"}});
+  EXPECT_EQ(r.pid, -1);
+  EXPECT_EQ(r.error, ENOENT);
+  EXPECT_EQ(r.stage, "lookup");
+}
+
+TEST(Spawn, ReportsExecFailureFromTheChild) {
+  TempDir dir;
+  std::string junk = dir.path + "/junk";
+  std::ofstream(junk) << "\x7f" "ELF garbage";
+  chmod(junk.c_str(), 0755);
+  auto r = spawn({.argv = {junk}, .env = {}});
+  ASSERT_GT(r.pid, 0);
+  EXPECT_EQ(r.error, ENOEXEC);
+  EXPECT_EQ(r.stage, "exec");
+  wait_for(r.pid);
+}
+
+TEST(Spawn, ReportsChdirFailure) {
+  auto r = spawn({.argv = {"/bin/true"}, .env = {}, .cwd = "/nonexistent-dir"});
+  ASSERT_GT(r.pid, 0);
+  EXPECT_EQ(r.error, ENOENT);
+  EXPECT_EQ(r.stage, "chdir");
+  wait_for(r.pid);
+}
+
+TEST(Spawn, ChildStartsCleanInItsOwnSession) {
+  TempDir dir;
+  std::string out = dir.path + "/out";
+  int fd = open(out.c_str(), O_WRONLY | O_CREAT, 0644);
+  int leak = open("/dev/null", O_RDONLY);  // must not reach the child
+  ASSERT_GE(leak, 3);
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &block, nullptr);
+  signal(SIGUSR2, SIG_IGN);
+  auto r = spawn({.argv = {"/bin/sh", "-c", "echo \"$VAR\"; pwd; exec " CHILD_STATE},
+                  .env = {"PATH=/bin:/usr/bin", "VAR=value"},
+                  .cwd = dir.path,
+                  .stdout_fd = fd});
+  sigprocmask(SIG_UNBLOCK, &block, nullptr);
+  signal(SIGUSR2, SIG_DFL);
+  close(fd);
+  close(leak);
+  ASSERT_TRUE(r.ok()) << r.stage << " " << r.error;
+  EXPECT_EQ(WEXITSTATUS(wait_for(r.pid)), 0);
+  std::string pid = std::to_string(r.pid);
+  // Session and group leader; no terminal (tcgetpgrp fails: -1).
+  EXPECT_EQ(slurp(out), "value\n" + dir.path + "\nmask 0000000000000000 ignored 0000000000000000 fds 0 1 2 pid " +
+                            pid + " pgid " + pid + " sid " + pid + " tpgid -1\n");
+}
