@@ -1,0 +1,29 @@
+// init/: the command line and the PID-1 core (signals, the one reaper, subreaper, shutdown).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace wsinit::init {
+
+struct Command {
+  enum class Kind { run, check, status, control, install, version, help, usage_error } kind = Kind::run;
+  std::optional<std::string> config_file;  // --config
+  std::vector<std::string> argv;           // run: CMD and its args (empty: workspace mode)
+  bool json = false;                       // status --json
+  std::string action;                      // control: start | stop | restart
+  std::string target;                      // control: the service; install: the directory
+  std::string error;                       // usage_error: what was wrong
+};
+
+Command parse_command_line(const std::vector<std::string>& args);  // args without argv[0]
+std::string usage_text();
+
+// Runs wsinit as init/supervisor; returns the process exit status.
+int run(const Command& command, char** envp);
+
+// The status a shell reports for a wait() status: the code, or 128+N for death by signal N.
+int exit_status_of(int wait_status);
+
+}  // namespace wsinit::init

@@ -1,0 +1,40 @@
+// wsinit: init and supervisor for cloud development workspaces. See README.md and DESIGN.md.
+#include <cstdio>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "init/init.h"
+
+extern char** environ;
+
+namespace {
+
+void set_up_logging() {
+  auto logger = spdlog::stderr_logger_st("wsinit");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ wsinit %l: %v", spdlog::pattern_time_type::utc);
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  set_up_logging();
+  using wsinit::init::Command;
+  Command command = wsinit::init::parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
+  switch (command.kind) {
+    case Command::Kind::usage_error:
+      fprintf(stderr, "wsinit: %s\n\n%s", command.error.c_str(), wsinit::init::usage_text().c_str());
+      return 2;
+    case Command::Kind::help:
+      fputs(wsinit::init::usage_text().c_str(), stdout);
+      return 0;
+    case Command::Kind::version:
+      printf("wsinit %s\n", WSINIT_VERSION);
+      return 0;
+    case Command::Kind::run:
+      return wsinit::init::run(command, environ);
+    default:
+      fprintf(stderr, "wsinit: '%s' is not available in this build yet\n", argv[1]);
+      return 2;
+  }
+}

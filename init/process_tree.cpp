@@ -1,0 +1,76 @@
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+
+#include "init/pid1.h"
+
+namespace wsinit::init {
+namespace {
+
+// The parent pid from /proc/PID/stat, or -1 (the process may already be gone).
+pid_t parent_of(const char* pid_dir) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%.16s/stat", pid_dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[512];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  // "pid (comm) state ppid ...": comm may hold spaces and ')' so search from the end.
+  const char* close_paren = strrchr(buf, ')');
+  if (!close_paren) return -1;
+  int ppid;
+  char state;
+  if (sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2) return -1;
+  return ppid;
+}
+
+}  // namespace
+
+std::vector<pid_t> descendants_of(pid_t root) {
+  std::multimap<pid_t, pid_t> children;
+  DIR* proc = opendir("/proc");
+  if (!proc) return {};
+  while (dirent* entry = readdir(proc)) {
+    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+    pid_t ppid = parent_of(entry->d_name);
+    if (ppid > 0) children.emplace(ppid, static_cast<pid_t>(atoi(entry->d_name)));
+  }
+  closedir(proc);
+  std::vector<pid_t> found;
+  std::deque<pid_t> queue{root};
+  while (!queue.empty()) {
+    pid_t parent = queue.front();
+    queue.pop_front();
+    auto [begin, end] = children.equal_range(parent);
+    for (auto it = begin; it != end; ++it) {
+      found.push_back(it->second);
+      queue.push_back(it->second);
+    }
+  }
+  return found;
+}
+
+int signal_all_others(int signal) {
+  if (getpid() == 1) {
+    kill(-1, signal);  // every process in our PID namespace but us
+    return -1;
+  }
+  int count = 0;
+  for (pid_t pid : descendants_of(getpid())) {
+    if (kill(pid, signal) == 0) ++count;
+  }
+  return count;
+}
+
+}  // namespace wsinit::init

@@ -1,0 +1,30 @@
+#include <sys/signalfd.h>
+
+#include <csignal>
+
+#include "init/pid1.h"
+
+namespace wsinit::init {
+namespace {
+
+bool is_fault(int s) {
+  return s == SIGSEGV || s == SIGBUS || s == SIGFPE || s == SIGILL || s == SIGTRAP || s == SIGSYS || s == SIGABRT;
+}
+
+}  // namespace
+
+int open_signal_fd() {
+  sigset_t handled;
+  sigfillset(&handled);
+  for (int s = 1; s < NSIG; ++s) {
+    if (is_fault(s)) sigdelset(&handled, s);
+  }
+  if (sigprocmask(SIG_BLOCK, &handled, nullptr) < 0) return -1;
+  return signalfd(-1, &handled, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+bool is_forwarded(int s) {
+  return s != SIGCHLD && s != SIGTSTP && s != SIGTTIN && s != SIGTTOU && s != SIGKILL && s != SIGSTOP && !is_fault(s);
+}
+
+}  // namespace wsinit::init

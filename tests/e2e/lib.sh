@@ -1,0 +1,69 @@
+# Shared helpers for the end-to-end tests. Each test is a bash script run by ctest with
+# WSINIT (the binary under test) and HELPERS (the folder of tests/helpers programs) set.
+set -euo pipefail
+: "${WSINIT:?WSINIT must name the wsinit binary}" "${HELPERS:?HELPERS must name the helpers folder}"
+
+TMP=$(mktemp -d /tmp/wsinit-e2e.XXXXXX)
+chmod 755 "$TMP"
+STARTED=()
+
+# Every process tree a test started is killed by pid, children first seen, then the root.
+tree_of() {
+  local pid=$1 child
+  for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do tree_of "$child"; done
+  echo "$pid"
+}
+cleanup() {
+  local pid
+  for pid in "${STARTED[@]}"; do
+    kill -KILL $(tree_of "$pid") 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+expect_eq() {  # actual expected what
+  [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"
+}
+expect_contains() {  # haystack needle what
+  case "$1" in *"$2"*) ;; *) fail "$3: '$2' not found in: $1" ;; esac
+}
+
+# Polls a shell condition every 20 ms for up to $2 seconds (default 10).
+wait_until() {
+  local cond=$1 limit=${2:-10} i
+  for ((i = 0; i < limit * 50; i++)); do
+    eval "$cond" && return 0
+    sleep 0.02
+  done
+  fail "timed out after ${limit}s waiting for: $cond"
+}
+
+# Starts wsinit as PID 1 of a new PID namespace in the background. Sets WS_PID to its pid as
+# seen from here. Output goes to $TMP/out and $TMP/err.
+start_pid1() {
+  unshare --pid --fork --mount-proc --kill-child "$WSINIT" "$@" >"$TMP/out" 2>"$TMP/err" &
+  local unshare_pid=$!
+  STARTED+=("$unshare_pid")
+  wait_until "[ -n \"\$(cat /proc/$unshare_pid/task/$unshare_pid/children 2>/dev/null)\" ]" 5
+  WS_PID=$(tr -d ' ' </proc/$unshare_pid/task/$unshare_pid/children)
+  WS_WAIT_PID=$unshare_pid
+}
+
+# Starts wsinit in the background as an ordinary process (a child subreaper).
+start_subreaper() {
+  "$WSINIT" "$@" >"$TMP/out" 2>"$TMP/err" &
+  WS_PID=$!
+  WS_WAIT_PID=$!
+  STARTED+=("$WS_PID")
+}
+
+# Waits for the wsinit started above and sets WS_STATUS to its exit status.
+wait_wsinit() {
+  WS_STATUS=0
+  wait "$WS_WAIT_PID" || WS_STATUS=$?
+}
