@@ -119,10 +119,12 @@ bool Init::start_main() {
 
 void Init::on_signal_readable(uv_poll_t* handle, int, int) {
   Init* self = static_cast<Init*>(handle->loop->data);
-  signalfd_siginfo info;
-  while (read(self->signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-    self->handle_signal(info);
-  }
+  signalfd_siginfo batch[16];
+  ssize_t n;
+  do {
+    n = read(self->signal_fd_, batch, sizeof batch);
+    for (ssize_t i = 0; i < n / static_cast<ssize_t>(sizeof batch[0]); ++i) self->handle_signal(batch[i]);
+  } while (n == static_cast<ssize_t>(sizeof batch));
 }
 
 void Init::handle_signal(const signalfd_siginfo& info) {

@@ -15,6 +15,30 @@
 namespace wsinit::init {
 namespace {
 
+// Appends the pids listed in /proc/PID/task/TID/children of every thread of `pid`; false when
+// the kernel has no such files (CONFIG_PROC_CHILDREN off).
+bool append_children(pid_t pid, std::vector<pid_t>& out) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task", pid);
+  DIR* tasks = opendir(path);
+  if (!tasks) return true;  // gone meanwhile: no children
+  bool supported = true;
+  while (dirent* task = readdir(tasks)) {
+    if (task->d_name[0] < '0' || task->d_name[0] > '9') continue;
+    snprintf(path, sizeof path, "/proc/%d/task/%.16s/children", pid, task->d_name);
+    FILE* f = fopen(path, "re");
+    if (!f) {
+      supported = supported && errno != ENOENT;
+      continue;
+    }
+    int child;
+    while (fscanf(f, "%d", &child) == 1) out.push_back(child);
+    fclose(f);
+  }
+  closedir(tasks);
+  return supported;
+}
+
 // The parent pid from /proc/PID/stat, or -1 (the process may already be gone).
 pid_t parent_of(const char* pid_dir) {
   char path[64];
@@ -35,9 +59,8 @@ pid_t parent_of(const char* pid_dir) {
   return ppid;
 }
 
-}  // namespace
-
-std::vector<pid_t> descendants_of(pid_t root) {
+// Fallback without children files: one pass over all of /proc.
+std::vector<pid_t> descendants_by_scanning(pid_t root) {
   std::multimap<pid_t, pid_t> children;
   DIR* proc = opendir("/proc");
   if (!proc) return {};
@@ -57,6 +80,19 @@ std::vector<pid_t> descendants_of(pid_t root) {
       found.push_back(it->second);
       queue.push_back(it->second);
     }
+  }
+  return found;
+}
+
+}  // namespace
+
+// Walks the tree through the children files: work grows with our descendants, not with every
+// process on the machine.
+std::vector<pid_t> descendants_of(pid_t root) {
+  std::vector<pid_t> found;
+  if (!append_children(root, found)) return descendants_by_scanning(root);
+  for (size_t i = 0; i < found.size(); ++i) {
+    if (!append_children(found[i], found)) return descendants_by_scanning(root);
   }
   return found;
 }
