@@ -25,6 +25,7 @@ struct Readiness {
   Kind kind = Kind::none;
   int tcp_port = 0;
   std::string http_url;
+  int http_ready_below = 400;  // an answer with a lower status means ready
   std::vector<std::string> exec;
   Duration timeout = std::chrono::seconds(60);
   Duration interval = std::chrono::milliseconds(250);

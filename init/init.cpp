@@ -1,5 +1,6 @@
-// The PID-1 core: one libuv loop; signals through a signalfd; one reaper; ordered shutdown
-// within the grace budget. Read top to bottom: run() -> start_main() -> the loop's callbacks.
+// The PID-1 core: one libuv loop; signals through a signalfd; one reaper that hands each exit
+// to the supervisor; shutdown in order within the grace budget. Read top to bottom:
+// run() -> Init::run() -> the loop's callbacks -> begin_shutdown() -> finish.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -8,55 +9,87 @@
 #include <uv.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <memory>
 #include <spdlog/spdlog.h>
 
+#include "common/json.h"
+#include "common/timer.h"
 #include "config/config.h"
 #include "init/init.h"
 #include "init/pid1.h"
 #include "supervisor/spawn.h"
+#include "supervisor/supervisor.h"
 
 namespace wsinit::init {
 namespace {
 
 using config::signal_name;
+using Clock = std::chrono::steady_clock;
+
+std::vector<std::string> environment_list(char** envp) {
+  std::vector<std::string> env;
+  for (char** e = envp; e && *e; ++e) env.emplace_back(*e);
+  return env;
+}
+
+// The effective config: the chosen file, or the embedded default of the mode's profile.
+std::optional<config::Config> load_config(const Command& command, const config::Environment& env,
+                                          std::vector<std::string>* errors, std::string* file_used) {
+  config::Profile fallback = command.argv.empty() ? config::Profile::gitlab : config::Profile::plain;
+  if (auto file = config::choose_file(command.config_file, env)) {
+    *file_used = *file;
+    config::LoadResult loaded = config::load_file(*file, env, fallback);
+    *errors = loaded.errors;
+    return loaded.config;
+  }
+  config::Config config = config::profile_defaults(fallback, env);
+  config.source = "(embedded default)";
+  return config;
+}
 
 class Init {
  public:
-  Init(const config::Config& config, std::vector<std::string> main_argv, char** envp)
-      : config_(config), main_argv_(std::move(main_argv)), envp_(envp) {}
+  Init(config::Config config, std::string config_file, const Command& command, char** envp)
+      : config_(std::move(config)), config_file_(std::move(config_file)), command_(command), envp_(envp) {}
 
   int run();
 
  private:
   static void on_signal_readable(uv_poll_t* handle, int status, int events);
-  static void on_grace_expired(uv_timer_t* handle);
 
-  bool start_main();
   void handle_signal(const signalfd_siginfo& info);
-  void forward_to_main(int signal);
+  void reload();
   void reap_children();
-  void on_child_exit(pid_t pid, int wait_status);
+  void on_main_exit(int status);
   void begin_shutdown(const std::string& reason);
+  void terminate_others();
   void finish_if_nothing_left();
+  void on_grace_expired();
   void kill_remaining();
-  void stop_loop();
+  void open_control_socket();
+  void handle_control(const std::string& request, supervisor::Supervisor::Reply reply);
+  std::string status_json() const;
 
-  const config::Config& config_;
-  std::vector<std::string> main_argv_;
+  config::Config config_;
+  std::string config_file_;  // empty: the embedded default (nothing to re-read on SIGHUP)
+  const Command& command_;
   char** envp_;
+  bool tini_mode() const { return !command_.argv.empty(); }
 
   uv_loop_t loop_{};
   uv_poll_t signal_poll_{};
-  uv_timer_t grace_timer_{};
   int signal_fd_ = -1;
+  std::unique_ptr<Timer> grace_timer_;
+  std::unique_ptr<supervisor::Supervisor> supervisor_;
+  std::unique_ptr<supervisor::ControlServer> control_;
+  Clock::time_point started_ = Clock::now();
 
-  pid_t main_pid_ = 0;
   bool main_running_ = false;
-  int main_spawn_error_ = 0;  // errno when CMD's exec failed in the child
   int exit_code_ = 0;
   bool stopping_ = false;
+  bool services_stopped_ = false;
   bool others_terminated_ = false;
   bool children_left_ = true;
   std::uint64_t orphans_reaped_ = 0;
@@ -67,54 +100,34 @@ int Init::run() {
     spdlog::error("cannot become a child subreaper: {}; orphans will not be reaped", strerror(errno));
   }
   signal_fd_ = open_signal_fd();
-  if (signal_fd_ < 0) {
-    spdlog::critical("cannot open a signalfd: {}", strerror(errno));
+  if (signal_fd_ < 0 || uv_loop_init(&loop_) != 0) {
+    spdlog::critical("cannot set up the event loop: {}", strerror(errno));
     return 1;
   }
-  if (uv_loop_init(&loop_) != 0) return 1;
   loop_.data = this;
   uv_poll_init(&loop_, &signal_poll_, signal_fd_);
   uv_poll_start(&signal_poll_, UV_READABLE, on_signal_readable);
-  uv_timer_init(&loop_, &grace_timer_);
+  grace_timer_ = std::make_unique<Timer>(&loop_);
 
-  if (!main_argv_.empty() && !start_main()) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&signal_poll_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    uv_loop_close(&loop_);
-    close(signal_fd_);
-    return exit_code_;
-  }
-  reap_children();  // anything that exited before the loop started
+  supervisor::Supervisor::Hooks hooks;
+  hooks.on_main_exit = [this](int status) { on_main_exit(status); };
+  supervisor_ = std::make_unique<supervisor::Supervisor>(&loop_, config_, command_.argv, environment_list(envp_), hooks);
+  main_running_ = tini_mode();
+  if (!tini_mode() || !config_.services.empty()) open_control_socket();
+  supervisor_->start();
+  reap_children();  // anything that exited before the loop ran
   uv_run(&loop_, UV_RUN_DEFAULT);
 
+  if (!tini_mode() && supervisor_->required_never_ready()) exit_code_ = 1;
+  control_.reset();
+  supervisor_.reset();
+  grace_timer_.reset();
   uv_close(reinterpret_cast<uv_handle_t*>(&signal_poll_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_run(&loop_, UV_RUN_DEFAULT);  // lets the closed handles go
   uv_loop_close(&loop_);
   close(signal_fd_);
   spdlog::debug("exiting with status {} ({} orphans reaped)", exit_code_, orphans_reaped_);
   return exit_code_;
-}
-
-// Starts CMD in its own process group, in the terminal's foreground when there is one.
-// False when no child could be forked at all (exit_code_ is then set).
-bool Init::start_main() {
-  supervisor::SpawnRequest request;
-  request.argv = main_argv_;
-  for (char** e = envp_; e && *e; ++e) request.env.emplace_back(*e);
-  request.grouping = supervisor::SpawnRequest::Grouping::foreground;
-  supervisor::SpawnResult result = supervisor::spawn(request);
-  if (!result.ok()) {
-    spdlog::error("cannot run '{}': {}", main_argv_[0], strerror(result.error));
-    exit_code_ = supervisor::exit_code_for_spawn_error(result.error);
-    main_spawn_error_ = result.error;
-  }
-  if (result.pid <= 0) return false;
-  main_pid_ = result.pid;
-  main_running_ = true;
-  spdlog::info("started {} as pid {}", main_argv_[0], main_pid_);
-  return true;
 }
 
 void Init::on_signal_readable(uv_poll_t* handle, int, int) {
@@ -131,28 +144,34 @@ void Init::handle_signal(const signalfd_siginfo& info) {
   int sig = static_cast<int>(info.ssi_signo);
   // Our own writes to a closed pipe raise SIGPIPE at us; that is not the user's signal.
   if (static_cast<pid_t>(info.ssi_pid) == getpid() && info.ssi_code == SI_USER) return;
-  if (sig == SIGCHLD) {
-    reap_children();
-    return;
-  }
+  if (sig == SIGCHLD) return reap_children();
   if (!is_forwarded(sig)) return;
   bool terminate = sig == SIGTERM || sig == SIGINT;
   if (terminate) spdlog::info("received SIG{} from pid {}", signal_name(sig), info.ssi_pid);
-  if (!main_argv_.empty()) forward_to_main(sig);
-  if (terminate) {
-    begin_shutdown("SIG" + signal_name(sig));
-    reap_children();  // with nothing left to stop, this ends the loop
+  if (tini_mode()) {
+    supervisor_->forward_to_main(sig);  // tini semantics: CMD decides, HUP included
+  } else if (sig == SIGHUP) {
+    reload();
   }
+  if (terminate) begin_shutdown("SIG" + signal_name(sig));
 }
 
-// To CMD's whole process group; to CMD alone if it moved itself to another group.
-void Init::forward_to_main(int sig) {
-  if (!main_running_) return;
-  if (kill(-main_pid_, sig) < 0 && kill(main_pid_, sig) < 0) {
-    spdlog::warn("cannot forward SIG{} to pid {}: {}", signal_name(sig), main_pid_, strerror(errno));
+// SIGHUP in workspace mode: re-read the config; a bad one is reported and the running one stays.
+void Init::reload() {
+  if (config_file_.empty()) {
+    spdlog::info("SIGHUP: running on the embedded default; there is no config file to re-read");
     return;
   }
-  spdlog::debug("forwarded SIG{} to process group {}", signal_name(sig), main_pid_);
+  config::Environment env = config::environment_of(envp_);
+  config::LoadResult loaded = config::load_file(config_file_, env, config_.profile);
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors) spdlog::error("reload: {}", e);
+    spdlog::error("reload: {} is invalid; keeping the running config", config_file_);
+    return;
+  }
+  spdlog::info("reload: re-read {}", config_file_);
+  config_ = std::move(*loaded.config);
+  supervisor_->reload(config_);
 }
 
 // The one place that waits for children: every exited child, until none is left waiting.
@@ -161,7 +180,10 @@ void Init::reap_children() {
     int status = 0;
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid > 0) {
-      on_child_exit(pid, status);
+      if (!supervisor_->on_child_exit(pid, status)) {
+        ++orphans_reaped_;
+        spdlog::trace("reaped orphan pid {}", pid);
+      }
       continue;
     }
     if (pid < 0 && errno == EINTR) continue;
@@ -171,51 +193,49 @@ void Init::reap_children() {
   finish_if_nothing_left();
 }
 
-void Init::on_child_exit(pid_t pid, int wait_status) {
-  if (pid != main_pid_ || !main_running_) {
-    ++orphans_reaped_;
-    spdlog::trace("reaped pid {} (status {})", pid, exit_status_of(wait_status));
-    return;
-  }
+void Init::on_main_exit(int status) {
   main_running_ = false;
-  if (main_spawn_error_ == 0) exit_code_ = exit_status_of(wait_status);
-  if (WIFSIGNALED(wait_status)) {
-    spdlog::info("{} (pid {}) was killed by SIG{}", main_argv_[0], pid, signal_name(WTERMSIG(wait_status)));
-  } else {
-    spdlog::info("{} (pid {}) exited with status {}", main_argv_[0], pid, exit_code_);
-  }
+  exit_code_ = status;
+  spdlog::info("the main command ended with status {}", status);
   begin_shutdown("the main command exited");
 }
 
-// Starts (or advances) the shutdown: the grace budget runs from the first call; other processes
-// get SIGTERM once the main command is gone; SIGKILL when the budget ends.
+// Starts, or moves on, the shutdown. The grace budget runs from the first call. Services stop
+// in reverse order (in tini mode only once CMD is gone: CMD got the signal itself), then every
+// other process gets SIGTERM, and SIGKILL when the budget ends.
 void Init::begin_shutdown(const std::string& reason) {
   if (!stopping_) {
     stopping_ = true;
     spdlog::info("shutting down ({}), grace {}", reason, config::format_duration(config_.shutdown.grace));
-    uv_timer_start(&grace_timer_, on_grace_expired, static_cast<uint64_t>(config_.shutdown.grace.count()), 0);
+    grace_timer_->start(config_.shutdown.grace, [this] { on_grace_expired(); });
   }
-  if (main_running_ || others_terminated_) return;
+  if (main_running_ || services_stopped_) return;
+  services_stopped_ = true;
+  supervisor_->stop_all([this] { terminate_others(); });
+}
+
+void Init::terminate_others() {
+  if (others_terminated_) return;
   others_terminated_ = true;
   int count = signal_all_others(SIGTERM);
   if (count != 0) spdlog::debug("sent SIGTERM to {} remaining processes", count < 0 ? std::string("all") : std::to_string(count));
+  reap_children();
 }
 
 void Init::finish_if_nothing_left() {
-  if (stopping_ && others_terminated_ && !children_left_) stop_loop();
+  if (stopping_ && others_terminated_ && !children_left_) uv_stop(&loop_);
 }
 
-void Init::on_grace_expired(uv_timer_t* handle) {
-  Init* self = static_cast<Init*>(handle->loop->data);
-  spdlog::warn("grace period of {} is over; killing what is left",
-               config::format_duration(self->config_.shutdown.grace));
-  self->kill_remaining();
-  self->stop_loop();
+void Init::on_grace_expired() {
+  spdlog::warn("grace period of {} is over; killing what is left", config::format_duration(config_.shutdown.grace));
+  kill_remaining();
+  uv_stop(&loop_);
 }
 
 // SIGKILL to everything left, then reap. Rescans because a dying parent's children are
 // re-parented to us only as it exits; gives up after a second (stuck in the kernel, D state).
 void Init::kill_remaining() {
+  others_terminated_ = true;
   for (int round = 0; round < 100; ++round) {
     int signalled = signal_all_others(SIGKILL);
     if (signalled == 0 && !children_left_) break;
@@ -225,33 +245,122 @@ void Init::kill_remaining() {
   }
 }
 
-void Init::stop_loop() { uv_stop(&loop_); }
+void Init::open_control_socket() {
+  std::string path = supervisor::control_socket_path(config::environment_of(envp_), config_);
+  control_ = std::make_unique<supervisor::ControlServer>(
+      &loop_, [this](const std::string& request, supervisor::Supervisor::Reply reply) { handle_control(request, reply); });
+  std::string error;
+  if (!control_->listen(path, &error)) {
+    spdlog::warn("control socket off: {}", error);
+    control_.reset();
+  }
+}
+
+void Init::handle_control(const std::string& request, supervisor::Supervisor::Reply reply) {
+  if (request == "status --json") return reply(true, status_json());
+  if (request == "status") {
+    auto up = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count();
+    return reply(true, std::string("wsinit ") + supervisor::overall_name(supervisor_->overall()) + ", up " +
+                           std::to_string(up) + "s, " + std::to_string(orphans_reaped_) + " orphans reaped\n" +
+                           supervisor::status_table(supervisor_->status()));
+  }
+  size_t space = request.find(' ');
+  std::string action = request.substr(0, space);
+  if ((action == "start" || action == "stop" || action == "restart") && space != std::string::npos) {
+    return supervisor_->control(action, request.substr(space + 1), reply);
+  }
+  reply(false, "unknown request '" + request.substr(0, 100) + "' (expected: status, status --json, start|stop|restart NAME)");
+}
+
+std::string Init::status_json() const {
+  json::Writer w;
+  w.begin_object();
+  w.key("state").value(supervisor::overall_name(supervisor_->overall()));
+  w.key("uptime_s").value(std::chrono::duration<double>(Clock::now() - started_).count());
+  w.key("orphans_reaped").value(orphans_reaped_);
+  w.key("log_lines_dropped").value(supervisor_->dropped_lines());
+  std::string doc = w.str();
+  doc += ",\"services\":" + supervisor::status_json_array(supervisor_->status()) + "}\n";
+  return doc;
+}
+
+void apply_log_level(const config::Config& config, const config::Environment& env, bool tini_mode) {
+  std::string level = config.log.level.empty() ? (tini_mode ? "warn" : "info") : config.log.level;
+  if (auto it = env.find("WSINIT_LOG_LEVEL"); it != env.end() && !it->second.empty()) level = it->second;
+  spdlog::set_level(spdlog::level::from_str(level));
+}
 
 }  // namespace
 
 int run(const Command& command, char** envp) {
   config::Environment env = config::environment_of(envp);
-  bool tini_mode = !command.argv.empty();
-  config::Profile fallback = tini_mode ? config::Profile::plain : config::Profile::gitlab;
-  config::Config config;
-  if (auto file = config::choose_file(command.config_file, env)) {
-    config::LoadResult loaded = config::load_file(*file, env, fallback);
-    if (!loaded.config) {
-      for (const auto& e : loaded.errors) fprintf(stderr, "wsinit: %s\n", e.c_str());
-      return 2;
+  std::vector<std::string> errors;
+  std::string file;
+  auto config = load_config(command, env, &errors, &file);
+  if (config && !command.argv.empty()) {
+    for (const auto& s : config->services) {
+      if (s.name == "main") errors.push_back(s.origin + ": service name 'main' is taken by the main command in tini mode");
     }
-    config = std::move(*loaded.config);
-  } else {
-    config = config::profile_defaults(fallback, env);
-    config.source = "(embedded default)";
   }
-
-  std::string level = config.log.level.empty() ? (tini_mode ? "warn" : "info") : config.log.level;
-  if (auto it = env.find("WSINIT_LOG_LEVEL"); it != env.end() && !it->second.empty()) level = it->second;
-  spdlog::set_level(spdlog::level::from_str(level));
-
-  Init init(config, command.argv, envp);
+  if (!config || !errors.empty()) {
+    for (const auto& e : errors) fprintf(stderr, "wsinit: %s\n", e.c_str());
+    return 2;
+  }
+  apply_log_level(*config, env, !command.argv.empty());
+  Init init(std::move(*config), file, command, envp);
   return init.run();
+}
+
+int check(const Command& command, char** envp) {
+  config::Environment env = config::environment_of(envp);
+  std::vector<std::string> errors;
+  std::string file;
+  auto config = load_config(command, env, &errors, &file);
+  if (!config) {
+    for (const auto& e : errors) fprintf(stderr, "wsinit: %s\n", e.c_str());
+    fprintf(stderr, "wsinit: %zu error%s\n", errors.size(), errors.size() == 1 ? "" : "s");
+    return 1;
+  }
+  printf("config: %s (profile %s)\n", config->source.c_str(), config->profile == config::Profile::gitlab ? "gitlab" : "plain");
+  printf("shutdown grace: %s\n", config::format_duration(config->shutdown.grace).c_str());
+  printf("logs: %s\ncontrol socket: %s\n", config->paths.logs.c_str(),
+         supervisor::control_socket_path(env, *config).c_str());
+  auto order = config::start_order(*config);
+  printf("services, in start order: %zu\n", order.size());
+  std::string path = env.count("PATH") ? env.at("PATH") : "/usr/local/bin:/usr/bin:/bin";
+  int problems = 0;
+  for (const config::Service* s : order) {
+    std::string line = "  " + s->name + (s->enabled ? "" : " (disabled)") + ":";
+    for (const auto& arg : s->command) line += " " + arg;
+    printf("%s\n", line.c_str());
+    if (!s->after.empty()) {
+      std::string after;
+      for (const auto& d : s->after) after += (after.empty() ? "" : ", ") + d;
+      printf("      after: %s\n", after.c_str());
+    }
+    if (!s->enabled) continue;
+    std::string service_path = s->env.count("PATH") ? s->env.at("PATH") : path;
+    supervisor::Lookup found = supervisor::find_executable(s->command[0], service_path);
+    if (found.error) {
+      printf("      problem: %s: %s\n", s->command[0].c_str(), strerror(found.error));
+      ++problems;
+    } else {
+      printf("      runs: %s\n", found.path.c_str());
+    }
+  }
+  if (problems) printf("%d problem%s\n", problems, problems == 1 ? "" : "s");
+  return problems ? 1 : 0;
+}
+
+int client(const Command& command, char** envp) {
+  config::Environment env = config::environment_of(envp);
+  config::Config config = config::profile_defaults(config::Profile::gitlab, env);
+  if (auto file = config::choose_file(std::nullopt, env)) {
+    if (auto loaded = config::load_file(*file, env, config::Profile::gitlab); loaded.config) config = *loaded.config;
+  }
+  std::string request = command.kind == Command::Kind::status ? (command.json ? "status --json" : "status")
+                                                                : command.action + " " + command.target;
+  return supervisor::control_request(supervisor::control_socket_path(env, config), request);
 }
 
 }  // namespace wsinit::init

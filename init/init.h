@@ -22,6 +22,10 @@ std::string usage_text();
 
 // Runs wsinit as init/supervisor; returns the process exit status.
 int run(const Command& command, char** envp);
+// `wsinit check`: validates the config and prints the plan; 0 when fine, 1 otherwise.
+int check(const Command& command, char** envp);
+// `wsinit status|start|stop|restart`: asks the running instance over the control socket.
+int client(const Command& command, char** envp);
 
 // The status a shell reports for a wait() status: the code, or 128+N for death by signal N.
 int exit_status_of(int wait_status);

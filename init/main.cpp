@@ -33,6 +33,11 @@ int main(int argc, char** argv) {
       return 0;
     case Command::Kind::run:
       return wsinit::init::run(command, environ);
+    case Command::Kind::check:
+      return wsinit::init::check(command, environ);
+    case Command::Kind::status:
+    case Command::Kind::control:
+      return wsinit::init::client(command, environ);
     default:
       fprintf(stderr, "wsinit: '%s' is not available in this build yet\n", argv[1]);
       return 2;

@@ -1,0 +1,236 @@
+// The control socket: one request line in, "ok\n<text>" or "error\n<text>" out, then close.
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <spdlog/spdlog.h>
+
+#include "common/timer.h"
+#include "supervisor/supervisor.h"
+
+namespace wsinit::supervisor {
+namespace {
+
+constexpr size_t kMaxRequest = 4096;
+constexpr auto kRequestTimeout = std::chrono::seconds(5);
+
+// A directory only we can use: created 0700 when missing; refused when someone else owns it.
+bool prepare_private_dir(const std::string& dir, std::string* error) {
+  if (mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) {
+    *error = "cannot create " + dir + ": " + strerror(errno);
+    return false;
+  }
+  struct stat st;
+  if (lstat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) {
+    *error = dir + " is not a directory";
+    return false;
+  }
+  if (st.st_uid != getuid()) {
+    *error = dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to us (uid " + std::to_string(getuid()) + ")";
+    return false;
+  }
+  if ((st.st_mode & 0777) != 0700 && chmod(dir.c_str(), 0700) < 0) {
+    *error = "cannot make " + dir + " private (0700): " + strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+bool fill_address(const std::string& path, sockaddr_un& address, std::string* error) {
+  address = {};
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof address.sun_path) {
+    *error = "socket path too long (" + std::to_string(path.size()) + " bytes, at most " +
+             std::to_string(sizeof address.sun_path - 1) + "): " + path;
+    return false;
+  }
+  memcpy(address.sun_path, path.c_str(), path.size());
+  return true;
+}
+
+// True when something answers on `path`: another wsinit is running.
+bool socket_is_live(const std::string& path) {
+  sockaddr_un address;
+  std::string ignored;
+  if (!fill_address(path, address, &ignored)) return false;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool live = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  close(fd);
+  return live;
+}
+
+}  // namespace
+
+struct ControlServer::Impl {
+  struct Connection {
+    Impl* server;
+    uv_pipe_t pipe;
+    std::string request;
+    std::unique_ptr<Timer> timeout;
+    bool answered = false;
+  };
+
+  uv_loop_t* loop;
+  Handler handler;
+  uv_pipe_t* listener = nullptr;
+  std::string path;
+
+  static void on_connection(uv_stream_t* server, int status) {
+    auto* self = static_cast<Impl*>(server->data);
+    if (status < 0 || !self) return;
+    auto* c = new Connection{self, {}, {}, std::make_unique<Timer>(self->loop)};
+    uv_pipe_init(self->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) return close_connection(c);
+    c->timeout->start(kRequestTimeout, [c] { answer(c, false, "no complete request line within 5s"); });
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&c->pipe),
+        [](uv_handle_t*, size_t, uv_buf_t* buf) {
+          static char buffer[1024];
+          *buf = uv_buf_init(buffer, sizeof buffer);
+        },
+        on_read);
+  }
+
+  static void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
+    auto* c = static_cast<Connection*>(stream->data);
+    if (c->answered) return;
+    if (n < 0) {
+      if (c->request.empty()) return close_connection(c);
+      return dispatch(c);  // EOF without a newline: take what came
+    }
+    c->request.append(buf->base, static_cast<size_t>(n));
+    if (c->request.find('\n') != std::string::npos) return dispatch(c);
+    if (c->request.size() > kMaxRequest) answer(c, false, "request longer than 4096 bytes");
+  }
+
+  static void dispatch(Connection* c) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
+    std::string line = c->request.substr(0, c->request.find('\n'));
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    c->timeout->stop();
+    c->answered = true;  // from here the handler owns the reply
+    c->server->handler(line, [c](bool ok, const std::string& text) { send_reply(c, ok, text); });
+  }
+
+  static void answer(Connection* c, bool ok, const std::string& text) {
+    if (c->answered) return;
+    c->answered = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
+    send_reply(c, ok, text);
+  }
+
+  static void send_reply(Connection* c, bool ok, const std::string& text) {
+    auto* data = new std::string((ok ? "ok\n" : "error\n") + text);
+    if (!data->empty() && data->back() != '\n') *data += '\n';
+    auto* req = new uv_write_t;
+    req->data = data;
+    uv_buf_t buf = uv_buf_init(data->data(), static_cast<unsigned>(data->size()));
+    uv_write(req, reinterpret_cast<uv_stream_t*>(&c->pipe), &buf, 1, [](uv_write_t* w, int) {
+      delete static_cast<std::string*>(w->data);
+      auto* conn = static_cast<Connection*>(w->handle->data);
+      delete w;
+      close_connection(conn);
+    });
+  }
+
+  static void close_connection(Connection* c) {
+    c->timeout.reset();
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), [](uv_handle_t* h) { delete static_cast<Connection*>(h->data); });
+  }
+};
+
+ControlServer::ControlServer(uv_loop_t* loop, Handler handler) : impl_(std::make_unique<Impl>()) {
+  impl_->loop = loop;
+  impl_->handler = std::move(handler);
+}
+
+ControlServer::~ControlServer() {
+  if (impl_->listener) {
+    impl_->listener->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(impl_->listener), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    unlink(impl_->path.c_str());
+  }
+}
+
+bool ControlServer::listen(const std::string& path, std::string* error) {
+  std::string dir = path.substr(0, path.rfind('/'));
+  if (!dir.empty() && !prepare_private_dir(dir, error)) return false;
+  sockaddr_un address;
+  if (!fill_address(path, address, error)) return false;
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      *error = path + " exists and is not a socket";
+      return false;
+    }
+    if (socket_is_live(path)) {
+      *error = "another wsinit already answers on " + path;
+      return false;
+    }
+    unlink(path.c_str());  // left over from an instance that is gone
+  }
+  auto* pipe = new uv_pipe_t;
+  uv_pipe_init(impl_->loop, pipe, 0);
+  int err = uv_pipe_bind(pipe, path.c_str());
+  if (err == 0) err = uv_listen(reinterpret_cast<uv_stream_t*>(pipe), 16, Impl::on_connection);
+  if (err != 0) {
+    *error = "cannot listen on " + path + ": " + uv_strerror(err);
+    uv_close(reinterpret_cast<uv_handle_t*>(pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    return false;
+  }
+  chmod(path.c_str(), 0600);
+  pipe->data = impl_.get();
+  impl_->listener = pipe;
+  impl_->path = path;
+  return true;
+}
+
+std::string control_socket_path(const config::Environment& env, const config::Config& config) {
+  if (auto it = env.find("WSINIT_SOCKET"); it != env.end() && !it->second.empty()) return it->second;
+  return config.paths.runtime + "/wsinit.sock";
+}
+
+int control_request(const std::string& socket_path, const std::string& request) {
+  sockaddr_un address;
+  std::string error;
+  if (!fill_address(socket_path, address, &error)) {
+    fprintf(stderr, "wsinit: %s\n", error.c_str());
+    return 3;
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
+    fprintf(stderr, "wsinit: no running wsinit answers on %s: %s\n", socket_path.c_str(), strerror(errno));
+    if (fd >= 0) close(fd);
+    return 3;
+  }
+  timeval timeout{60, 0};  // a restart waits for the service's stop_timeout
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string line = request + "\n";
+  if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
+    fprintf(stderr, "wsinit: cannot send to %s: %s\n", socket_path.c_str(), strerror(errno));
+    close(fd);
+    return 3;
+  }
+  std::string reply;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) reply.append(buf, static_cast<size_t>(n));
+  close(fd);
+  size_t newline = reply.find('\n');
+  if (n < 0 || newline == std::string::npos) {
+    fprintf(stderr, "wsinit: no complete answer from %s%s%s\n", socket_path.c_str(), n < 0 ? ": " : "",
+            n < 0 ? strerror(errno) : "");
+    return 3;
+  }
+  bool ok = reply.compare(0, newline, "ok") == 0;
+  std::string body = reply.substr(newline + 1);
+  fputs(body.c_str(), ok ? stdout : stderr);
+  return ok ? 0 : 1;
+}
+
+}  // namespace wsinit::supervisor

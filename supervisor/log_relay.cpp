@@ -1,0 +1,286 @@
+#include "supervisor/log_relay.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <spdlog/spdlog.h>
+
+#include "common/json.h"
+
+namespace wsinit::supervisor {
+
+std::string utc_timestamp() {
+  auto now = std::chrono::system_clock::now();
+  return utc_timestamp_of(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+}
+
+std::string utc_timestamp_of(std::int64_t ms) {
+  time_t seconds = static_cast<time_t>(ms / 1000);
+  struct tm tm;
+  gmtime_r(&seconds, &tm);
+  char buf[64];
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+           tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+// --- OutputSink ---
+
+OutputSink::OutputSink(uv_loop_t* loop, int fd, size_t limit_bytes) : fd_(fd), limit_(limit_bytes), retry_(loop) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return;
+  if (S_ISFIFO(st.st_mode)) {
+    // A new open file description of the same pipe: O_NONBLOCK on it does not reach the
+    // processes that share our stdout.
+    int own = open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (own >= 0) {
+      fd_ = own;
+      nonblocking_ = true;
+    }
+  } else if (S_ISSOCK(st.st_mode)) {
+    nonblocking_ = socket_ = true;
+  }
+  // Regular files and character devices are written directly: they do not stall.
+}
+
+OutputSink::~OutputSink() {
+  if (nonblocking_ && !socket_) close(fd_);  // only the description we opened ourselves
+}
+
+ssize_t OutputSink::write_some(std::string_view data) {
+  ssize_t n;
+  do {
+    n = socket_ ? send(fd_, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL) : ::write(fd_, data.data(), data.size());
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
+bool OutputSink::write(std::string_view data) {
+  if (queue_.empty()) {
+    ssize_t n = write_some(data);
+    if (n == static_cast<ssize_t>(data.size())) return true;
+    if (n < 0 && errno != EAGAIN) return false;  // stdout is gone (EPIPE...): nothing to keep
+    if (n > 0) data.remove_prefix(static_cast<size_t>(n));
+  }
+  if (queued_bytes_ + data.size() > limit_) return false;
+  queue_.emplace_back(data);
+  queued_bytes_ += data.size();
+  if (!retry_.pending()) retry_.start(std::chrono::milliseconds(10), [this] { drain(); });
+  return true;
+}
+
+void OutputSink::drain() {
+  while (!queue_.empty()) {
+    std::string_view front = std::string_view(queue_.front()).substr(front_offset_);
+    ssize_t n = write_some(front);
+    if (n < 0) {
+      if (errno == EAGAIN) break;
+      queue_.clear();  // stdout is gone
+      queued_bytes_ = front_offset_ = 0;
+      return;
+    }
+    front_offset_ += static_cast<size_t>(n);
+    queued_bytes_ -= static_cast<size_t>(n);
+    if (front_offset_ == queue_.front().size()) {
+      queue_.pop_front();
+      front_offset_ = 0;
+    }
+  }
+  if (!queue_.empty()) retry_.start(std::chrono::milliseconds(10), [this] { drain(); });
+}
+
+void OutputSink::flush(int budget_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(budget_ms);
+  while (!queue_.empty() && std::chrono::steady_clock::now() < deadline) {
+    drain();
+    if (queue_.empty()) break;
+    struct pollfd p{fd_, POLLOUT, 0};
+    poll(&p, 1, 10);
+  }
+}
+
+// --- LogFile ---
+
+LogFile::LogFile(std::string path, std::uint64_t max_size, int max_files)
+    : path_(std::move(path)), max_size_(max_size), max_files_(max_files) {
+  open_file();
+}
+
+LogFile::~LogFile() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool LogFile::open_file() {
+  fd_ = open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd_ < 0) return false;
+  struct stat st;
+  size_t existing = fstat(fd_, &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+  size_ = existing;
+  return true;
+}
+
+void LogFile::rotate() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  for (int i = max_files_ - 1; i >= 1; --i) {
+    std::string from = i == 1 ? path_ : path_ + "." + std::to_string(i - 1);
+    std::string to = path_ + "." + std::to_string(i);
+    rename(from.c_str(), to.c_str());  // a missing older file is fine
+  }
+  if (max_files_ <= 1) unlink(path_.c_str());
+  open_file();
+}
+
+bool LogFile::write(std::string_view data) {
+  if (size_ > 0 && size_ + data.size() > max_size_) rotate();
+  if (fd_ < 0 && !open_file()) return false;
+  while (!data.empty()) {
+    ssize_t n = ::write(fd_, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    size_ += static_cast<std::uint64_t>(n);
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// --- LogRelay ---
+
+LogRelay::LogRelay(uv_loop_t* loop, std::string name, OutputSink& out, std::unique_ptr<LogFile> file, LineFormat format)
+    : name_(std::move(name)), out_(out), file_(std::move(file)), format_(format) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) {
+    spdlog::error("{}: cannot create the log pipe: {}", name_, strerror(errno));
+    return;
+  }
+  pipe_ = new uv_pipe_t;
+  uv_pipe_init(loop, pipe_, 0);
+  pipe_->data = this;
+  uv_pipe_open(pipe_, fds[0]);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(pipe_), on_alloc, on_read);
+  write_fd_ = fds[1];
+}
+
+LogRelay::~LogRelay() {
+  drain();
+  if (write_fd_ >= 0) close(write_fd_);
+  if (pipe_) {
+    pipe_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(pipe_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+  }
+}
+
+void LogRelay::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<LogRelay*>(handle->data);
+  *buf = uv_buf_init(self->buffer_, sizeof self->buffer_);
+}
+
+void LogRelay::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<LogRelay*>(stream->data);
+  if (!self || nread <= 0) return;  // EOF cannot happen while we hold the write end
+  self->take(std::string_view(buf->base, static_cast<size_t>(nread)));
+  self->flush_batches();
+}
+
+void LogRelay::drain() {
+  if (!pipe_) return;
+  int fd = -1;
+  uv_fileno(reinterpret_cast<uv_handle_t*>(pipe_), &fd);
+  for (;;) {
+    ssize_t n = read(fd, buffer_, sizeof buffer_);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    take(std::string_view(buffer_, static_cast<size_t>(n)));
+  }
+  if (!partial_.empty()) {
+    if (stamp_.empty()) stamp_ = utc_timestamp();
+    emit(partial_);
+    partial_.clear();
+  }
+  flush_batches();
+}
+
+// Splits a chunk into lines; a line that grows past kMaxLine is emitted in pieces.
+void LogRelay::take(std::string_view chunk) {
+  stamp_ = utc_timestamp();
+  while (!chunk.empty()) {
+    size_t newline = chunk.find('\n');
+    size_t room = kMaxLine - partial_.size();
+    if (newline != std::string_view::npos && newline <= room) {
+      if (partial_.empty()) {
+        emit(chunk.substr(0, newline));
+      } else {
+        partial_.append(chunk.substr(0, newline));
+        emit(partial_);
+        partial_.clear();
+      }
+      chunk.remove_prefix(newline + 1);
+    } else if (chunk.size() < room) {
+      partial_.append(chunk);
+      return;
+    } else {
+      partial_.append(chunk.substr(0, room));
+      emit(partial_);
+      partial_.clear();
+      chunk.remove_prefix(room);
+    }
+  }
+}
+
+void LogRelay::emit(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (format_ == LineFormat::json) {
+    std::string record = "{\"time\":\"" + stamp_ + "\",\"service\":";
+    json::append_string(record, name_);
+    record += ",\"line\":";
+    json::append_string(record, line);
+    record += "}\n";
+    out_batch_ += record;
+    if (file_) file_batch_ += record;
+    return;
+  }
+  out_batch_ += '[';
+  out_batch_ += name_;
+  out_batch_ += "] ";
+  out_batch_ += line;
+  out_batch_ += '\n';
+  if (file_) {
+    file_batch_ += stamp_;
+    file_batch_ += ' ';
+    file_batch_ += line;
+    file_batch_ += '\n';
+  }
+}
+
+void LogRelay::flush_batches() {
+  if (!out_batch_.empty()) {
+    size_t lines = static_cast<size_t>(std::count(out_batch_.begin(), out_batch_.end(), '\n'));
+    if (dropped_unreported_ > 0 && out_.queued() == 0) {
+      std::string note = "[" + name_ + "] (wsinit: " + std::to_string(dropped_unreported_) +
+                         " lines dropped here: stdout was not keeping up; the log file has them)\n";
+      if (out_.write(note)) dropped_unreported_ = 0;
+    }
+    if (!out_.write(out_batch_)) {
+      dropped_ += lines;
+      dropped_unreported_ += lines;
+    }
+    out_batch_.clear();
+  }
+  if (!file_batch_.empty()) {
+    if (file_ && !file_->write(file_batch_)) {
+      if (file_failures_ == 0) spdlog::warn("{}: cannot write {}: {}", name_, file_->path(), strerror(errno));
+      file_failures_ += static_cast<std::uint64_t>(std::count(file_batch_.begin(), file_batch_.end(), '\n'));
+    }
+    file_batch_.clear();
+  }
+}
+
+}  // namespace wsinit::supervisor

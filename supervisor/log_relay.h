@@ -1,0 +1,104 @@
+// Internal to supervisor/: services' output, line by line, to wsinit's stdout (prefixed, or
+// JSON lines) and to a rotated log file per service. A slow stdout never blocks a service:
+// the shared stdout buffer is bounded and lines that do not fit are dropped and counted.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/timer.h"
+
+namespace wsinit::supervisor {
+
+enum class LineFormat { text, json };
+
+// wsinit's stdout, shared by every relay. Writes never block the loop.
+class OutputSink {
+ public:
+  OutputSink(uv_loop_t* loop, int fd, size_t limit_bytes);
+  ~OutputSink();
+  // Queues `data` (whole lines); false when it did not fit and was dropped.
+  bool write(std::string_view data);
+  // Best effort at exit: waits up to `budget_ms` for the queue to drain.
+  void flush(int budget_ms);
+  size_t queued() const { return queued_bytes_; }
+
+ private:
+  void drain();
+  ssize_t write_some(std::string_view data);
+
+  int fd_;
+  bool nonblocking_ = false;  // our own open file description, or a socket written with MSG_DONTWAIT
+  bool socket_ = false;
+  size_t limit_;
+  std::deque<std::string> queue_;
+  size_t queued_bytes_ = 0;
+  size_t front_offset_ = 0;
+  Timer retry_;
+};
+
+// <logs>/<name>.log, rotated to .1 .. .N-1 when it would pass max_size.
+class LogFile {
+ public:
+  LogFile(std::string path, std::uint64_t max_size, int max_files);
+  ~LogFile();
+  // False when the write failed (disk full, ...); the file then misses those lines.
+  bool write(std::string_view data);
+  const std::string& path() const { return path_; }
+
+ private:
+  bool open_file();
+  void rotate();
+
+  std::string path_;
+  std::uint64_t max_size_;
+  int max_files_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
+
+// Reads one service's combined stdout and stderr from a pipe and writes whole lines onward.
+// The pipe lives as long as the relay, across restarts of the service.
+class LogRelay {
+ public:
+  LogRelay(uv_loop_t* loop, std::string name, OutputSink& out, std::unique_ptr<LogFile> file, LineFormat format);
+  ~LogRelay();
+  bool ok() const { return write_fd_ >= 0; }
+  int write_fd() const { return write_fd_; }  // the service's stdout and stderr
+  // Reads whatever the pipe holds now and flushes a partial last line (at exit of a process).
+  void drain();
+  std::uint64_t dropped_lines() const { return dropped_; }
+  std::uint64_t file_failures() const { return file_failures_; }  // lines the log file missed
+
+  static constexpr size_t kMaxLine = 64 * 1024;  // longer lines are split, never dropped
+
+ private:
+  static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  void take(std::string_view chunk);
+  void emit(std::string_view line);
+  void flush_batches();
+
+  std::string name_;
+  OutputSink& out_;
+  std::unique_ptr<LogFile> file_;
+  LineFormat format_;
+  uv_pipe_t* pipe_ = nullptr;
+  int write_fd_ = -1;
+  std::string partial_;
+  std::string out_batch_, file_batch_;
+  std::string stamp_;  // the time of the chunk being handled
+  std::uint64_t dropped_ = 0, dropped_unreported_ = 0, file_failures_ = 0;
+  char buffer_[64 * 1024];
+};
+
+// "2026-11-29T01:02:03.456Z": now, or the given milliseconds since the epoch.
+std::string utc_timestamp();
+std::string utc_timestamp_of(std::int64_t unix_ms);
+
+}  // namespace wsinit::supervisor

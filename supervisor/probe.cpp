@@ -1,0 +1,176 @@
+#include "supervisor/probe.h"
+
+#include <sys/wait.h>
+
+#include <cstring>
+
+namespace wsinit::supervisor {
+
+std::optional<HttpTarget> parse_http_url(const std::string& url, std::string* error) {
+  constexpr std::string_view scheme = "http://";
+  if (!url.starts_with(scheme)) {
+    *error = "expected an http:// URL";
+    return std::nullopt;
+  }
+  std::string_view rest = std::string_view(url).substr(scheme.size());
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  HttpTarget target;
+  if (slash != std::string_view::npos) target.path = std::string(rest.substr(slash));
+  std::string_view host = authority, port;
+  if (authority.starts_with("[")) {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      *error = "unterminated [IPv6] address";
+      return std::nullopt;
+    }
+    host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size() && authority[close + 1] == ':') port = authority.substr(close + 2);
+  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  target.host = host == "localhost" ? "127.0.0.1" : std::string(host);
+  unsigned char addr[16];
+  if (inet_pton(AF_INET, target.host.c_str(), addr) != 1 && inet_pton(AF_INET6, target.host.c_str(), addr) != 1) {
+    *error = "host '" + std::string(host) + "' must be an IP address or localhost";
+    return std::nullopt;
+  }
+  if (!port.empty()) {
+    auto n = config::parse_size(port);
+    if (!n || *n < 1 || *n > 65535 || port.find_first_not_of("0123456789") != std::string_view::npos) {
+      *error = "bad port '" + std::string(port) + "'";
+      return std::nullopt;
+    }
+    target.port = static_cast<int>(*n);
+  }
+  return target;
+}
+
+int parse_status_line(std::string_view response) {
+  // "HTTP/1.1 200 OK"
+  if (!response.starts_with("HTTP/1.") || response.size() < 12 || response[8] != ' ') return -1;
+  int code = 0;
+  for (int i = 9; i < 12; ++i) {
+    if (response[i] < '0' || response[i] > '9') return -1;
+    code = code * 10 + (response[i] - '0');
+  }
+  return code;
+}
+
+// One connection attempt. Owned by itself: freed when its handle closes. `owner` is cleared
+// when the probe stops first, so late callbacks do nothing.
+struct Probe::Attempt {
+  uv_tcp_t tcp;
+  uv_connect_t connect;
+  uv_write_t write;
+  Probe* owner;
+  bool closing = false;
+  std::string request, response;
+  char buffer[1024];
+
+  // Ends the attempt once; callbacks that arrive after (cancelled ones) find it closing.
+  void finish(bool ready) {
+    if (closing) return;
+    closing = true;
+    Probe* probe = owner;
+    owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) { delete static_cast<Attempt*>(h->data); });
+    if (!probe) return;
+    probe->in_flight_ = nullptr;
+    if (ready) probe->succeed();
+  }
+};
+
+Probe::Probe(uv_loop_t* loop, const config::Readiness& spec) : loop_(loop), spec_(spec), timer_(loop) {
+  if (spec_.kind == config::Readiness::Kind::http) {
+    std::string error;
+    http_ = parse_http_url(spec_.http_url, &error);
+  }
+}
+
+Probe::~Probe() { stop(); }
+
+void Probe::start(std::function<void()> on_ready, std::function<pid_t()> spawn_exec) {
+  on_ready_ = std::move(on_ready);
+  spawn_exec_ = std::move(spawn_exec);
+  running_ = true;
+  attempt();
+  if (running_) timer_.repeat(spec_.interval, [this] { attempt(); });
+}
+
+void Probe::stop() {
+  running_ = false;
+  timer_.stop();
+  if (in_flight_) in_flight_->finish(false);
+  // An exec probe still running is left to exit on its own; its pid stays known until reaped.
+}
+
+void Probe::succeed() {
+  if (!running_) return;
+  stop();
+  if (on_ready_) on_ready_();
+}
+
+void Probe::attempt() {
+  if (!running_ || in_flight_ || exec_pid_ > 0) return;  // the previous try is still going
+  if (spec_.kind == config::Readiness::Kind::exec) {
+    exec_pid_ = spawn_exec_ ? spawn_exec_() : -1;
+    return;
+  }
+  start_network_attempt();
+}
+
+void Probe::on_exec_exit(int wait_status) {
+  exec_pid_ = -1;
+  if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) succeed();
+}
+
+void Probe::start_network_attempt() {
+  bool is_http = spec_.kind == config::Readiness::Kind::http;
+  if (is_http && !http_) return;  // config validation reports bad URLs
+  sockaddr_storage address{};
+  std::string host = is_http ? http_->host : "127.0.0.1";
+  int port = is_http ? http_->port : spec_.tcp_port;
+  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&address)) != 0 &&
+      uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&address)) != 0)
+    return;
+  auto* a = new Attempt;
+  a->owner = this;
+  a->tcp.data = a;
+  a->connect.data = a;
+  a->write.data = a;
+  if (is_http) {
+    a->request = "GET " + http_->path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: wsinit-probe\r\nConnection: close\r\n\r\n";
+  }
+  uv_tcp_init(loop_, &a->tcp);
+  in_flight_ = a;
+  int err = uv_tcp_connect(&a->connect, &a->tcp, reinterpret_cast<sockaddr*>(&address), [](uv_connect_t* req, int status) {
+    auto* self = static_cast<Attempt*>(req->data);
+    if (!self->owner || status != 0) return self->finish(false);
+    if (self->request.empty()) return self->finish(true);  // tcp: connected is ready
+    uv_buf_t buf = uv_buf_init(self->request.data(), static_cast<unsigned>(self->request.size()));
+    uv_write(&self->write, reinterpret_cast<uv_stream_t*>(&self->tcp), &buf, 1, [](uv_write_t* w, int st) {
+      auto* attempt = static_cast<Attempt*>(w->data);
+      if (st != 0 && attempt->owner) attempt->finish(false);
+    });
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&self->tcp),
+        [](uv_handle_t* h, size_t, uv_buf_t* b) {
+          auto* attempt = static_cast<Attempt*>(h->data);
+          *b = uv_buf_init(attempt->buffer, sizeof attempt->buffer);
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+          auto* attempt = static_cast<Attempt*>(s->data);
+          if (!attempt->owner) return;
+          if (n < 0) return attempt->finish(false);
+          attempt->response.append(b->base, static_cast<size_t>(n));
+          if (attempt->response.find("\r\n") == std::string::npos && attempt->response.size() < 512) return;
+          int code = parse_status_line(attempt->response);
+          attempt->finish(code >= 100 && code < attempt->owner->spec_.http_ready_below);
+        });
+  });
+  if (err != 0) a->finish(false);
+}
+
+}  // namespace wsinit::supervisor

@@ -1,0 +1,61 @@
+// Internal to supervisor/: readiness probes (tcp connect, http GET, exec), retried every
+// interval until one succeeds. Network probes only reach addresses given as IP literals or
+// localhost: resolving names would need a thread, and probes are local anyway.
+#pragma once
+
+#include <sys/types.h>
+#include <uv.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/timer.h"
+#include "config/config.h"
+
+namespace wsinit::supervisor {
+
+struct HttpTarget {
+  std::string host;  // IP literal
+  int port = 80;
+  std::string path = "/";
+};
+// Accepts http://HOST[:PORT][/PATH] with HOST an IPv4 or [IPv6] literal or localhost.
+std::optional<HttpTarget> parse_http_url(const std::string& url, std::string* error);
+// The status code of an HTTP response's first line, or -1 if it is not one.
+int parse_status_line(std::string_view response);
+
+class Probe {
+ public:
+  Probe(uv_loop_t* loop, const config::Readiness& spec);
+  ~Probe();
+  Probe(const Probe&) = delete;
+  Probe& operator=(const Probe&) = delete;
+
+  // Tries now and then every interval; calls `on_ready` once. Exec probes are started through
+  // `spawn_exec`, which returns the pid (or -1); their exit comes back through on_exec_exit.
+  void start(std::function<void()> on_ready, std::function<pid_t()> spawn_exec);
+  void stop();
+  pid_t exec_pid() const { return exec_pid_; }
+  void on_exec_exit(int wait_status);
+
+  struct Attempt;  // one network attempt in flight
+
+ private:
+  void attempt();
+  void succeed();
+  void start_network_attempt();
+  friend struct Attempt;
+
+  uv_loop_t* loop_;
+  config::Readiness spec_;
+  std::optional<HttpTarget> http_;
+  Timer timer_;
+  std::function<void()> on_ready_;
+  std::function<pid_t()> spawn_exec_;
+  Attempt* in_flight_ = nullptr;
+  pid_t exec_pid_ = -1;
+  bool running_ = false;
+};
+
+}  // namespace wsinit::supervisor

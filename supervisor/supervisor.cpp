@@ -1,0 +1,384 @@
+// The set of services: who may start (dependencies), shutdown order, reload, control actions.
+#include "supervisor/supervisor.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <spdlog/spdlog.h>
+
+#include "common/json.h"
+#include "common/timer.h"
+#include "supervisor/service.h"
+
+namespace wsinit::supervisor {
+namespace {
+
+constexpr size_t kStdoutBuffer = 1 << 20;  // what a slow stdout may hold back before lines drop
+
+// The log dir is created only when its parent exists: wsinit never invents /projects.
+std::string prepare_logs_dir(const std::string& dir) {
+  if (dir.empty()) return "";
+  if (mkdir(dir.c_str(), 0750) == 0 || errno == EEXIST) {
+    struct stat st;
+    if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && access(dir.c_str(), W_OK) == 0) return dir;
+    spdlog::warn("log files off: {} is not a writable directory", dir);
+    return "";
+  }
+  spdlog::warn("log files off: cannot create {}: {}", dir, strerror(errno));
+  return "";
+}
+
+bool same_definition(config::Service a, config::Service b) {
+  a.origin = b.origin = "";
+  return a.command == b.command && a.cwd == b.cwd && a.env == b.env && a.restart == b.restart &&
+         a.backoff_initial == b.backoff_initial && a.backoff_max == b.backoff_max && a.ready.kind == b.ready.kind &&
+         a.ready.tcp_port == b.ready.tcp_port && a.ready.http_url == b.ready.http_url && a.ready.exec == b.ready.exec &&
+         a.ready.timeout == b.ready.timeout && a.ready.interval == b.ready.interval && a.after == b.after &&
+         a.oneshot == b.oneshot && a.required == b.required && a.stop_signal == b.stop_signal &&
+         a.stop_timeout == b.stop_timeout;
+}
+
+}  // namespace
+
+const char* overall_name(Overall overall) {
+  switch (overall) {
+    case Overall::starting: return "starting";
+    case Overall::ready: return "ready";
+    case Overall::degraded: return "degraded";
+    case Overall::stopping: return "stopping";
+  }
+  return "?";
+}
+
+struct Supervisor::Impl {
+  Impl(uv_loop_t* loop, const config::Config& cfg, Hooks h)
+      : hooks(std::move(h)), out(loop, STDOUT_FILENO, kStdoutBuffer) {
+    ctx.loop = loop;
+    ctx.out = &out;
+    apply_settings(cfg);
+  }
+
+  Hooks hooks;
+  OutputSink out;
+  Context ctx;
+  std::vector<std::unique_ptr<Service>> services;  // start order; "main" first in tini mode
+  bool stopping = false;
+  std::function<void()> stop_done;
+  bool evaluating = false, evaluate_again = false;
+
+  void apply_settings(const config::Config& cfg) {
+    ctx.format = cfg.log.format == config::LogFormat::json ? LineFormat::json : LineFormat::text;
+    ctx.log_max_size = cfg.log.max_size;
+    ctx.log_max_files = cfg.log.max_files;
+    bool any_relayed = std::any_of(cfg.services.begin(), cfg.services.end(), [](auto& s) { return s.enabled; });
+    if (any_relayed && ctx.logs_dir.empty()) ctx.logs_dir = prepare_logs_dir(cfg.paths.logs);
+  }
+
+  Service* find(const std::string& name) {
+    for (auto& s : services) {
+      if (s->name() == name) return s.get();
+    }
+    return nullptr;
+  }
+
+  // A dependency that is not (or no longer) a service here counts as met: it was disabled.
+  bool dependencies_met(const Service& s) {
+    return std::all_of(s.spec().after.begin(), s.spec().after.end(), [&](const std::string& dep) {
+      Service* d = find(dep);
+      return !d || d->satisfies_dependents();
+    });
+  }
+
+  bool has_live_dependent(const Service& s) {
+    return std::any_of(services.begin(), services.end(), [&](auto& other) {
+      const auto& after = other->spec().after;
+      return other->has_process() && std::find(after.begin(), after.end(), s.name()) != after.end();
+    });
+  }
+
+  // Runs after every change: starts what may start, or moves the shutdown on.
+  void evaluate() {
+    if (evaluating) {
+      evaluate_again = true;
+      return;
+    }
+    evaluating = true;
+    do {
+      evaluate_again = false;
+      if (stopping) advance_shutdown();
+      else start_ready_services();
+    } while (evaluate_again);
+    evaluating = false;
+    if (hooks.on_change) hooks.on_change();
+  }
+
+  void start_ready_services() {
+    for (auto& s : services) {
+      if (s->state() == State::waiting && !s->held_by_user() && dependencies_met(*s)) s->start();
+    }
+  }
+
+  void advance_shutdown() {
+    bool all_down = true;
+    for (auto it = services.rbegin(); it != services.rend(); ++it) {
+      Service& s = **it;
+      if (s.state() == State::stopping || (s.has_process() && s.state() != State::stopping && has_live_dependent(s))) {
+        all_down = false;
+        continue;
+      }
+      if (s.has_process() || s.state() == State::backoff || s.state() == State::waiting) {
+        all_down = false;
+        s.stop(nullptr);
+      }
+    }
+    for (auto& r : retiring) {
+      if (r.service->has_process()) all_down = false;
+    }
+    if (all_down && stop_done) {
+      auto done = std::move(stop_done);
+      stop_done = nullptr;
+      done();
+    }
+  }
+
+  void add(const config::Service& spec, Service::Role role) {
+    services.push_back(std::make_unique<Service>(ctx, spec, role));
+  }
+
+  std::unique_ptr<Service> take(const std::string& name) {
+    auto it = std::find_if(services.begin(), services.end(), [&](auto& s) { return s->name() == name; });
+    if (it == services.end()) return nullptr;
+    auto taken = std::move(*it);
+    services.erase(it);
+    return taken;
+  }
+
+  // A service leaving the table (removed or replaced by reload): stopped, then freed from the
+  // loop (never inside its own callback); `successor` may start once it is down.
+  struct Retiring {
+    std::unique_ptr<Service> service;
+    Service* successor;
+  };
+  std::vector<Retiring> retiring;
+  std::unique_ptr<Timer> sweeper;
+
+  void retire(std::unique_ptr<Service> service, Service* successor) {
+    for (auto& r : retiring) {
+      if (r.successor == service.get()) r.successor = nullptr;
+    }
+    service->hold(true);
+    Service* raw = service.get();
+    retiring.push_back({std::move(service), successor});
+    raw->stop([this] { sweep_soon(); });
+  }
+
+  void sweep_soon() {
+    if (!sweeper) sweeper = std::make_unique<Timer>(ctx.loop);
+    sweeper->start(std::chrono::milliseconds(0), [this] {
+      std::erase_if(retiring, [](Retiring& r) {
+        if (r.service->has_process() || r.service->state() == State::stopping) return false;
+        if (r.successor) r.successor->hold(false);
+        return true;
+      });
+      evaluate();
+    });
+  }
+};
+
+Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vector<std::string> main_argv,
+                       std::vector<std::string> env, Hooks hooks)
+    : impl_(std::make_unique<Impl>(loop, config, std::move(hooks))) {
+  impl_->ctx.env = std::move(env);
+  impl_->ctx.changed = [this] { impl_->evaluate(); };
+  impl_->ctx.main_exited = [this](int status) {
+    if (impl_->hooks.on_main_exit) impl_->hooks.on_main_exit(status);
+  };
+  if (!main_argv.empty()) {
+    config::Service main;
+    main.name = "main";
+    main.command = std::move(main_argv);
+    main.restart = config::Restart::never;
+    main.stop_timeout = config.shutdown.grace;
+    impl_->add(main, Service::Role::main);
+  }
+  for (const config::Service* spec : config::start_order(config)) {
+    if (spec->enabled) impl_->add(*spec, Service::Role::service);
+  }
+}
+
+Supervisor::~Supervisor() { impl_->out.flush(1000); }
+
+void Supervisor::start() { impl_->evaluate(); }
+
+bool Supervisor::on_child_exit(pid_t pid, int wait_status) {
+  for (auto& s : impl_->services) {
+    if (s->owns(pid)) {
+      s->on_exit(pid, wait_status);
+      return true;
+    }
+  }
+  for (auto& r : impl_->retiring) {
+    if (r.service->owns(pid)) {
+      r.service->on_exit(pid, wait_status);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Supervisor::stop_all(std::function<void()> done) {
+  impl_->stopping = true;
+  impl_->stop_done = std::move(done);
+  impl_->evaluate();
+}
+
+void Supervisor::forward_to_main(int signal) {
+  if (Service* main = impl_->find("main"); main && main->has_process()) main->signal_group(signal);
+}
+
+void Supervisor::reload(const config::Config& config) {
+  Impl& im = *impl_;
+  im.apply_settings(config);
+  std::vector<std::unique_ptr<Service>> next;
+  if (auto main = im.take("main")) next.push_back(std::move(main));
+  for (const config::Service* spec : config::start_order(config)) {
+    if (!spec->enabled) continue;
+    auto old = im.take(spec->name);
+    if (!old) {
+      spdlog::info("reload: adding {}", spec->name);
+      next.push_back(std::make_unique<Service>(im.ctx, *spec, Service::Role::service));
+    } else if (same_definition(old->spec(), *spec)) {
+      next.push_back(std::move(old));
+    } else {
+      spdlog::info("reload: {} changed; restarting it", spec->name);
+      auto fresh = std::make_unique<Service>(im.ctx, *spec, Service::Role::service);
+      fresh->hold(true);  // starts once the old one is down
+      im.retire(std::move(old), fresh.get());
+      next.push_back(std::move(fresh));
+    }
+  }
+  while (!im.services.empty()) {
+    spdlog::info("reload: removing {}", im.services.back()->name());
+    auto gone = std::move(im.services.back());
+    im.services.pop_back();
+    im.retire(std::move(gone), nullptr);
+  }
+  im.services = std::move(next);
+  im.evaluate();
+}
+
+void Supervisor::control(const std::string& action, const std::string& name, Reply reply) {
+  Impl& im = *impl_;
+  Service* s = im.find(name);
+  if (!s) return reply(false, "no service named '" + name + "'");
+  if (name == "main") return reply(false, "'main' is the main command; it follows wsinit's own lifetime");
+  if (im.stopping) return reply(false, "wsinit is shutting down");
+  if (action == "stop") {
+    s->hold(true);
+    if (!s->has_process()) {
+      s->stop(nullptr);
+      return reply(true, name + ": " + state_name(s->state()));
+    }
+    s->stop([reply, name] { reply(true, name + ": stopped"); });
+    return;
+  }
+  if (action == "start") {
+    s->hold(false);
+    if (s->has_process()) return reply(true, name + ": already " + state_name(s->state()));
+    s->rearm();
+    im.evaluate();
+    return reply(true, name + ": " + state_name(s->state()));
+  }
+  if (action == "restart") {
+    s->hold(true);
+    Supervisor* self = this;
+    s->stop([self, s, name, reply] {
+      s->hold(false);
+      s->rearm();
+      self->impl_->evaluate();
+      reply(true, name + ": restarted, " + state_name(s->state()));
+    });
+    return;
+  }
+  reply(false, "unknown action '" + action + "' (expected start, stop or restart)");
+}
+
+std::vector<ServiceStatus> Supervisor::status() const {
+  std::vector<ServiceStatus> out;
+  for (const auto& s : impl_->services) out.push_back(s->status());
+  return out;
+}
+
+Overall Supervisor::overall() const {
+  if (impl_->stopping) return Overall::stopping;
+  bool all_ready = true;
+  for (const auto& s : impl_->services) {
+    if (!s->spec().required && !s->spec().oneshot) continue;
+    if (s->failed_after_ready()) return Overall::degraded;
+    if (s->spec().required && !s->satisfies_dependents()) all_ready = false;
+  }
+  return all_ready ? Overall::ready : Overall::starting;
+}
+
+std::vector<std::string> Supervisor::not_ready() const {
+  std::vector<std::string> names;
+  for (const auto& s : impl_->services) {
+    if (s->spec().required && !s->satisfies_dependents()) names.push_back(s->name());
+  }
+  return names;
+}
+
+bool Supervisor::required_never_ready() const {
+  return std::any_of(impl_->services.begin(), impl_->services.end(),
+                     [](auto& s) { return s->spec().required && !s->was_ever_ready(); });
+}
+
+std::uint64_t Supervisor::dropped_lines() const {
+  std::uint64_t total = 0;
+  for (const auto& s : impl_->services) total += s->dropped_lines();
+  return total;
+}
+
+std::string status_table(const std::vector<ServiceStatus>& services) {
+  std::string out = fmt::format("{:<20} {:<9} {:>7} {:<5} {:>8} {:>10}  {}\n", "NAME", "STATE", "PID", "READY",
+                                "RESTARTS", "UPTIME", "LAST EXIT");
+  for (const auto& s : services) {
+    std::string pid = s.pid > 0 ? std::to_string(s.pid) : "-";
+    std::string uptime = s.uptime_ms > 0 ? config::format_duration(config::Duration(s.uptime_ms / 1000 * 1000)) : "-";
+    out += fmt::format("{:<20} {:<9} {:>7} {:<5} {:>8} {:>10}  {}\n", s.name, state_name(s.state), pid,
+                       s.ready ? "yes" : "no", s.restarts, uptime, s.last_exit.empty() ? "-" : s.last_exit);
+  }
+  return out;
+}
+
+std::string status_json_array(const std::vector<ServiceStatus>& services) {
+  json::Writer w;
+  w.begin_array();
+  for (const auto& s : services) {
+    w.begin_object();
+    w.key("name").value(s.name);
+    w.key("state").value(state_name(s.state));
+    w.key("pid");
+    if (s.pid > 0) w.value(static_cast<std::int64_t>(s.pid));
+    else w.null();
+    w.key("ready").value(s.ready);
+    w.key("required").value(s.required);
+    w.key("oneshot").value(s.oneshot);
+    w.key("restarts").value(s.restarts);
+    w.key("last_exit");
+    if (s.last_exit.empty()) w.null();
+    else w.value(s.last_exit);
+    w.key("since").value(utc_timestamp_of(s.since_unix_ms));
+    w.key("uptime_s").value(static_cast<double>(s.uptime_ms) / 1000.0);
+    w.key("dropped_lines").value(s.dropped_lines);
+    w.end_object();
+  }
+  w.end_array();
+  return w.str();
+}
+
+}  // namespace wsinit::supervisor

@@ -1,0 +1,108 @@
+// supervisor/: the services wsinit runs, each a small state machine: started in dependency
+// order, restarted with backoff, probed for readiness, stopped in reverse order; their output
+// relayed; controlled over a unix socket.
+#pragma once
+
+#include <sys/types.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace wsinit::supervisor {
+
+enum class State { waiting, starting, running, ready, stopping, stopped, exited, failed, backoff };
+const char* state_name(State state);
+
+struct ServiceStatus {
+  std::string name;
+  State state = State::waiting;
+  pid_t pid = 0;
+  bool ready = false;
+  bool required = false;
+  bool oneshot = false;
+  std::uint64_t restarts = 0;
+  std::string last_exit;        // "exit 0", "signal 9 (KILL)", "failed: exec: No such file or directory"
+  std::int64_t since_unix_ms = 0;  // when it entered this state (wall clock, for people)
+  std::int64_t uptime_ms = 0;      // for how long the current process has run (0 when none)
+  std::uint64_t dropped_lines = 0;
+};
+
+// How the whole set is doing: starting, ready, degraded (a required service is down after
+// having been up, or a oneshot failed) or stopping.
+enum class Overall { starting, ready, degraded, stopping };
+const char* overall_name(Overall overall);
+
+class Supervisor {
+ public:
+  struct Hooks {
+    std::function<void()> on_change;                 // any service changed state
+    std::function<void(int exit_status)> on_main_exit;  // tini mode: CMD is gone
+  };
+
+  // `main_argv` (tini mode) becomes the service "main": own foreground process group, the
+  // terminal's stdio, never restarted. `env` is the environment every service starts from.
+  Supervisor(uv_loop_t* loop, const config::Config& config, std::vector<std::string> main_argv,
+             std::vector<std::string> env, Hooks hooks);
+  ~Supervisor();
+
+  void start();
+  // The reaper hands every (pid, status) here; false when the pid is none of ours (an orphan).
+  bool on_child_exit(pid_t pid, int wait_status);
+  // Stops every service in reverse dependency order, each with its stop_signal and stop_timeout;
+  // `done` runs once all are down.
+  void stop_all(std::function<void()> done);
+  void forward_to_main(int signal);
+  // Applies a new config: starts added services, stops removed ones, restarts changed ones.
+  void reload(const config::Config& config);
+  // start | stop | restart NAME. `reply` runs once, when the action is done (stop and restart
+  // wait for the service to be down), with ok=false and a reason when it cannot be done.
+  using Reply = std::function<void(bool ok, const std::string& message)>;
+  void control(const std::string& action, const std::string& name, Reply reply);
+
+  std::vector<ServiceStatus> status() const;
+  Overall overall() const;
+  std::vector<std::string> not_ready() const;  // required services not ready, for /readyz
+  bool required_never_ready() const;            // for the exit status in workspace mode
+  std::uint64_t dropped_lines() const;
+
+  class Service;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Renders the services part of the status: a table for people, or a JSON array.
+std::string status_table(const std::vector<ServiceStatus>& services);
+std::string status_json_array(const std::vector<ServiceStatus>& services);
+
+// The control socket: `wsinit status|start|stop|restart` talk to the running instance here.
+class ControlServer {
+ public:
+  // Gets one request line; answers through `reply` (at once or later).
+  using Handler = std::function<void(const std::string& request, Supervisor::Reply reply)>;
+  ControlServer(uv_loop_t* loop, Handler handler);
+  ~ControlServer();
+  // Binds `path` (0600) in its directory (created 0700 when missing); false with a reason.
+  bool listen(const std::string& path, std::string* error);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Where the socket is: $WSINIT_SOCKET, else <runtime>/wsinit.sock.
+std::string control_socket_path(const config::Environment& env, const config::Config& config);
+// Client side: sends one request line, prints the reply; returns the exit status (0 ok,
+// 1 refused, 3 no running instance).
+int control_request(const std::string& socket_path, const std::string& request);
+
+}  // namespace wsinit::supervisor

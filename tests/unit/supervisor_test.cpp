@@ -1,0 +1,326 @@
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "common/json.h"
+#include "supervisor/backoff.h"
+#include "supervisor/log_relay.h"
+#include "supervisor/probe.h"
+#include "supervisor/supervisor.h"
+
+using namespace wsinit;
+using namespace wsinit::supervisor;
+using namespace std::chrono_literals;
+
+TEST(Backoff, DoublesFromInitialToMax) {
+  EXPECT_EQ(backoff_delay(1000ms, 30000ms, 1, 0.0), 1000ms);
+  EXPECT_EQ(backoff_delay(1000ms, 30000ms, 2, 0.0), 2000ms);
+  EXPECT_EQ(backoff_delay(1000ms, 30000ms, 5, 0.0), 16000ms);
+  EXPECT_EQ(backoff_delay(1000ms, 30000ms, 6, 0.0), 30000ms);
+  EXPECT_EQ(backoff_delay(1000ms, 30000ms, 60, 0.0), 30000ms);  // no overflow
+}
+
+TEST(Backoff, JitterStaysWithinBounds) {
+  EXPECT_EQ(backoff_delay(1000ms, 30000ms, 3, 0.5), 3600ms);  // 4000 less 10%
+  EXPECT_EQ(backoff_delay(1000ms, 30000ms, 1, 0.99), 1000ms);  // never below initial
+  for (double r : {0.0, 0.3, 0.999}) {
+    auto d = backoff_delay(100ms, 400ms, 4, r);
+    EXPECT_GE(d, 320ms);
+    EXPECT_LE(d, 400ms);
+  }
+  EXPECT_EQ(backoff_delay(0ms, 0ms, 7, 0.5), 0ms);
+}
+
+TEST(Json, EscapesAndKeepsValidUtf8) {
+  EXPECT_EQ(json::quote("a\"b\\c\n\t\x01"), "\"a\\\"b\\\\c\\n\\t\\u0001\"");
+  EXPECT_EQ(json::quote("h\xC3\xA9"), "\"h\xC3\xA9\"");
+  EXPECT_EQ(json::quote("bad\xFF\xC3"), "\"bad\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  json::Writer w;
+  w.begin_object().key("a").value(1).key("b").begin_array().value(true).null().end_array().end_object();
+  EXPECT_EQ(w.str(), "{\"a\":1,\"b\":[true,null]}");
+}
+
+TEST(Probe, ParsesHttpUrls) {
+  std::string err;
+  auto t = parse_http_url("http://127.0.0.1:8080/health?x=1", &err);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->host, "127.0.0.1");
+  EXPECT_EQ(t->port, 8080);
+  EXPECT_EQ(t->path, "/health?x=1");
+  t = parse_http_url("http://localhost", &err);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->host, "127.0.0.1");
+  EXPECT_EQ(t->port, 80);
+  EXPECT_EQ(t->path, "/");
+  t = parse_http_url("http://[::1]:9000/", &err);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->host, "::1");
+  EXPECT_FALSE(parse_http_url("https://127.0.0.1/", &err));
+  EXPECT_FALSE(parse_http_url("http://example.com/", &err));
+  EXPECT_NE(err.find("IP address"), std::string::npos);
+  EXPECT_FALSE(parse_http_url("http://127.0.0.1:99999/", &err));
+}
+
+TEST(Probe, StatusLines) {
+  EXPECT_EQ(parse_status_line("HTTP/1.1 200 OK\r\n"), 200);
+  EXPECT_EQ(parse_status_line("HTTP/1.0 503 Service Unavailable\r\n"), 503);
+  EXPECT_EQ(parse_status_line("SSH-2.0-OpenSSH_9.2\r\n"), -1);
+  EXPECT_EQ(parse_status_line("HTTP/1.1 2x0"), -1);
+}
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/wsinit-unit-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::system(("rm -rf " + path).c_str()); }
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST(LogFile, RotatesAtMaxSizeKeepingMaxFiles) {
+  TempDir dir;
+  std::string path = dir.path + "/svc.log";
+  {
+    LogFile file(path, 100, 3);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(file.write("line " + std::to_string(i) + " " + std::string(30, 'x') + "\n"));
+  }
+  EXPECT_EQ(access((path + ".1").c_str(), F_OK), 0);
+  EXPECT_EQ(access((path + ".2").c_str(), F_OK), 0);
+  EXPECT_NE(access((path + ".3").c_str(), F_OK), 0);
+  std::string newest = slurp(path);
+  EXPECT_NE(newest.find("line 9 "), std::string::npos);
+  EXPECT_LE(newest.size(), 100u);
+  EXPECT_NE(slurp(path + ".1").find("line 7 "), std::string::npos);
+}
+
+namespace {
+
+// Runs the loop until `done` or a second passes.
+void run_until(uv_loop_t* loop, const std::function<bool()>& done) {
+  for (int i = 0; i < 200 && !done(); ++i) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    usleep(5000);
+  }
+}
+
+}  // namespace
+
+TEST(LogRelay, SplitsLongLinesFlushesPartialsAndWritesJson) {
+  TempDir dir;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::string out_path = dir.path + "/stdout";
+  int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  {
+    OutputSink sink(&loop, out_fd, 1 << 20);
+    LogRelay relay(&loop, "svc", sink, std::make_unique<LogFile>(dir.path + "/svc.log", 1 << 30, 2), LineFormat::text);
+    std::string long_line(LogRelay::kMaxLine + 10, 'a');
+    std::string data = "first\r\n" + long_line + "\nsecond\npartial";
+    ASSERT_GE(fcntl(relay.write_fd(), F_SETPIPE_SZ, 1 << 20), static_cast<int>(data.size()));  // one write, no reader yet
+    ASSERT_EQ(write(relay.write_fd(), data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    run_until(&loop, [&] { return slurp(out_path).find("[svc] second\n") != std::string::npos; });
+    relay.drain();
+  }
+  uv_run(&loop, UV_RUN_NOWAIT);
+  close(out_fd);
+  std::string out = slurp(out_path);
+  EXPECT_EQ(out.rfind("[svc] first\n", 0), 0u) << out.substr(0, 100);
+  EXPECT_NE(out.find("[svc] " + std::string(LogRelay::kMaxLine, 'a') + "\n[svc] aaaaaaaaaa\n"), std::string::npos);
+  EXPECT_NE(out.find("[svc] partial\n"), std::string::npos);
+  std::string file = slurp(dir.path + "/svc.log");
+  EXPECT_NE(file.find("Z first\n"), std::string::npos);
+  EXPECT_NE(file.find("Z partial\n"), std::string::npos);
+
+  int json_fd = open(out_path.c_str(), O_WRONLY | O_TRUNC);
+  {
+    OutputSink sink(&loop, json_fd, 1 << 20);
+    LogRelay relay(&loop, "svc", sink, nullptr, LineFormat::json);
+    std::string data = "say \"hi\"\n";
+    ASSERT_EQ(write(relay.write_fd(), data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    relay.drain();
+  }
+  uv_run(&loop, UV_RUN_NOWAIT);
+  close(json_fd);
+  out = slurp(out_path);
+  EXPECT_NE(out.find(",\"service\":\"svc\",\"line\":\"say \\\"hi\\\"\"}\n"), std::string::npos) << out;
+  EXPECT_EQ(out.rfind("{\"time\":\"", 0), 0u);
+  uv_loop_close(&loop);
+}
+
+TEST(LogRelay, FullStdoutDropsAndCountsInsteadOfBlocking) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);  // nobody reads fds[0]
+  {
+    OutputSink sink(&loop, fds[1], 4096);
+    LogRelay relay(&loop, "svc", sink, nullptr, LineFormat::text);
+    std::string line(1000, 'x');
+    line += '\n';
+    for (int i = 0; i < 200; ++i) {
+      ASSERT_EQ(write(relay.write_fd(), line.data(), line.size()), static_cast<ssize_t>(line.size()));
+      uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    relay.drain();
+    EXPECT_GT(relay.dropped_lines(), 100u);  // a 64 KiB pipe and a 4 KiB queue hold fewer than 100
+  }
+  uv_run(&loop, UV_RUN_NOWAIT);
+  close(fds[0]);
+  close(fds[1]);
+  uv_loop_close(&loop);
+}
+
+TEST(StatusRendering, TableAndJson) {
+  ServiceStatus s;
+  s.name = "web";
+  s.state = State::ready;
+  s.pid = 42;
+  s.ready = true;
+  s.restarts = 2;
+  s.last_exit = "exit 1";
+  s.since_unix_ms = 0;
+  std::string table = status_table({s});
+  EXPECT_NE(table.find("NAME"), std::string::npos);
+  EXPECT_NE(table.find("web"), std::string::npos);
+  EXPECT_NE(table.find("exit 1"), std::string::npos);
+  std::string json = status_json_array({s});
+  EXPECT_NE(json.find("\"name\":\"web\",\"state\":\"ready\",\"pid\":42,\"ready\":true"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"since\":\"1970-01-01T00:00:00.000Z\""), std::string::npos) << json;
+}
+
+namespace {
+
+// A supervisor on a real loop, with a reaper polling waitpid the way init/ does on SIGCHLD.
+struct Harness {
+  uv_loop_t loop;
+  TempDir dir;
+  std::unique_ptr<Supervisor> supervisor;
+  std::unique_ptr<Timer> reaper;
+  int main_exit = -1;
+
+  explicit Harness(const std::string& services_yaml) {
+    uv_loop_init(&loop);
+    std::string text = "version: 1\npaths: {logs: " + dir.path + "}\nservices:\n" + services_yaml;
+    auto loaded = config::load_text(text, "test.yaml", {{"DIR", dir.path}}, config::Profile::plain);
+    EXPECT_TRUE(loaded.config) << ::testing::PrintToString(loaded.errors);
+    Supervisor::Hooks hooks;
+    hooks.on_main_exit = [this](int status) { main_exit = status; };
+    std::vector<std::string> env = {"PATH=/usr/bin:/bin", "DIR=" + dir.path};
+    supervisor = std::make_unique<Supervisor>(&loop, *loaded.config, std::vector<std::string>{}, env, hooks);
+    reaper = std::make_unique<Timer>(&loop);
+    reaper->repeat(2ms, [this] {
+      int status;
+      pid_t pid;
+      while ((pid = waitpid(-1, &status, WNOHANG)) > 0) supervisor->on_child_exit(pid, status);
+    });
+    supervisor->start();
+  }
+  ~Harness() {
+    bool down = false;
+    supervisor->stop_all([&] { down = true; });
+    run_until([&] { return down; });
+    supervisor.reset();
+    reaper.reset();
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+  }
+  bool run_until(const std::function<bool()>& done, int ms = 5000) {
+    for (int i = 0; i < ms / 2 && !done(); ++i) {
+      uv_run(&loop, UV_RUN_NOWAIT);
+      usleep(2000);
+    }
+    return done();
+  }
+  ServiceStatus get(const std::string& name) {
+    for (auto& s : supervisor->status()) {
+      if (s.name == name) return s;
+    }
+    ADD_FAILURE() << "no service " << name;
+    return {};
+  }
+};
+
+}  // namespace
+
+TEST(Supervisor, AfterWaitsForAOneshotToSucceed) {
+  Harness h(R"(  - {name: second, shell: 'test -e "$DIR/flag"', oneshot: true, restart: never, after: [first]}
+  - {name: first, shell: 'sleep 0.2; touch "$DIR/flag"', oneshot: true, restart: never}
+)");
+  EXPECT_EQ(h.get("second").state, State::waiting);
+  ASSERT_TRUE(h.run_until([&] { return h.get("second").state == State::exited; }));
+  EXPECT_EQ(h.get("second").last_exit, "exit 0");
+  EXPECT_TRUE(h.get("first").ready);
+  EXPECT_EQ(h.supervisor->overall(), Overall::ready);
+}
+
+TEST(Supervisor, RestartsOnFailureWithBackoffAndCounts) {
+  Harness h("  - {name: flaky, shell: 'exit 1', backoff: {initial: 20ms, max: 40ms}}\n");
+  ASSERT_TRUE(h.run_until([&] { return h.get("flaky").restarts >= 3 && h.get("flaky").state == State::backoff; }));
+  EXPECT_EQ(h.get("flaky").last_exit, "exit 1");
+  EXPECT_FALSE(h.get("flaky").ready);  // without a probe, ready means running
+}
+
+TEST(Supervisor, NeverRestartMeansFailed) {
+  Harness h("  - {name: once, shell: 'exit 4', restart: never, required: true, ready: {tcp: 1}}\n");
+  ASSERT_TRUE(h.run_until([&] { return h.get("once").state == State::failed; }));
+  EXPECT_EQ(h.get("once").last_exit, "exit 4");
+  EXPECT_EQ(h.get("once").restarts, 0u);
+  EXPECT_TRUE(h.supervisor->required_never_ready());
+  EXPECT_EQ(h.supervisor->not_ready(), std::vector<std::string>{"once"});
+}
+
+TEST(Supervisor, MissingBinaryIsReportedAndBacksOff) {
+  Harness h("  - {name: ghost, command: [no-such-binary-here], backoff: {initial: 50ms, max: 50ms}}\n");
+  ASSERT_TRUE(h.run_until([&] { return h.get("ghost").restarts >= 1; }));
+  EXPECT_EQ(h.get("ghost").last_exit, "failed: exec: No such file or directory");
+  EXPECT_EQ(h.get("ghost").state, State::backoff);
+}
+
+TEST(Supervisor, FailedOneshotDegradesTheWorkspace) {
+  Harness h("  - {name: setup, shell: 'exit 2', oneshot: true, restart: never}\n"
+            "  - {name: web, shell: 'sleep 30', required: true}\n");
+  ASSERT_TRUE(h.run_until([&] { return h.get("setup").state == State::failed; }));
+  EXPECT_EQ(h.supervisor->overall(), Overall::degraded);
+}
+
+TEST(Supervisor, ControlStopStartRestart) {
+  Harness h("  - {name: web, shell: 'exec sleep 30'}\n");
+  ASSERT_TRUE(h.run_until([&] { return h.get("web").state == State::running; }));
+  pid_t first = h.get("web").pid;
+  std::string reply;
+  bool ok = false;
+  h.supervisor->control("stop", "web", [&](bool k, const std::string& m) { ok = k, reply = m; });
+  ASSERT_TRUE(h.run_until([&] { return !reply.empty(); }));
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(reply, "web: stopped");
+  EXPECT_EQ(h.get("web").state, State::stopped);
+  EXPECT_EQ(kill(first, 0), -1);
+  reply.clear();
+  h.supervisor->control("start", "web", [&](bool k, const std::string& m) { ok = k, reply = m; });
+  EXPECT_EQ(reply, "web: running");
+  pid_t second = h.get("web").pid;
+  EXPECT_NE(second, first);
+  reply.clear();
+  h.supervisor->control("restart", "web", [&](bool k, const std::string& m) { ok = k, reply = m; });
+  ASSERT_TRUE(h.run_until([&] { return !reply.empty(); }));
+  EXPECT_NE(h.get("web").pid, second);
+  EXPECT_EQ(h.get("web").restarts, 2u);
+  h.supervisor->control("stop", "nope", [&](bool k, const std::string& m) { ok = k, reply = m; });
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(reply, "no service named 'nope'");
+}
