@@ -72,6 +72,9 @@ struct ControlServer::Impl {
     std::string request;
     std::unique_ptr<Timer> timeout;
     bool answered = false;
+    bool reply_sent = false;
+    bool peer_done = false;  // we read all we will read
+    bool closed = false;
   };
 
   uv_loop_t* loop;
@@ -98,7 +101,15 @@ struct ControlServer::Impl {
 
   static void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
     auto* c = static_cast<Connection*>(stream->data);
-    if (c->answered) return;
+    if (c->answered) {
+      // Reading on after an early error reply, so closing does not reset the client's side
+      // before it has read the reply.
+      if (n < 0) {
+        c->peer_done = true;
+        if (c->reply_sent) close_connection(c);
+      }
+      return;
+    }
     if (n < 0) {
       if (c->request.empty()) return close_connection(c);
       return dispatch(c);  // EOF without a newline: take what came
@@ -110,6 +121,7 @@ struct ControlServer::Impl {
 
   static void dispatch(Connection* c) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
+    c->peer_done = true;
     std::string line = c->request.substr(0, c->request.find('\n'));
     if (!line.empty() && line.back() == '\r') line.pop_back();
     c->timeout->stop();
@@ -120,7 +132,7 @@ struct ControlServer::Impl {
   static void answer(Connection* c, bool ok, const std::string& text) {
     if (c->answered) return;
     c->answered = true;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
+    c->timeout->start(kRequestTimeout, [c] { close_connection(c); });
     send_reply(c, ok, text);
   }
 
@@ -134,11 +146,14 @@ struct ControlServer::Impl {
       delete static_cast<std::string*>(w->data);
       auto* conn = static_cast<Connection*>(w->handle->data);
       delete w;
-      close_connection(conn);
+      conn->reply_sent = true;
+      if (conn->peer_done) close_connection(conn);
     });
   }
 
   static void close_connection(Connection* c) {
+    if (c->closed) return;
+    c->closed = true;
     c->timeout.reset();
     uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), [](uv_handle_t* h) { delete static_cast<Connection*>(h->data); });
   }

@@ -139,8 +139,31 @@ void LogFile::rotate() {
   open_file();
 }
 
+// Rotates on line boundaries: a batch of lines may be split across the old and new file.
 bool LogFile::write(std::string_view data) {
-  if (size_ > 0 && size_ + data.size() > max_size_) rotate();
+  while (!data.empty()) {
+    std::string_view part = data;
+    if (size_ + data.size() > max_size_) {
+      size_t room = max_size_ > size_ ? static_cast<size_t>(max_size_ - size_) : 0;
+      size_t cut = data.substr(0, room).rfind('\n');
+      if (cut == std::string_view::npos) {
+        if (size_ > 0) {
+          rotate();
+          continue;
+        }
+        cut = data.find('\n');  // one line longer than max_size: it gets a file of its own
+        if (cut == std::string_view::npos) cut = data.size() - 1;
+      }
+      part = data.substr(0, cut + 1);
+    }
+    if (!append(part)) return false;
+    data.remove_prefix(part.size());
+    if (!data.empty()) rotate();
+  }
+  return true;
+}
+
+bool LogFile::append(std::string_view data) {
   if (fd_ < 0 && !open_file()) return false;
   while (!data.empty()) {
     ssize_t n = ::write(fd_, data.data(), data.size());

@@ -54,6 +54,7 @@ class LogFile {
  private:
   bool open_file();
   void rotate();
+  bool append(std::string_view data);
 
   std::string path_;
   std::uint64_t max_size_;

@@ -23,7 +23,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+fail() {
+  echo "FAIL: $*" >&2
+  if [ -s "$TMP/err" ]; then
+    echo "--- the last lines wsinit wrote to stderr:" >&2
+    tail -n 20 "$TMP/err" >&2
+  fi
+  exit 1
+}
 ok() { echo "ok: $*"; }
 
 expect_eq() {  # actual expected what
@@ -66,4 +73,32 @@ start_subreaper() {
 wait_wsinit() {
   WS_STATUS=0
   wait "$WS_WAIT_PID" || WS_STATUS=$?
+}
+
+# A TCP port nobody listens on right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Each test talks to its own instance.
+export WSINIT_SOCKET="$TMP/run/wsinit.sock"
+
+status_json() { "$WSINIT" status --json; }
+
+# Waits until the jq expression is true of `wsinit status --json`.
+wait_status() {
+  local expr=$1 limit=${2:-10}
+  wait_until "status_json 2>/dev/null | jq -e '$expr' >/dev/null" "$limit"
+}
+
+# The value of a jq expression over the status of service $1.
+service_field() {
+  status_json | jq -r --arg n "$1" ".services[] | select(.name == \$n) | $2"
+}
+
+# Line number of the first line of $1 matching $2 (0 when none).
+line_of() {
+  local n
+  n=$(grep -n -m1 -- "$2" "$1" | cut -d: -f1)
+  echo "${n:-0}"
 }
