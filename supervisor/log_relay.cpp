@@ -32,6 +32,25 @@ std::string utc_timestamp_of(std::int64_t ms) {
   return buf;
 }
 
+// --- Batch ---
+
+void Batch::grow(size_t wanted) {
+  size_t capacity = std::max(wanted, capacity_ * 2);
+  auto bigger = std::make_unique<char[]>(capacity);
+  if (size_) memcpy(bigger.get(), data_.get(), size_);
+  data_ = std::move(bigger);
+  capacity_ = capacity;
+}
+
+// Keeps up to 1 MiB of capacity for the next batch; a burst of long lines does not pin more.
+void Batch::clear() {
+  size_ = 0;
+  if (capacity_ > (1u << 20)) {
+    data_.reset();
+    capacity_ = 0;
+  }
+}
+
 // --- OutputSink ---
 
 OutputSink::OutputSink(uv_loop_t* loop, int fd, size_t limit_bytes) : fd_(fd), limit_(limit_bytes), retry_(loop) {
@@ -177,8 +196,13 @@ bool LogFile::append(std::string_view data) {
 
 // --- LogRelay ---
 
+namespace {
+// One read buffer for every relay: reads are handled to the end before the next one starts.
+char read_buffer[256 * 1024];
+}  // namespace
+
 LogRelay::LogRelay(uv_loop_t* loop, std::string name, OutputSink& out, std::unique_ptr<LogFile> file, LineFormat format)
-    : name_(std::move(name)), out_(out), file_(std::move(file)), format_(format) {
+    : name_(std::move(name)), out_(out), file_(std::move(file)), format_(format), prefix_("[" + name_ + "] ") {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) < 0) {
     spdlog::error("{}: cannot create the log pipe: {}", name_, strerror(errno));
@@ -190,6 +214,7 @@ LogRelay::LogRelay(uv_loop_t* loop, std::string name, OutputSink& out, std::uniq
   uv_pipe_open(pipe_, fds[0]);
   uv_read_start(reinterpret_cast<uv_stream_t*>(pipe_), on_alloc, on_read);
   write_fd_ = fds[1];
+  fcntl(write_fd_, F_SETPIPE_SZ, kPipeSize);  // best effort: the default 64 KiB works too
 }
 
 LogRelay::~LogRelay() {
@@ -202,8 +227,8 @@ LogRelay::~LogRelay() {
 }
 
 void LogRelay::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
-  auto* self = static_cast<LogRelay*>(handle->data);
-  *buf = uv_buf_init(self->buffer_, sizeof self->buffer_);
+  (void)handle;
+  *buf = uv_buf_init(read_buffer, sizeof read_buffer);
 }
 
 void LogRelay::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -218,13 +243,13 @@ void LogRelay::drain() {
   int fd = -1;
   uv_fileno(reinterpret_cast<uv_handle_t*>(pipe_), &fd);
   for (;;) {
-    ssize_t n = read(fd, buffer_, sizeof buffer_);
+    ssize_t n = read(fd, read_buffer, sizeof read_buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    take(std::string_view(buffer_, static_cast<size_t>(n)));
+    take(std::string_view(read_buffer, static_cast<size_t>(n)));
   }
   if (!partial_.empty()) {
-    if (stamp_.empty()) stamp_ = utc_timestamp();
+    if (stamp_.empty()) stamp_ = utc_timestamp() + " ";
     emit(partial_);
     partial_.clear();
   }
@@ -233,7 +258,7 @@ void LogRelay::drain() {
 
 // Splits a chunk into lines; a line that grows past kMaxLine is emitted in pieces.
 void LogRelay::take(std::string_view chunk) {
-  stamp_ = utc_timestamp();
+  stamp_ = utc_timestamp() + " ";
   while (!chunk.empty()) {
     size_t newline = chunk.find('\n');
     size_t room = kMaxLine - partial_.size();
@@ -260,47 +285,40 @@ void LogRelay::take(std::string_view chunk) {
 
 void LogRelay::emit(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  ++batch_lines_;
   if (format_ == LineFormat::json) {
-    std::string record = "{\"time\":\"" + stamp_ + "\",\"service\":";
+    std::string record = "{\"time\":\"" + stamp_.substr(0, stamp_.size() - 1) + "\",\"service\":";
     json::append_string(record, name_);
     record += ",\"line\":";
     json::append_string(record, line);
     record += "}\n";
-    out_batch_ += record;
-    if (file_) file_batch_ += record;
+    out_batch_.append(record);
+    if (file_) file_batch_.append(record);
     return;
   }
-  out_batch_ += '[';
-  out_batch_ += name_;
-  out_batch_ += "] ";
-  out_batch_ += line;
-  out_batch_ += '\n';
-  if (file_) {
-    file_batch_ += stamp_;
-    file_batch_ += ' ';
-    file_batch_ += line;
-    file_batch_ += '\n';
-  }
+  out_batch_.append_line(prefix_, line);
+  if (file_) file_batch_.append_line(stamp_, line);
 }
 
 void LogRelay::flush_batches() {
+  size_t lines = batch_lines_;
+  batch_lines_ = 0;
   if (!out_batch_.empty()) {
-    size_t lines = static_cast<size_t>(std::count(out_batch_.begin(), out_batch_.end(), '\n'));
     if (dropped_unreported_ > 0 && out_.queued() == 0) {
       std::string note = "[" + name_ + "] (wsinit: " + std::to_string(dropped_unreported_) +
                          " lines dropped here: stdout was not keeping up; the log file has them)\n";
       if (out_.write(note)) dropped_unreported_ = 0;
     }
-    if (!out_.write(out_batch_)) {
+    if (!out_.write(out_batch_.view())) {
       dropped_ += lines;
       dropped_unreported_ += lines;
     }
     out_batch_.clear();
   }
   if (!file_batch_.empty()) {
-    if (file_ && !file_->write(file_batch_)) {
+    if (file_ && !file_->write(file_batch_.view())) {
       if (file_failures_ == 0) spdlog::warn("{}: cannot write {}: {}", name_, file_->path(), strerror(errno));
-      file_failures_ += static_cast<std::uint64_t>(std::count(file_batch_.begin(), file_batch_.end(), '\n'));
+      file_failures_ += lines;
     }
     file_batch_.clear();
   }
