@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
 #include "common/json.h"
@@ -284,7 +285,23 @@ std::string Init::status_json() const {
   return doc;
 }
 
-void apply_log_level(const config::Config& config, const config::Environment& env, bool tini_mode) {
+// %*: the message as a JSON string, for log.format: json.
+class JsonMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    std::string quoted = json::quote(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(quoted.data(), quoted.data() + quoted.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
+};
+
+void apply_log_settings(const config::Config& config, const config::Environment& env, bool tini_mode) {
+  if (config.log.format == config::LogFormat::json) {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonMessageFlag>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","source":"wsinit","level":"%l","message":%*})");
+    spdlog::set_formatter(std::move(formatter));
+  }
   std::string level = config.log.level.empty() ? (tini_mode ? "warn" : "info") : config.log.level;
   if (auto it = env.find("WSINIT_LOG_LEVEL"); it != env.end() && !it->second.empty()) level = it->second;
   spdlog::set_level(spdlog::level::from_str(level));
@@ -306,7 +323,7 @@ int run(const Command& command, char** envp) {
     for (const auto& e : errors) fprintf(stderr, "wsinit: %s\n", e.c_str());
     return 2;
   }
-  apply_log_level(*config, env, !command.argv.empty());
+  apply_log_settings(*config, env, !command.argv.empty());
   Init init(std::move(*config), file, command, envp);
   return init.run();
 }

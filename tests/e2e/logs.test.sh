@@ -67,3 +67,23 @@ kill -TERM "$WS_PID"
 wait_wsinit
 exec 9<&-
 expect_eq "$WS_STATUS" 0 "exit status with a stuck stdout"
+
+# log.format: json: every line on stdout and stderr is a JSON object.
+cat >"$TMP/json.yaml" <<YAML
+version: 1
+profile: plain
+paths: {logs: $TMP/logs, runtime: $TMP/run}
+log: {format: json, level: info}
+services:
+  - {name: quoting, shell: "printf 'say \"hi\"\\\\tand\\\\\\\\more\\\\n'", oneshot: true, restart: never}
+YAML
+start_subreaper --config "$TMP/json.yaml"
+wait_status '.services[0].state == "exited"'
+kill -TERM "$WS_PID"
+wait_wsinit
+jq -e . "$TMP/out" >/dev/null || fail "stdout is not JSON lines"
+jq -e . "$TMP/err" >/dev/null || fail "stderr is not JSON lines"
+expect_eq "$(jq -r 'select(.service == "quoting") | .line' "$TMP/out")" $'say "hi"\tand\\more' "line round trip"
+[ "$(jq -r 'select(.message | startswith("quoting: started")) | .source' "$TMP/err")" = wsinit ] || fail "wsinit's own line missing"
+jq -e '.line' "$TMP/logs/quoting.log" >/dev/null || fail "log file is not JSON lines"
+ok "log.format json: service lines and wsinit's own lines are JSON, quotes and tabs intact"
