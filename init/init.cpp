@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include "init/init.h"
 #include "init/pid1.h"
 #include "supervisor/spawn.h"
+#include "user_ids/user_ids.h"
 #include "supervisor/supervisor.h"
 
 namespace wsinit::init {
@@ -33,6 +35,58 @@ std::vector<std::string> environment_list(char** envp) {
   std::vector<std::string> env;
   for (char** e = envp; e && *e; ++e) env.emplace_back(*e);
   return env;
+}
+
+std::string name_of(const std::string& entry) { return entry.substr(0, entry.find('=')); }
+
+// wsinit's environment with the identity's variables applied: they replace what was there,
+// but an inherited SHELL stays, and LD_PRELOAD is prepended to, not replaced.
+std::vector<std::string> service_environment(std::vector<std::string> env, const user_ids::Identity& id) {
+  for (const auto& entry : id.env) {
+    std::string name = name_of(entry);
+    auto it = std::find_if(env.begin(), env.end(), [&](const std::string& e) { return name_of(e) == name; });
+    if (it == env.end()) env.push_back(entry);
+    else if (name == "LD_PRELOAD") *it = entry + ":" + it->substr(11);
+    else if (name != "SHELL") *it = entry;
+  }
+  return env;
+}
+
+user_ids::Options user_options(const config::Config& config) {
+  user_ids::Options o;
+  o.name = config.user.name;
+  o.home = config.user.home;
+  o.shell = config.user.shell;
+  o.empty_password = config.sshd.password_less;
+  o.runtime_dir = config.paths.runtime;
+  o.data_dir = config.paths.data;
+  return o;
+}
+
+std::vector<gid_t> supplementary_groups() {
+  std::vector<gid_t> groups(static_cast<size_t>(std::max(getgroups(0, nullptr), 0)));
+  int n = getgroups(static_cast<int>(groups.size()), groups.data());
+  groups.resize(static_cast<size_t>(std::max(n, 0)));
+  return groups;
+}
+
+user_ids::Identity establish_identity(const config::Config& config, char** envp, bool dry_run) {
+  return user_ids::establish(user_options(config), getuid(), getgid(), supplementary_groups(), environment_list(envp),
+                             dry_run);
+}
+
+void write_user_json(json::Writer& w, const user_ids::Identity& id) {
+  w.key("user").begin_object();
+  w.key("name").value(id.name);
+  w.key("uid").value(static_cast<std::uint64_t>(id.uid));
+  w.key("gid").value(static_cast<std::uint64_t>(id.gid));
+  w.key("home").value(id.home);
+  w.key("shell").value(id.shell);
+  w.key("entry").value(user_ids::source_name(id.source));
+  w.key("warnings").begin_array();
+  for (const auto& warning : id.warnings) w.value(warning);
+  w.end_array();
+  w.end_object();
 }
 
 // The effective config: the chosen file, or the embedded default of the mode's profile.
@@ -52,8 +106,12 @@ std::optional<config::Config> load_config(const Command& command, const config::
 
 class Init {
  public:
-  Init(config::Config config, std::string config_file, const Command& command, char** envp)
-      : config_(std::move(config)), config_file_(std::move(config_file)), command_(command), envp_(envp) {}
+  Init(config::Config config, std::string config_file, const Command& command, char** envp, user_ids::Identity identity)
+      : config_(std::move(config)),
+        config_file_(std::move(config_file)),
+        command_(command),
+        envp_(envp),
+        identity_(std::move(identity)) {}
 
   int run();
 
@@ -77,6 +135,7 @@ class Init {
   std::string config_file_;  // empty: the embedded default (nothing to re-read on SIGHUP)
   const Command& command_;
   char** envp_;
+  user_ids::Identity identity_;
   bool tini_mode() const { return !command_.argv.empty(); }
 
   uv_loop_t loop_{};
@@ -112,7 +171,8 @@ int Init::run() {
 
   supervisor::Supervisor::Hooks hooks;
   hooks.on_main_exit = [this](int status) { on_main_exit(status); };
-  supervisor_ = std::make_unique<supervisor::Supervisor>(&loop_, config_, command_.argv, environment_list(envp_), hooks);
+  supervisor_ = std::make_unique<supervisor::Supervisor>(&loop_, config_, command_.argv,
+                                                         service_environment(environment_list(envp_), identity_), hooks);
   main_running_ = tini_mode();
   if (!tini_mode() || !config_.services.empty()) open_control_socket();
   supervisor_->start();
@@ -280,6 +340,7 @@ std::string Init::status_json() const {
   w.key("uptime_s").value(std::chrono::duration<double>(Clock::now() - started_).count());
   w.key("orphans_reaped").value(orphans_reaped_);
   w.key("log_lines_dropped").value(supervisor_->dropped_lines());
+  write_user_json(w, identity_);
   std::string doc = w.str();
   doc += ",\"services\":" + supervisor::status_json_array(supervisor_->status()) + "}\n";
   return doc;
@@ -324,7 +385,11 @@ int run(const Command& command, char** envp) {
     return 2;
   }
   apply_log_settings(*config, env, !command.argv.empty());
-  Init init(std::move(*config), file, command, envp);
+  user_ids::Identity identity = establish_identity(*config, envp, false);
+  spdlog::info("user {} (uid {}, gid {}), home {}, entry: {}", identity.name, identity.uid, identity.gid, identity.home,
+               user_ids::source_name(identity.source));
+  for (const auto& warning : identity.warnings) spdlog::warn("{}", warning);
+  Init init(std::move(*config), file, command, envp, std::move(identity));
   return init.run();
 }
 
@@ -340,6 +405,13 @@ int check(const Command& command, char** envp) {
   }
   printf("config: %s (profile %s)\n", config->source.c_str(), config->profile == config::Profile::gitlab ? "gitlab" : "plain");
   printf("shutdown grace: %s\n", config::format_duration(config->shutdown.grace).c_str());
+  user_ids::Identity id = establish_identity(*config, envp, true);
+  printf("user: %s (uid %u, gid %u), home %s, shell %s, entry: %s%s\n", id.name.c_str(), id.uid, id.gid, id.home.c_str(),
+         id.shell.c_str(), id.source == user_ids::Source::appended ? "would be appended"
+                            : id.source == user_ids::Source::nss_wrapper ? "would go through nss_wrapper"
+                                                                        : user_ids::source_name(id.source),
+         "");
+  for (const auto& warning : id.warnings) printf("  warning: %s\n", warning.c_str());
   printf("logs: %s\ncontrol socket: %s\n", config->paths.logs.c_str(),
          supervisor::control_socket_path(env, *config).c_str());
   auto order = config::start_order(*config);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <spdlog/spdlog.h>
 
+#include "common/fs.h"
 #include "common/timer.h"
 #include "supervisor/supervisor.h"
 
@@ -16,28 +17,6 @@ namespace {
 
 constexpr size_t kMaxRequest = 4096;
 constexpr auto kRequestTimeout = std::chrono::seconds(5);
-
-// A directory only we can use: created 0700 when missing; refused when someone else owns it.
-bool prepare_private_dir(const std::string& dir, std::string* error) {
-  if (mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) {
-    *error = "cannot create " + dir + ": " + strerror(errno);
-    return false;
-  }
-  struct stat st;
-  if (lstat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) {
-    *error = dir + " is not a directory";
-    return false;
-  }
-  if (st.st_uid != getuid()) {
-    *error = dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to us (uid " + std::to_string(getuid()) + ")";
-    return false;
-  }
-  if ((st.st_mode & 0777) != 0700 && chmod(dir.c_str(), 0700) < 0) {
-    *error = "cannot make " + dir + " private (0700): " + strerror(errno);
-    return false;
-  }
-  return true;
-}
 
 bool fill_address(const std::string& path, sockaddr_un& address, std::string* error) {
   address = {};
@@ -174,7 +153,12 @@ ControlServer::~ControlServer() {
 
 bool ControlServer::listen(const std::string& path, std::string* error) {
   std::string dir = path.substr(0, path.rfind('/'));
-  if (!dir.empty() && !prepare_private_dir(dir, error)) return false;
+  if (!dir.empty()) {
+    if (auto problem = fs::prepare_private_dir(dir)) {
+      *error = *problem;
+      return false;
+    }
+  }
   sockaddr_un address;
   if (!fill_address(path, address, error)) return false;
   struct stat st;

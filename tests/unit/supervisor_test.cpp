@@ -1,5 +1,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "tests/unit/test_util.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +16,8 @@
 
 using namespace wsinit;
 using namespace wsinit::supervisor;
+using wsinit::testing::slurp;
+using wsinit::testing::TempDir;
 using namespace std::chrono_literals;
 
 TEST(Backoff, DoublesFromInitialToMax) {
@@ -71,26 +75,6 @@ TEST(Probe, StatusLines) {
   EXPECT_EQ(parse_status_line("SSH-2.0-OpenSSH_9.2\r\n"), -1);
   EXPECT_EQ(parse_status_line("HTTP/1.1 2x0"), -1);
 }
-
-namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/wsinit-unit-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf " + path).c_str()); }
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-}  // namespace
 
 TEST(LogFile, RotatesAtMaxSizeKeepingMaxFiles) {
   TempDir dir;

@@ -1,0 +1,77 @@
+#include "common/fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace wsinit::fs {
+
+std::optional<std::string> prepare_private_dir(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) return "cannot create " + dir + ": " + strerror(errno);
+  struct stat st;
+  if (lstat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) return dir + " is not a directory";
+  if (st.st_uid != getuid())
+    return dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to us (uid " + std::to_string(getuid()) + ")";
+  if ((st.st_mode & 0777) != 0700 && chmod(dir.c_str(), 0700) < 0)
+    return "cannot make " + dir + " private (0700): " + strerror(errno);
+  return std::nullopt;
+}
+
+std::optional<std::string> make_dirs(const std::string& dir, mode_t mode) {
+  if (dir.empty() || dir[0] != '/') return "'" + dir + "' is not an absolute path";
+  for (size_t slash = 1;; ++slash) {
+    slash = dir.find('/', slash);
+    std::string part = dir.substr(0, slash);
+    if (mkdir(part.c_str(), mode) < 0 && errno != EEXIST) return "cannot create " + part + ": " + strerror(errno);
+    if (slash == std::string::npos) break;
+  }
+  struct stat st;
+  if (stat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) return dir + " is not a directory";
+  return std::nullopt;
+}
+
+std::optional<std::string> write_atomically(const std::string& path, const std::string& content, mode_t mode) {
+  std::string temp = path + ".tmp-" + std::to_string(getpid());
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0) return "cannot create " + temp + ": " + strerror(errno);
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  int saved = errno;
+  bool ok = done == content.size() && fchmod(fd, mode) == 0 && fsync(fd) == 0;
+  if (!ok && done == content.size()) saved = errno;
+  close(fd);
+  if (!ok || rename(temp.c_str(), path.c_str()) < 0) {
+    if (ok) saved = errno;
+    unlink(temp.c_str());
+    return "cannot write " + path + ": " + strerror(saved);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  char buf[16384];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) text.append(buf, static_cast<size_t>(n));
+  }
+  int saved = errno;
+  close(fd);
+  if (n < 0) {
+    errno = saved;
+    return std::nullopt;
+  }
+  return text;
+}
+
+}  // namespace wsinit::fs

@@ -1,0 +1,25 @@
+// Small file-system helpers more than one module needs.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+namespace wsinit::fs {
+
+// A directory only this uid can use: created 0700 when missing, made 0700 when it is ours,
+// refused (with a reason) when it is not a directory or belongs to someone else.
+std::optional<std::string> prepare_private_dir(const std::string& dir);
+
+// Creates `dir` and its missing parents with `mode`; nullopt on success, else the reason.
+std::optional<std::string> make_dirs(const std::string& dir, mode_t mode);
+
+// Writes `content` to a temporary file in the same directory, fsyncs it and renames it over
+// `path`, so readers see the old or the new file, never half of one.
+std::optional<std::string> write_atomically(const std::string& path, const std::string& content, mode_t mode);
+
+// The whole file, or nullopt (errno set).
+std::optional<std::string> read_file(const std::string& path);
+
+}  // namespace wsinit::fs

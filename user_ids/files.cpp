@@ -1,0 +1,119 @@
+// Reading passwd and group files, and appending to them safely.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "user_ids/user_ids.h"
+
+namespace wsinit::user_ids {
+namespace {
+
+std::vector<std::string_view> split(std::string_view line, char sep) {
+  std::vector<std::string_view> fields;
+  size_t start = 0;
+  for (;;) {
+    size_t end = line.find(sep, start);
+    fields.push_back(line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    if (end == std::string_view::npos) return fields;
+    start = end + 1;
+  }
+}
+
+std::optional<unsigned long> parse_id(std::string_view text) {
+  if (text.empty() || text.size() > 10) return std::nullopt;
+  unsigned long value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<unsigned long>(c - '0');
+  }
+  if (value > 0xFFFFFFFEul) return std::nullopt;  // (uid_t)-1 is "no uid"
+  return value;
+}
+
+template <typename F>
+void for_each_line(std::string_view text, F handle) {
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    if (!line.empty() && line[0] != '#') handle(line);
+    start = end + 1;
+  }
+}
+
+}  // namespace
+
+std::vector<PasswdEntry> parse_passwd(std::string_view text) {
+  std::vector<PasswdEntry> entries;
+  for_each_line(text, [&](std::string_view line) {
+    auto f = split(line, ':');
+    if (f.size() != 7 || f[0].empty()) return;
+    auto uid = parse_id(f[2]);
+    auto gid = parse_id(f[3]);
+    if (!uid || !gid) return;
+    entries.push_back({std::string(f[0]), std::string(f[1]), static_cast<uid_t>(*uid), static_cast<gid_t>(*gid),
+                       std::string(f[4]), std::string(f[5]), std::string(f[6])});
+  });
+  return entries;
+}
+
+std::vector<GroupEntry> parse_group(std::string_view text) {
+  std::vector<GroupEntry> entries;
+  for_each_line(text, [&](std::string_view line) {
+    auto f = split(line, ':');
+    if (f.size() != 4 || f[0].empty()) return;
+    auto gid = parse_id(f[2]);
+    if (!gid) return;
+    entries.push_back({std::string(f[0]), std::string(f[1]), static_cast<gid_t>(*gid), std::string(f[3])});
+  });
+  return entries;
+}
+
+AppendOutcome append_once_impl(const std::string& path,
+                               std::optional<std::string> (*make_line)(std::string_view, const void*), const void* ctx) {
+  AppendOutcome outcome;
+  int fd = open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    outcome.error = path + ": cannot open for appending: " + strerror(errno);
+    return outcome;
+  }
+  auto fail = [&](const std::string& what) {
+    outcome.error = path + ": " + what;
+    close(fd);  // also drops the lock
+    return outcome;
+  };
+  if (flock(fd, LOCK_EX) < 0) return fail(std::string("cannot lock: ") + strerror(errno));
+  // Read under the lock: another process may have added the line a moment ago.
+  struct stat st;
+  if (fstat(fd, &st) < 0) return fail(std::string("cannot stat: ") + strerror(errno));
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    ssize_t n = pread(fd, text.data() + got, text.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail(std::string("cannot read: ") + (n < 0 ? strerror(errno) : "file shrank"));
+    got += static_cast<size_t>(n);
+  }
+  std::optional<std::string> line = make_line(text, ctx);
+  if (!line) {
+    close(fd);
+    return outcome;
+  }
+  if (!text.empty() && text.back() != '\n') line->insert(0, "\n");  // finish a last line left open
+  ssize_t written = write(fd, line->data(), line->size());
+  if (written != static_cast<ssize_t>(line->size()) || fsync(fd) < 0) {
+    std::string why = written < 0 ? strerror(errno) : written != static_cast<ssize_t>(line->size()) ? "short write" : strerror(errno);
+    if (ftruncate(fd, st.st_size) < 0) why += "; truncating back failed too: " + std::string(strerror(errno));
+    return fail("cannot append: " + why + " (left as it was)");
+  }
+  close(fd);
+  outcome.appended = true;
+  return outcome;
+}
+
+}  // namespace wsinit::user_ids
