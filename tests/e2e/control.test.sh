@@ -1,15 +1,11 @@
 # wsinit status / start / stop / restart over the control socket, and bad requests.
 source "$(dirname "$0")/lib.sh"
 
-cat >"$TMP/config.yaml" <<YAML
-version: 1
-profile: plain
-paths: {logs: $TMP/logs, runtime: $TMP/run}
+plain_config "$TMP/config.yaml" <<YAML
 services:
   - {name: web, command: [sleep, "300"], stop_timeout: 2s}
   - {name: worker, shell: "trap 'echo got TERM; exit 0' TERM; while :; do sleep 0.1; done"}
 YAML
-mkdir -p "$TMP/logs"
 start_subreaper --config "$TMP/config.yaml"
 wait_status '[.services[].state] == ["running", "running"]'
 

@@ -2,15 +2,11 @@
 # missing binary is reported and backed off without taking wsinit down.
 source "$(dirname "$0")/lib.sh"
 
-cat >"$TMP/config.yaml" <<YAML
-version: 1
-profile: plain
-paths: {logs: $TMP/logs, runtime: $TMP/run}
+plain_config "$TMP/config.yaml" <<YAML
 services:
   - {name: crash, shell: "echo spawned; exit 3", backoff: {initial: 100ms, max: 400ms}}
   - {name: ghost, command: [no-such-binary-anywhere], backoff: {initial: 200ms, max: 200ms}}
 YAML
-mkdir -p "$TMP/logs"
 start_subreaper --config "$TMP/config.yaml"
 wait_until "[ -s $TMP/logs/crash.log ]"
 t0=$(date +%s%N)

@@ -75,6 +75,13 @@ wait_wsinit() {
   wait "$WS_WAIT_PID" || WS_STATUS=$?
 }
 
+# Writes config file $1: the plain profile with this test's logs and runtime dirs, then
+# whatever YAML comes on stdin (services, log settings, ...).
+plain_config() {
+  mkdir -p "$TMP/logs"
+  { printf 'version: 1\nprofile: plain\npaths: {logs: %s, runtime: %s}\n' "$TMP/logs" "$TMP/run"; cat; } >"$1"
+}
+
 # A TCP port nobody listens on right now.
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

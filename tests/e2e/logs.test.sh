@@ -2,11 +2,7 @@
 # holding the pipe loses nothing and stalls nothing, a slow stdout never blocks a service.
 source "$(dirname "$0")/lib.sh"
 
-mkdir -p "$TMP/logs"
-cat >"$TMP/config.yaml" <<YAML
-version: 1
-profile: plain
-paths: {logs: $TMP/logs, runtime: $TMP/run}
+plain_config "$TMP/config.yaml" <<YAML
 log: {max_size: 4KiB, max_files: 3}
 services:
   - name: chatty
@@ -43,10 +39,7 @@ kill -TERM "$WS_PID"
 wait_wsinit
 
 # stdout is a pipe nobody reads: the service must still run at full speed.
-cat >"$TMP/fast.yaml" <<YAML
-version: 1
-profile: plain
-paths: {logs: $TMP/logs, runtime: $TMP/run}
+plain_config "$TMP/fast.yaml" <<YAML
 log: {max_size: 100MiB}
 services:
   - name: fast
@@ -69,10 +62,7 @@ exec 9<&-
 expect_eq "$WS_STATUS" 0 "exit status with a stuck stdout"
 
 # log.format: json: every line on stdout and stderr is a JSON object.
-cat >"$TMP/json.yaml" <<YAML
-version: 1
-profile: plain
-paths: {logs: $TMP/logs, runtime: $TMP/run}
+plain_config "$TMP/json.yaml" <<YAML
 log: {format: json, level: info}
 services:
   - {name: quoting, shell: "printf 'say \"hi\"\\\\tand\\\\\\\\more\\\\n'", oneshot: true, restart: never}

@@ -4,10 +4,7 @@ source "$(dirname "$0")/lib.sh"
 
 p1=$(free_port)
 p2=$(free_port)
-cat >"$TMP/config.yaml" <<YAML
-version: 1
-profile: plain
-paths: {logs: $TMP/logs, runtime: $TMP/run}
+plain_config "$TMP/config.yaml" <<YAML
 shutdown: {grace: 10s}
 services:
   - name: setup
@@ -26,7 +23,6 @@ services:
     ready: {tcp: $p1, interval: 100ms}
     required: true
 YAML
-mkdir -p "$TMP/logs"
 
 start_subreaper --config "$TMP/config.yaml"
 wait_status '.state == "ready" and ([.services[] | select(.name == "setup")][0].state == "exited")' 20
@@ -60,10 +56,7 @@ grep -q "seeded" "$TMP/logs/setup.log" || fail "setup.log misses the oneshot's o
 ok "shutdown in reverse order: web stopped before db was asked to stop; output relayed and logged"
 
 # The same as PID 1 of a PID namespace, and a required service that never gets ready: exit 1.
-cat >"$TMP/never.yaml" <<YAML
-version: 1
-profile: plain
-paths: {logs: $TMP/logs, runtime: $TMP/run}
+plain_config "$TMP/never.yaml" <<YAML
 services:
   - {name: lazy, command: [sleep, "60"], ready: {tcp: $(free_port), timeout: 30s}, required: true}
 YAML

@@ -146,6 +146,10 @@ TEST(Establish, InjectionAttemptsAreRefusedAndFilesStayByteIdentical) {
       {"shell", "/bin/sh\nroot::0:0::/:/bin/sh", "user.shell: a path must not hold"},
       {"gecos", "a:b", "user.gecos: must not hold"},
       {"gecos", "line\nbreak", "user.gecos: must not hold"},
+      {"gecos", std::string("nul\0byte", 8), "user.gecos: must not hold"},
+      {"gecos", std::string(300, 'g'), "user.gecos: longer than 256 bytes"},
+      {"home", "/" + std::string(5000, 'h'), "user.home: path longer than 4096 bytes"},
+      {"shell", std::string("/bin/sh\0", 8), "user.shell: a path must not hold"},
   };
   for (const auto& c : cases) {
     Files f;
