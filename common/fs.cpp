@@ -10,6 +10,10 @@
 namespace wsinit::fs {
 
 std::optional<std::string> prepare_private_dir(const std::string& dir) {
+  size_t slash = dir.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    if (auto problem = make_dirs(dir.substr(0, slash), 0755)) return problem;
+  }
   if (mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) return "cannot create " + dir + ": " + strerror(errno);
   struct stat st;
   if (lstat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) return dir + " is not a directory";

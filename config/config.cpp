@@ -434,8 +434,9 @@ std::vector<std::string> validate(const Config& config) {
   for (const auto& s : config.services) {
     if (!valid_service_name(s.name)) {
       errors.push_back(s.origin + ": service name '" + s.name + "' is invalid (expected [a-z0-9][a-z0-9_-]{0,62})");
-    } else if (s.name == "workspace-running") {
-      errors.push_back(s.origin + ": service name 'workspace-running' is reserved");
+    } else if (s.name == "workspace-running" || std::find(std::begin(kBuiltinServices), std::end(kBuiltinServices),
+                                                         s.name) != std::end(kBuiltinServices)) {
+      errors.push_back(s.origin + ": service name '" + s.name + "' is reserved for wsinit's own service");
     } else if (!by_name.emplace(s.name, &s).second) {
       errors.push_back(s.origin + ": duplicate service name '" + s.name + "' (first defined at " +
                        by_name[s.name]->origin + ")");
@@ -444,7 +445,8 @@ std::vector<std::string> validate(const Config& config) {
   for (const auto& s : config.services) {
     for (const auto& dep : s.after) {
       if (dep == s.name) errors.push_back(s.origin + ": service '" + s.name + "' cannot come after itself");
-      else if (dep != "workspace-running" && !by_name.count(dep))
+      else if (dep != "workspace-running" && !by_name.count(dep) &&
+               std::find(std::begin(kBuiltinServices), std::end(kBuiltinServices), dep) == std::end(kBuiltinServices))
         errors.push_back(s.origin + ": service '" + s.name + "' comes after unknown service '" + dep + "'");
     }
   }

@@ -24,6 +24,8 @@ struct Readiness {
   enum class Kind { none, tcp, http, exec };
   Kind kind = Kind::none;
   int tcp_port = 0;
+  std::string tcp_host = "127.0.0.1";  // set by wsinit for its own services, not from YAML
+  std::string tcp_expect;              // the answer must start with this (sshd: "SSH-2.0-")
   std::string http_url;
   int http_ready_below = 400;  // an answer with a lower status means ready
   std::vector<std::string> exec;
@@ -47,7 +49,13 @@ struct Service {
   int stop_signal = 15;
   Duration stop_timeout = std::chrono::seconds(10);
   std::string origin;  // "file:line:column" of its definition, for messages
+  // Set by wsinit for its own sshd: when the ready.tcp port is already served at start (GitLab's
+  // own postStart may have started an sshd), run nothing and only probe it: state "external".
+  bool external_when_port_busy = false;
 };
+
+// Names wsinit gives its own services; `after` may name them, user services may not take them.
+inline constexpr const char* kBuiltinServices[] = {"sshd", "sshd-config", "editor"};
 
 struct Config {
   Profile profile = Profile::plain;

@@ -22,6 +22,7 @@
 #include "init/init.h"
 #include "init/pid1.h"
 #include "supervisor/spawn.h"
+#include "sshd_setup/sshd_setup.h"
 #include "user_ids/user_ids.h"
 #include "supervisor/supervisor.h"
 
@@ -75,6 +76,50 @@ user_ids::Identity establish_identity(const config::Config& config, char** envp,
                              dry_run);
 }
 
+// The config with wsinit's own services (sshd) put in front of the user's.
+struct Effective {
+  config::Config config;
+  sshd_setup::Setup sshd;
+};
+std::optional<Effective> effective_config(config::Config config, const user_ids::Identity& id,
+                                          const std::vector<std::string>& session_env, bool dry_run,
+                                          std::vector<std::string>* errors) {
+  sshd_setup::Setup sshd = sshd_setup::prepare(config, id, session_env, dry_run);
+  Effective e{std::move(config), std::move(sshd)};
+  if (!e.sshd.errors.empty()) {
+    *errors = e.sshd.errors;
+    return std::nullopt;
+  }
+  e.config.services.insert(e.config.services.begin(), e.sshd.services.begin(), e.sshd.services.end());
+  return e;
+}
+
+void log_sshd(const sshd_setup::Setup& sshd) {
+  if (!sshd.enabled) {
+    spdlog::debug("sshd off: {}", sshd.why_off);
+    return;
+  }
+  for (const auto& key : sshd.host_keys) {
+    spdlog::info("sshd host key {} {} ({})", key.type, key.fingerprint, key.generated ? "generated" : "reused");
+  }
+  for (const auto& warning : sshd.warnings) spdlog::warn("sshd: {}", warning);
+}
+
+void write_sshd_json(json::Writer& w, const sshd_setup::Setup& sshd) {
+  w.key("sshd").begin_object();
+  w.key("enabled").value(sshd.enabled);
+  if (!sshd.enabled) w.key("why_off").value(sshd.why_off);
+  w.key("host_keys").begin_array();
+  for (const auto& key : sshd.host_keys) {
+    w.begin_object().key("type").value(key.type).key("fingerprint").value(key.fingerprint).end_object();
+  }
+  w.end_array();
+  w.key("warnings").begin_array();
+  for (const auto& warning : sshd.warnings) w.value(warning);
+  w.end_array();
+  w.end_object();
+}
+
 void write_user_json(json::Writer& w, const user_ids::Identity& id) {
   w.key("user").begin_object();
   w.key("name").value(id.name);
@@ -106,8 +151,9 @@ std::optional<config::Config> load_config(const Command& command, const config::
 
 class Init {
  public:
-  Init(config::Config config, std::string config_file, const Command& command, char** envp, user_ids::Identity identity)
-      : config_(std::move(config)),
+  Init(Effective effective, std::string config_file, const Command& command, char** envp, user_ids::Identity identity)
+      : config_(std::move(effective.config)),
+        sshd_(std::move(effective.sshd)),
         config_file_(std::move(config_file)),
         command_(command),
         envp_(envp),
@@ -131,11 +177,15 @@ class Init {
   void handle_control(const std::string& request, supervisor::Supervisor::Reply reply);
   std::string status_json() const;
 
-  config::Config config_;
+  config::Config config_;  // with wsinit's own services
+  sshd_setup::Setup sshd_;
   std::string config_file_;  // empty: the embedded default (nothing to re-read on SIGHUP)
   const Command& command_;
   char** envp_;
   user_ids::Identity identity_;
+  std::vector<std::string> session_environment() const {
+    return service_environment(environment_list(envp_), identity_);
+  }
   bool tini_mode() const { return !command_.argv.empty(); }
 
   uv_loop_t loop_{};
@@ -171,8 +221,7 @@ int Init::run() {
 
   supervisor::Supervisor::Hooks hooks;
   hooks.on_main_exit = [this](int status) { on_main_exit(status); };
-  supervisor_ = std::make_unique<supervisor::Supervisor>(&loop_, config_, command_.argv,
-                                                         service_environment(environment_list(envp_), identity_), hooks);
+  supervisor_ = std::make_unique<supervisor::Supervisor>(&loop_, config_, command_.argv, session_environment(), hooks);
   main_running_ = tini_mode();
   if (!tini_mode() || !config_.services.empty()) open_control_socket();
   supervisor_->start();
@@ -230,8 +279,17 @@ void Init::reload() {
     spdlog::error("reload: {} is invalid; keeping the running config", config_file_);
     return;
   }
+  std::vector<std::string> errors;
+  auto effective = effective_config(std::move(*loaded.config), identity_, session_environment(), false, &errors);
+  if (!effective) {
+    for (const auto& e : errors) spdlog::error("reload: {}", e);
+    spdlog::error("reload: the sshd settings of {} are unusable; keeping the running config", config_file_);
+    return;
+  }
   spdlog::info("reload: re-read {}", config_file_);
-  config_ = std::move(*loaded.config);
+  config_ = std::move(effective->config);
+  sshd_ = std::move(effective->sshd);
+  log_sshd(sshd_);
   supervisor_->reload(config_);
 }
 
@@ -341,6 +399,7 @@ std::string Init::status_json() const {
   w.key("orphans_reaped").value(orphans_reaped_);
   w.key("log_lines_dropped").value(supervisor_->dropped_lines());
   write_user_json(w, identity_);
+  write_sshd_json(w, sshd_);
   std::string doc = w.str();
   doc += ",\"services\":" + supervisor::status_json_array(supervisor_->status()) + "}\n";
   return doc;
@@ -389,7 +448,14 @@ int run(const Command& command, char** envp) {
   spdlog::info("user {} (uid {}, gid {}), home {}, entry: {}", identity.name, identity.uid, identity.gid, identity.home,
                user_ids::source_name(identity.source));
   for (const auto& warning : identity.warnings) spdlog::warn("{}", warning);
-  Init init(std::move(*config), file, command, envp, std::move(identity));
+  auto effective = effective_config(std::move(*config), identity, service_environment(environment_list(envp), identity),
+                                    false, &errors);
+  if (!effective) {
+    for (const auto& e : errors) fprintf(stderr, "wsinit: %s\n", e.c_str());
+    return 2;
+  }
+  log_sshd(effective->sshd);
+  Init init(std::move(*effective), file, command, envp, std::move(identity));
   return init.run();
 }
 
@@ -412,12 +478,27 @@ int check(const Command& command, char** envp) {
                                                                         : user_ids::source_name(id.source),
          "");
   for (const auto& warning : id.warnings) printf("  warning: %s\n", warning.c_str());
+  auto sshd = sshd_setup::prepare(*config, id, service_environment(environment_list(envp), id), true);
+  if (!sshd.enabled) {
+    printf("sshd: off (%s)\n", sshd.why_off.c_str());
+  } else {
+    printf("sshd: %s, listening on", sshd.binary.c_str());
+    for (const auto& l : config->sshd.listen) printf(" %s", l.c_str());
+    printf("\n");
+    for (const auto& key : sshd.host_keys) {
+      printf("  host key %s: %s\n", key.type.c_str(), key.fingerprint.empty() ? "to be generated" : key.fingerprint.c_str());
+    }
+  }
+  for (const auto& warning : sshd.warnings) printf("  warning: %s\n", warning.c_str());
+  for (const auto& error : sshd.errors) printf("  problem: %s\n", error.c_str());
+  int problems = static_cast<int>(sshd.errors.size());
+  auto* services = &config->services;
+  services->insert(services->begin(), sshd.services.begin(), sshd.services.end());
   printf("logs: %s\ncontrol socket: %s\n", config->paths.logs.c_str(),
          supervisor::control_socket_path(env, *config).c_str());
   auto order = config::start_order(*config);
   printf("services, in start order: %zu\n", order.size());
   std::string path = env.count("PATH") ? env.at("PATH") : "/usr/local/bin:/usr/bin:/bin";
-  int problems = 0;
   for (const config::Service* s : order) {
     std::string line = "  " + s->name + (s->enabled ? "" : " (disabled)") + ":";
     for (const auto& arg : s->command) line += " " + arg;

@@ -66,6 +66,7 @@ struct Probe::Attempt {
   uv_write_t write;
   Probe* owner;
   bool closing = false;
+  bool expect_banner = false;  // tcp: the first line must start with spec.tcp_expect
   std::string request, response;
   char buffer[1024];
 
@@ -130,7 +131,7 @@ void Probe::start_network_attempt() {
   bool is_http = spec_.kind == config::Readiness::Kind::http;
   if (is_http && !http_) return;  // config validation reports bad URLs
   sockaddr_storage address{};
-  std::string host = is_http ? http_->host : "127.0.0.1";
+  std::string host = is_http ? http_->host : spec_.tcp_host;
   int port = is_http ? http_->port : spec_.tcp_port;
   if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&address)) != 0 &&
       uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&address)) != 0)
@@ -143,17 +144,20 @@ void Probe::start_network_attempt() {
   if (is_http) {
     a->request = "GET " + http_->path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: wsinit-probe\r\nConnection: close\r\n\r\n";
   }
+  a->expect_banner = !is_http && !spec_.tcp_expect.empty();
   uv_tcp_init(loop_, &a->tcp);
   in_flight_ = a;
   int err = uv_tcp_connect(&a->connect, &a->tcp, reinterpret_cast<sockaddr*>(&address), [](uv_connect_t* req, int status) {
     auto* self = static_cast<Attempt*>(req->data);
     if (!self->owner || status != 0) return self->finish(false);
-    if (self->request.empty()) return self->finish(true);  // tcp: connected is ready
-    uv_buf_t buf = uv_buf_init(self->request.data(), static_cast<unsigned>(self->request.size()));
-    uv_write(&self->write, reinterpret_cast<uv_stream_t*>(&self->tcp), &buf, 1, [](uv_write_t* w, int st) {
-      auto* attempt = static_cast<Attempt*>(w->data);
-      if (st != 0 && attempt->owner) attempt->finish(false);
-    });
+    if (self->request.empty() && !self->expect_banner) return self->finish(true);  // tcp: connected is ready
+    if (!self->request.empty()) {
+      uv_buf_t buf = uv_buf_init(self->request.data(), static_cast<unsigned>(self->request.size()));
+      uv_write(&self->write, reinterpret_cast<uv_stream_t*>(&self->tcp), &buf, 1, [](uv_write_t* w, int st) {
+        auto* attempt = static_cast<Attempt*>(w->data);
+        if (st != 0 && attempt->owner) attempt->finish(false);
+      });
+    }
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(&self->tcp),
         [](uv_handle_t* h, size_t, uv_buf_t* b) {
@@ -165,9 +169,11 @@ void Probe::start_network_attempt() {
           if (!attempt->owner) return;
           if (n < 0) return attempt->finish(false);
           attempt->response.append(b->base, static_cast<size_t>(n));
-          if (attempt->response.find("\r\n") == std::string::npos && attempt->response.size() < 512) return;
+          if (attempt->response.find('\n') == std::string::npos && attempt->response.size() < 512) return;
+          const config::Readiness& spec = attempt->owner->spec_;
+          if (attempt->expect_banner) return attempt->finish(attempt->response.rfind(spec.tcp_expect, 0) == 0);
           int code = parse_status_line(attempt->response);
-          attempt->finish(code >= 100 && code < attempt->owner->spec_.http_ready_below);
+          attempt->finish(code >= 100 && code < spec.http_ready_below);
         });
   });
   if (err != 0) a->finish(false);

@@ -1,6 +1,8 @@
 #include "supervisor/service.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +50,7 @@ const char* state_name(State state) {
     case State::exited: return "exited";
     case State::failed: return "failed";
     case State::backoff: return "backoff";
+    case State::external: return "external";
   }
   return "?";
 }
@@ -59,7 +62,8 @@ Supervisor::Service::Service(Context& context, config::Service spec, Role role)
       probe_(context.loop, spec_.ready),
       restart_timer_(context.loop),
       stop_timer_(context.loop),
-      readiness_timer_(context.loop) {
+      readiness_timer_(context.loop),
+      external_timer_(context.loop) {
   since_unix_ms_ = unix_ms_now();
 }
 
@@ -72,7 +76,7 @@ bool Supervisor::Service::owns(pid_t pid) const {
 
 bool Supervisor::Service::satisfies_dependents() const {
   if (spec_.oneshot) return state_ == State::exited && last_success_;
-  return state_ == State::ready || (state_ == State::running && spec_.ready.kind == config::Readiness::Kind::none);
+  return state_ == State::ready || (state_ == State::external && external_ready_) || (state_ == State::running && spec_.ready.kind == config::Readiness::Kind::none);
 }
 
 bool Supervisor::Service::failed_after_ready() const {
@@ -111,7 +115,51 @@ LogRelay* Supervisor::Service::relay() {
   return relay_->ok() ? relay_.get() : nullptr;
 }
 
+namespace {
+
+// True when something already listens on `port` (a wildcard bind collides with any listener).
+bool port_busy(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  bool busy = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0 && errno == EADDRINUSE;
+  close(fd);
+  return busy;
+}
+
+}  // namespace
+
+// Another process serves our port: probe it instead of starting a rival that would crash-loop,
+// and look again every 5 s whether the port came free.
+bool Supervisor::Service::start_external() {
+  if (!spec_.external_when_port_busy || !port_busy(spec_.ready.tcp_port)) return false;
+  if (state_ != State::external) {
+    spdlog::warn("{}: port {} is already served by another process; probing it instead of starting one", name(),
+                 spec_.ready.tcp_port);
+    external_ready_ = false;
+    enter(State::external);
+    probe_.start(
+        [this] {
+          external_ready_ = ever_ready_ = true;
+          spdlog::info("{}: the process already on port {} answers", name(), spec_.ready.tcp_port);
+          ctx_.changed();
+        },
+        [] { return pid_t(-1); });
+  }
+  external_timer_.start(std::chrono::seconds(5), [this] {
+    if (state_ == State::external && !start_external()) start();
+  });
+  return true;
+}
+
 void Supervisor::Service::start() {
+  external_timer_.stop();
+  if (start_external()) return;
+  probe_.stop();
   restart_timer_.stop();
   stop_requested_ = readiness_timed_out_ = false;
   SpawnRequest request;
@@ -190,10 +238,12 @@ void Supervisor::Service::signal_group(int signal) {
 
 void Supervisor::Service::stop(std::function<void()> on_down) {
   restart_timer_.stop();
+  external_timer_.stop();
   readiness_timer_.stop();
   probe_.stop();
   if (pid_ <= 0) {
-    if (state_ == State::waiting || state_ == State::backoff || state_ == State::starting) enter(State::stopped);
+    if (state_ == State::waiting || state_ == State::backoff || state_ == State::starting || state_ == State::external)
+      enter(State::stopped);
     if (on_down) on_down();
     return;
   }

@@ -59,6 +59,7 @@ class Supervisor::Service {
 
  private:
   void enter(State state);
+  bool start_external();
   void on_spawned(const SpawnResult& result);
   void after_exit(bool success, int exit_status);
   void on_ready();
@@ -76,6 +77,7 @@ class Supervisor::Service {
   std::int64_t since_unix_ms_ = 0;
   bool stop_requested_ = false;
   bool readiness_timed_out_ = false;
+  bool external_ready_ = false;
   bool held_by_user_ = false;
   bool ever_ready_ = false;
   bool last_success_ = false;
@@ -85,7 +87,7 @@ class Supervisor::Service {
   std::string last_exit_;
   std::unique_ptr<LogRelay> relay_;
   Probe probe_;
-  Timer restart_timer_, stop_timer_, readiness_timer_;
+  Timer restart_timer_, stop_timer_, readiness_timer_, external_timer_;
   std::function<void()> on_down_;
 };
 

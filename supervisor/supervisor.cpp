@@ -130,7 +130,8 @@ struct Supervisor::Impl {
         all_down = false;
         continue;
       }
-      if (s.has_process() || s.state() == State::backoff || s.state() == State::waiting) {
+      if (s.has_process() || s.state() == State::backoff || s.state() == State::waiting ||
+          s.state() == State::external) {
         all_down = false;
         s.stop(nullptr);
       }

@@ -17,7 +17,9 @@
 
 namespace wsinit::supervisor {
 
-enum class State { waiting, starting, running, ready, stopping, stopped, exited, failed, backoff };
+// external: wsinit's own service found its port already served by another process, so it runs
+// nothing and only probes that one (sshd when GitLab's postStart started one).
+enum class State { waiting, starting, running, ready, stopping, stopped, exited, failed, backoff, external };
 const char* state_name(State state);
 
 struct ServiceStatus {

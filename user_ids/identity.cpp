@@ -192,6 +192,7 @@ namespace {
 void adopt_existing(const Options& options, const PasswdEntry& existing, Identity& id, const Context& c) {
   id.name = existing.name;
   id.shell = existing.shell;
+  id.password = existing.password;
   id.source = Source::existing;
   id.home = c.keep_env_home ? c.env_home : usable_home(existing.home, options, id.uid, c.dry_run, id);
   PasswdEntry fixed = existing;
@@ -221,6 +222,7 @@ void create_entry(const Options& options, const std::vector<PasswdEntry>& entrie
                      options.gecos, id.home, is_executable_file(options.shell) ? options.shell : "/bin/sh"};
   id.name = wanted.name;
   id.shell = wanted.shell;
+  id.password = wanted.password;
   bool writable = access(options.passwd_file.c_str(), W_OK) == 0;
   if (valid && c.dry_run) {
     id.source = writable ? Source::appended : c.library ? Source::nss_wrapper : Source::none;
@@ -242,6 +244,7 @@ void append_entry(const Options& options, const std::string& line, Identity& id,
     if (const PasswdEntry* raced = entry_for(parse_passwd(text), id.uid)) {
       id.name = raced->name;  // another process added it meanwhile: use that one
       id.shell = raced->shell;
+      id.password = raced->password;
       return std::nullopt;
     }
     return line;

@@ -52,6 +52,7 @@ struct Identity {
   uid_t uid = 0;
   gid_t gid = 0;
   std::string home, shell;
+  std::string password;  // the entry's password field ("" empty, "x" in /etc/shadow, ...)
   Source source = Source::none;
   std::vector<std::string> env;       // NAME=value for every service: HOME, USER, LOGNAME, SHELL, nss_wrapper's
   std::vector<std::string> warnings;  // for the log and the status

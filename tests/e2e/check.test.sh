@@ -3,6 +3,7 @@ source "$(dirname "$0")/lib.sh"
 
 cat >"$TMP/config.yaml" <<YAML
 version: 1
+profile: plain
 paths: {logs: $TMP/logs, runtime: $TMP/run}
 services:
   - {name: web, command: [python3, -m, http.server], after: [db]}
@@ -10,7 +11,8 @@ services:
   - {name: off, command: [nothing-here], enabled: false}
 YAML
 out=$("$WSINIT" check --config "$TMP/config.yaml")
-expect_contains "$out" "config: $TMP/config.yaml (profile gitlab)" "config line"
+expect_contains "$out" "config: $TMP/config.yaml (profile plain)" "config line"
+expect_contains "$out" "sshd: off (sshd.enabled is false)" "sshd line"
 expect_contains "$out" "services, in start order: 3" "count"
 [ "$(line_of <(echo "$out") "  db:")" -lt "$(line_of <(echo "$out") "  web:")" ] || fail "db is not listed before web"
 expect_contains "$out" "runs: $(command -v python3)" "resolved command"

@@ -109,3 +109,34 @@ line_of() {
   n=$(grep -n -m1 -- "$2" "$1" | cut -d: -f1)
   echo "${n:-0}"
 }
+
+# --- The workspace user: uid 1000770000 gid 0, as OpenShift and GitLab run workspaces. ---
+WS_UID=1000770000
+
+# Scratch copies of /etc/passwd, /etc/group and /etc/shadow in $TMP/etc (passwd and group
+# root:root 0664, writable by gid 0 as the arbitrary-UID convention has it; shadow root:shadow
+# 0640), and a work directory $TMP/ws the user may write to.
+setup_workspace_user() {
+  mkdir -p "$TMP/etc" "$TMP/ws"
+  chmod 0777 "$TMP/ws"
+  cp /etc/passwd /etc/group /etc/shadow "$TMP/etc/"
+  chown root:root "$TMP/etc/passwd" "$TMP/etc/group"
+  chmod 0664 "$TMP/etc/passwd" "$TMP/etc/group"
+  chown root:shadow "$TMP/etc/shadow"
+  chmod 0640 "$TMP/etc/shadow"
+}
+
+# Runs `wsinit ARGS...` as PID 1 of new mount and PID namespaces, as the workspace user, with
+# the scratch files bind-mounted over the real ones. $WS_MOUNTS may add mount commands, each
+# ending in "&&"; $WS_ENV may set variables ("NAME=value ...") for wsinit.
+start_as_workspace_user() {
+  unshare --mount --pid --fork --mount-proc --kill-child sh -c "
+    mount --bind $TMP/etc/passwd /etc/passwd && mount --bind $TMP/etc/group /etc/group &&
+    mount --bind $TMP/etc/shadow /etc/shadow && ${WS_MOUNTS:-}
+    exec env ${WS_ENV:-} setpriv --reuid=$WS_UID --regid=0 --clear-groups $WSINIT $*" >"$TMP/out" 2>"$TMP/err" &
+  local u=$!
+  STARTED+=("$u")
+  wait_until "[ -n \"\$(cat /proc/$u/task/$u/children 2>/dev/null)\" ]" 5
+  WS_PID=$(tr -d ' ' </proc/$u/task/$u/children)
+  WS_WAIT_PID=$u
+}

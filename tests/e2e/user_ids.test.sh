@@ -3,13 +3,8 @@
 # the real one, gives it an entry once, and its services can use whoami, id and ssh-keygen.
 source "$(dirname "$0")/lib.sh"
 
-WS_UID=1000770000
+setup_workspace_user
 ws="$TMP/ws"
-mkdir -p "$ws" "$TMP/etc"
-chmod 0777 "$ws"
-cp /etc/passwd /etc/group "$TMP/etc/"
-chown root:root "$TMP/etc/passwd" "$TMP/etc/group"
-chmod 0664 "$TMP/etc/passwd" "$TMP/etc/group"  # group 0 may write, as the arbitrary-UID convention has it
 export WSINIT_SOCKET="$ws/run/wsinit.sock"
 
 cat >"$TMP/config.yaml" <<YAML
@@ -26,21 +21,13 @@ services:
     restart: never
 YAML
 
-# Runs wsinit as PID 1 as the workspace uid; extra mount commands (for the namespace) in $1.
-start_as_workspace_user() {
+start() {  # extra mount commands for the namespace
   rm -f "$ws/whoami" "$ws/id" "$ws/keygen" "$ws/home.txt"
-  unshare --mount --pid --fork --mount-proc --kill-child sh -c "
-    mount --bind $TMP/etc/passwd /etc/passwd && mount --bind $TMP/etc/group /etc/group && $1
-    exec setpriv --reuid=$WS_UID --regid=0 --clear-groups $WSINIT --config $TMP/config.yaml" >"$TMP/out" 2>"$TMP/err" &
-  local u=$!
-  STARTED+=("$u")
-  wait_until "[ -n \"\$(cat /proc/$u/task/$u/children 2>/dev/null)\" ]" 5
-  WS_PID=$(tr -d ' ' </proc/$u/task/$u/children)
-  WS_WAIT_PID=$u
+  WS_MOUNTS=$1 start_as_workspace_user --config "$TMP/config.yaml"
 }
 
 for round in 1 2 3; do
-  start_as_workspace_user ""
+  start ""
   wait_status '.services[0].state == "exited" or .services[0].state == "failed"' 15
   expect_eq "$(service_field probe .last_exit)" "exit 0" "round $round: the probe service"
   expect_eq "$(cat "$ws/whoami")" gitlab-workspaces "round $round: whoami"
@@ -61,7 +48,7 @@ ok "as uid $WS_UID: entry appended once in three starts; whoami, id, ssh-keygen 
 
 # /etc/passwd read-only, nss_wrapper installed: the entry lives in private copies.
 cp /etc/passwd "$TMP/etc/passwd"
-start_as_workspace_user "mount -o remount,bind,ro /etc/passwd && mount -o remount,bind,ro /etc/group &&"
+start "mount -o remount,bind,ro /etc/passwd && mount -o remount,bind,ro /etc/group &&"
 wait_status '.services[0].state == "exited" or .services[0].state == "failed"' 15
 expect_eq "$(status_json | jq -r .user.entry)" nss_wrapper "entry with a read-only passwd"
 expect_eq "$(cat "$ws/whoami")" gitlab-workspaces "whoami through nss_wrapper"
@@ -75,7 +62,7 @@ ok "read-only /etc/passwd: whoami and ssh-keygen work through nss_wrapper; the f
 sed -i "s|user: {home: $ws/home}|user: {name: \"bad:name\", home: $ws/home}|" "$TMP/config.yaml"
 cp /etc/passwd "$TMP/etc/passwd"
 chmod 0664 "$TMP/etc/passwd"
-start_as_workspace_user "mount -o remount,bind,ro /etc/group &&"
+start "mount -o remount,bind,ro /etc/group &&"
 wait_status '.services[0].state == "exited" or .services[0].state == "failed"' 15
 expect_eq "$(status_json | jq -r .user.entry)" none "entry with an invalid name"
 expect_contains "$(status_json | jq -r '.user.warnings[0]')" "user.name: 'bad:name' is not a user name" "warning names the key"

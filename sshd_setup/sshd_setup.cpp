@@ -1,0 +1,224 @@
+// Everything sshd needs, written before it starts.
+#include "sshd_setup/sshd_setup.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "common/fs.h"
+#include "sshd_setup/keys.h"
+#include "supervisor/spawn.h"
+
+namespace wsinit::sshd_setup {
+namespace {
+
+struct Listen {
+  std::string host;
+  int port = 0;
+};
+
+std::optional<Listen> parse_listen(const std::string& text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= text.size()) return std::nullopt;
+  Listen l;
+  l.host = text.substr(0, colon);
+  if (l.host.size() >= 2 && l.host.front() == '[' && l.host.back() == ']') l.host = l.host.substr(1, l.host.size() - 2);
+  std::string port = text.substr(colon + 1);
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  l.port = std::stoi(port);
+  if (l.port < 1 || l.port > 65535 || l.host.empty()) return std::nullopt;
+  return l;
+}
+
+std::string path_of(const std::vector<std::string>& env) {
+  for (const auto& e : env) {
+    if (e.rfind("PATH=", 0) == 0) return e.substr(5);
+  }
+  return "/usr/local/bin:/usr/bin:/bin";
+}
+
+// paths.data when it is (or can be made) writable, else $HOME/.wsinit.
+std::string data_dir(const config::Config& config, const user_ids::Identity& id, bool dry_run, Setup& s) {
+  const std::string& wanted = config.paths.data;
+  if (dry_run || (!fs::make_dirs(wanted, 0700) && access(wanted.c_str(), W_OK | X_OK) == 0)) return wanted;
+  std::string fallback = id.home + "/.wsinit";
+  s.warnings.push_back("paths.data " + wanted + " is not writable (" + strerror(errno) + "); host keys are kept in " +
+                       fallback + ", which may not survive a restart of the workspace");
+  return fallback;
+}
+
+// An existing usable key is reused; a broken one is moved aside (never deleted) and replaced.
+std::optional<HostKey> host_key(KeyType type, const std::string& dir, bool dry_run, Setup& s) {
+  HostKey key;
+  key.type = key_type_name(type);
+  key.path = dir + "/ssh_host_" + key.type + "_key";
+  std::string why;
+  if (auto text = fs::read_file(key.path)) {
+    if (auto blob = public_blob_of(*text, &why)) {
+      key.fingerprint = fingerprint(*blob);
+      if (!dry_run) chmod(key.path.c_str(), 0600);  // sshd refuses group- or world-readable keys
+      return key;
+    }
+    std::string aside = key.path + ".broken-" + std::to_string(time(nullptr));
+    s.warnings.push_back(key.path + " is unusable (" + why + "); kept as " + aside + ", a new key replaces it");
+    if (!dry_run) rename(key.path.c_str(), aside.c_str());
+  } else if (errno != ENOENT) {
+    s.warnings.push_back(key.path + " is unreadable (" + strerror(errno) + "); a new key replaces it");
+  }
+  if (dry_run) return key;
+  std::string error;
+  auto files = generate_key(type, "wsinit-host-key", &error);
+  if (!files) {
+    s.errors.push_back("cannot generate the " + key.type + " host key: " + error);
+    return std::nullopt;
+  }
+  for (auto problem : {fs::write_atomically(key.path, files->private_text, 0600),
+                       fs::write_atomically(key.path + ".pub", files->public_line, 0644)}) {
+    if (problem) {
+      s.errors.push_back(*problem);
+      return std::nullopt;
+    }
+  }
+  key.fingerprint = fingerprint(files->public_blob);
+  key.generated = true;
+  return key;
+}
+
+// sshd.authorized_keys: key lines as they are, anything else is a file to read keys from.
+std::string authorized_keys(const config::Config::Sshd& c, Setup& s) {
+  std::string out;
+  for (const auto& entry : c.authorized_keys) {
+    bool is_key = entry.rfind("ssh-", 0) == 0 || entry.rfind("ecdsa-", 0) == 0 || entry.rfind("sk-", 0) == 0;
+    if (is_key) {
+      out += entry + "\n";
+    } else if (auto text = fs::read_file(entry)) {
+      out += *text;
+      if (!out.empty() && out.back() != '\n') out += '\n';
+    } else {
+      s.warnings.push_back("sshd.authorized_keys: cannot read " + entry + ": " + strerror(errno));
+    }
+  }
+  return out;
+}
+
+void check_password_less(const config::Config::Sshd& c, const user_ids::Identity& id, Setup& s) {
+  if (!c.password_less || id.password.empty()) return;
+  if (id.password == "x" && access("/etc/shadow", R_OK) == 0) return;  // the shadow entry may be empty
+  if (id.password == "x") {
+    s.warnings.push_back("sshd.password_less cannot work: the passwd entry of " + id.name +
+                         " has 'x' as its password and /etc/shadow is not readable, so the empty-password login "
+                         "the GitLab proxy uses fails (use key logins, or an image whose entry has an empty password field)");
+  } else {
+    s.warnings.push_back("sshd.password_less: the passwd entry of " + id.name +
+                         " has a password, so the empty-password login the GitLab proxy uses fails");
+  }
+}
+
+std::vector<config::Service> sshd_services(const std::string& binary, const std::string& config_path, const Listen& probe) {
+  config::Service check;
+  check.name = "sshd-config";
+  check.command = {binary, "-t", "-f", config_path};
+  check.oneshot = true;
+  check.restart = config::Restart::never;
+  check.origin = "(wsinit's sshd)";
+  config::Service sshd;
+  sshd.name = "sshd";
+  sshd.command = {binary, "-D", "-e", "-f", config_path};
+  sshd.after = {"sshd-config"};
+  sshd.required = true;
+  sshd.restart = config::Restart::always;
+  sshd.ready.kind = config::Readiness::Kind::tcp;
+  sshd.ready.tcp_port = probe.port;
+  sshd.ready.tcp_host = probe.host == "0.0.0.0" || probe.host == "::" ? "127.0.0.1" : probe.host;
+  sshd.ready.tcp_expect = "SSH-2.0-";
+  sshd.ready.interval = std::chrono::milliseconds(100);
+  sshd.ready.timeout = std::chrono::seconds(30);
+  sshd.external_when_port_busy = true;
+  sshd.origin = "(wsinit's sshd)";
+  return {check, sshd};
+}
+
+}  // namespace
+
+Setup prepare(const config::Config& config, const user_ids::Identity& identity,
+              const std::vector<std::string>& session_env, bool dry_run) {
+  Setup s;
+  const auto& c = config.sshd;
+  if (c.enabled == config::Switch::off) {
+    s.why_off = "sshd.enabled is false";
+    return s;
+  }
+  std::string binary = c.binary == "auto" ? "sshd" : c.binary;
+  supervisor::Lookup found = supervisor::find_executable(binary, path_of(session_env));
+  if (found.error && c.binary == "auto" && access("/usr/sbin/sshd", X_OK) == 0) found = {"/usr/sbin/sshd", 0};
+  if (found.error && c.enabled == config::Switch::automatic) {
+    s.why_off = "sshd.enabled is auto and no sshd was found (" + binary + ": " + strerror(found.error) + ")";
+    return s;
+  }
+  s.enabled = true;
+  s.binary = found.error ? binary : found.path;  // a missing binary fails visibly as the sshd service
+  if (!s.binary.empty() && s.binary[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) s.binary = std::string(cwd) + "/" + s.binary;  // sshd re-execs itself by path
+  }
+
+  std::vector<Listen> listens;
+  for (const auto& l : c.listen) {
+    if (auto parsed = parse_listen(l)) listens.push_back(*parsed);
+    else s.errors.push_back("sshd.listen: '" + l + "' is not ADDRESS:PORT");
+  }
+  if (c.listen.empty()) s.errors.push_back("sshd.listen: at least one ADDRESS:PORT is needed");
+  for (const auto& cidr : c.allow_from) {
+    if (auto problem = invalid_cidr(cidr)) s.errors.push_back("sshd.allow_from: " + *problem);
+  }
+  if (!s.errors.empty()) return s;
+
+  std::string ssh_dir = data_dir(config, identity, dry_run, s) + "/ssh";
+  if (!dry_run) {
+    if (auto problem = fs::prepare_private_dir(ssh_dir)) {
+      s.errors.push_back("host keys: " + *problem);
+      return s;
+    }
+  }
+  ConfigText text;
+  for (const auto& name : c.host_key_types) {
+    if (auto key = host_key(*key_type_from_name(name), ssh_dir, dry_run, s)) {
+      text.host_key_paths.push_back(key->path);
+      s.host_keys.push_back(*key);
+    }
+  }
+  check_password_less(c, identity, s);
+  std::vector<std::string> left_out;
+  text.setenv = setenv_line(session_env, &left_out);
+  for (const auto& name : left_out) {
+    s.warnings.push_back("SSH sessions will not see " + name + ": its value holds a newline or its name is unusual");
+  }
+  text.listen = c.listen;
+  text.runtime_dir = config.paths.runtime;
+  text.user = identity.name;
+  text.password_less = c.password_less;
+  text.allow_from = c.allow_from;
+  s.config_path = config.paths.runtime + "/sshd_config";
+  if (!dry_run && s.errors.empty()) {
+    // As root sshd separates privileges and wants its empty directory (Debian's service makes it).
+    if (getuid() == 0 && mkdir("/run/sshd", 0755) < 0 && errno != EEXIST)
+      s.warnings.push_back("cannot create /run/sshd, which sshd needs when run as root: " + std::string(strerror(errno)));
+    if (auto problem = fs::prepare_private_dir(config.paths.runtime)) s.errors.push_back(*problem);
+    for (auto [path, content] : {std::pair{s.config_path, render_config(text)},
+                                 std::pair{config.paths.runtime + "/authorized_keys", authorized_keys(c, s)}}) {
+      if (!s.errors.empty()) break;
+      if (auto problem = fs::write_atomically(path, content, 0600)) s.errors.push_back(*problem);
+    }
+  }
+  if (s.errors.empty()) {
+    s.services = sshd_services(s.binary, s.config_path, listens.front());
+    // A changed sshd_config changes the service's definition, so a reload restarts sshd.
+    s.services.back().env["WSINIT_SSHD_CONFIG"] = fingerprint(render_config(text));
+  }
+  return s;
+}
+
+}  // namespace wsinit::sshd_setup
