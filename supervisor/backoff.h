@@ -16,4 +16,7 @@ Duration backoff_delay(Duration initial, Duration max, int attempt, double rando
 // A service that ran at least this long before it exited starts its schedule over.
 inline constexpr Duration kStableRun = std::chrono::seconds(10);
 
+// The attempt number of the restart that follows a failure after running for `ran`.
+inline int next_attempt(int previous_attempt, Duration ran) { return (ran >= kStableRun ? 0 : previous_attempt) + 1; }
+
 }  // namespace wsinit::supervisor

@@ -277,8 +277,7 @@ void Supervisor::Service::on_exit(pid_t pid, int wait_status) {
   last_exit_ = readiness_timed_out_ ? "not ready after " + config::format_duration(spec_.ready.timeout)
                                     : describe_exit(wait_status);
   last_success_ = success;
-  auto ran = Clock::now() - started_at_;
-  if (ran >= kStableRun) attempt_ = 0;
+  ran_ = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_);
   if (stop_requested_) {
     stop_requested_ = false;
     spdlog::info("{}: stopped ({})", name(), last_exit_);
@@ -304,7 +303,7 @@ void Supervisor::Service::after_exit(bool success, int exit_status) {
     enter(success ? State::exited : State::failed);
     return;
   }
-  ++attempt_;
+  attempt_ = next_attempt(attempt_, ran_);
   double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(ctx_.random);
   Duration delay = backoff_delay(spec_.backoff_initial, spec_.backoff_max, attempt_, jitter);
   spdlog::warn("{}: {}; restarting in {}", name(), last_exit_, config::format_duration(delay));

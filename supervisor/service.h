@@ -82,6 +82,7 @@ class Supervisor::Service {
   bool ever_ready_ = false;
   bool last_success_ = false;
   int attempt_ = 0;  // consecutive failures, for the backoff
+  std::chrono::milliseconds ran_{0};  // how long the last process ran
   std::uint64_t restarts_ = 0;
   std::uint64_t starts_ = 0;
   std::string last_exit_;

@@ -39,6 +39,18 @@ TEST(Backoff, JitterStaysWithinBounds) {
   EXPECT_EQ(backoff_delay(0ms, 0ms, 7, 0.5), 0ms);
 }
 
+TEST(Backoff, ScheduleStartsOverAfterAStableRun) {
+  int attempt = 0;
+  attempt = next_attempt(attempt, 50ms);
+  attempt = next_attempt(attempt, 50ms);
+  attempt = next_attempt(attempt, 9999ms);
+  EXPECT_EQ(attempt, 3);
+  EXPECT_EQ(backoff_delay(1000ms, 30000ms, attempt, 0.0), 4000ms);
+  attempt = next_attempt(attempt, 10s);  // it ran long enough: back to the first delay
+  EXPECT_EQ(attempt, 1);
+  EXPECT_EQ(backoff_delay(1000ms, 30000ms, attempt, 0.0), 1000ms);
+}
+
 TEST(Json, EscapesAndKeepsValidUtf8) {
   EXPECT_EQ(json::quote("a\"b\\c\n\t\x01"), "\"a\\\"b\\\\c\\n\\t\\u0001\"");
   EXPECT_EQ(json::quote("h\xC3\xA9"), "\"h\xC3\xA9\"");
@@ -250,6 +262,23 @@ TEST(Supervisor, AfterWaitsForAOneshotToSucceed) {
   EXPECT_EQ(h.get("second").last_exit, "exit 0");
   EXPECT_TRUE(h.get("first").ready);
   EXPECT_EQ(h.supervisor->overall(), Overall::ready);
+}
+
+TEST(Supervisor, ExecProbeDecidesReadiness) {
+  Harness h(R"(  - {name: slow, shell: 'sleep 0.3; touch "$DIR/up"; exec sleep 30', ready: {exec: [test, -e, "${DIR}/up"], interval: 50ms}}
+  - {name: user, shell: 'exec sleep 30', after: [slow]}
+)");
+  EXPECT_EQ(h.get("slow").state, State::starting);
+  EXPECT_EQ(h.get("user").state, State::waiting);
+  ASSERT_TRUE(h.run_until([&] { return h.get("slow").state == State::ready; }));
+  ASSERT_TRUE(h.run_until([&] { return h.get("user").state == State::running; }));
+}
+
+TEST(Supervisor, ReadinessTimeoutRestartsTheService) {
+  Harness h("  - {name: never, shell: 'exec sleep 30', ready: {exec: ['false'], interval: 20ms, timeout: 150ms},"
+            " stop_timeout: 1s, backoff: {initial: 10ms, max: 10ms}}\n");
+  ASSERT_TRUE(h.run_until([&] { return h.get("never").restarts >= 1; }));
+  EXPECT_EQ(h.get("never").last_exit, "not ready after 150ms");
 }
 
 TEST(Supervisor, RestartsOnFailureWithBackoffAndCounts) {
