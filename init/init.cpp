@@ -2,6 +2,7 @@
 // to the supervisor; shutdown in order within the grace budget. Read top to bottom:
 // run() -> Init::run() -> the loop's callbacks -> begin_shutdown() -> finish.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -20,6 +21,7 @@
 #include "common/timer.h"
 #include "config/config.h"
 #include "init/init.h"
+#include "health/health.h"
 #include "init/pid1.h"
 #include "supervisor/spawn.h"
 #include "sshd_setup/sshd_setup.h"
@@ -105,34 +107,6 @@ void log_sshd(const sshd_setup::Setup& sshd) {
   for (const auto& warning : sshd.warnings) spdlog::warn("sshd: {}", warning);
 }
 
-void write_sshd_json(json::Writer& w, const sshd_setup::Setup& sshd) {
-  w.key("sshd").begin_object();
-  w.key("enabled").value(sshd.enabled);
-  if (!sshd.enabled) w.key("why_off").value(sshd.why_off);
-  w.key("host_keys").begin_array();
-  for (const auto& key : sshd.host_keys) {
-    w.begin_object().key("type").value(key.type).key("fingerprint").value(key.fingerprint).end_object();
-  }
-  w.end_array();
-  w.key("warnings").begin_array();
-  for (const auto& warning : sshd.warnings) w.value(warning);
-  w.end_array();
-  w.end_object();
-}
-
-void write_user_json(json::Writer& w, const user_ids::Identity& id) {
-  w.key("user").begin_object();
-  w.key("name").value(id.name);
-  w.key("uid").value(static_cast<std::uint64_t>(id.uid));
-  w.key("gid").value(static_cast<std::uint64_t>(id.gid));
-  w.key("home").value(id.home);
-  w.key("shell").value(id.shell);
-  w.key("entry").value(user_ids::source_name(id.source));
-  w.key("warnings").begin_array();
-  for (const auto& warning : id.warnings) w.value(warning);
-  w.end_array();
-  w.end_object();
-}
 
 // The effective config: the chosen file, or the embedded default of the mode's profile.
 std::optional<config::Config> load_config(const Command& command, const config::Environment& env,
@@ -160,6 +134,9 @@ class Init {
         identity_(std::move(identity)) {}
 
   int run();
+  void record_phase(const std::string& name, Clock::duration took) {
+    startup_ms_.emplace_back(name, std::chrono::duration<double, std::milli>(took).count());
+  }
 
  private:
   static void on_signal_readable(uv_poll_t* handle, int status, int events);
@@ -175,7 +152,9 @@ class Init {
   void kill_remaining();
   void open_control_socket();
   void handle_control(const std::string& request, supervisor::Supervisor::Reply reply);
-  std::string status_json() const;
+  health::Snapshot snapshot() const;
+  void on_services_changed();
+  void start_health();
 
   config::Config config_;  // with wsinit's own services
   sshd_setup::Setup sshd_;
@@ -194,6 +173,10 @@ class Init {
   std::unique_ptr<Timer> grace_timer_;
   std::unique_ptr<supervisor::Supervisor> supervisor_;
   std::unique_ptr<supervisor::ControlServer> control_;
+  std::unique_ptr<health::Server> health_server_;
+  std::unique_ptr<health::StatusFile> status_file_;
+  supervisor::Overall last_overall_ = supervisor::Overall::starting;
+  std::vector<std::pair<std::string, double>> startup_ms_;
   Clock::time_point started_ = Clock::now();
 
   bool main_running_ = false;
@@ -221,14 +204,19 @@ int Init::run() {
 
   supervisor::Supervisor::Hooks hooks;
   hooks.on_main_exit = [this](int status) { on_main_exit(status); };
+  hooks.on_change = [this] { on_services_changed(); };
   supervisor_ = std::make_unique<supervisor::Supervisor>(&loop_, config_, command_.argv, session_environment(), hooks);
   main_running_ = tini_mode();
   if (!tini_mode() || !config_.services.empty()) open_control_socket();
+  start_health();
   supervisor_->start();
   reap_children();  // anything that exited before the loop ran
   uv_run(&loop_, UV_RUN_DEFAULT);
 
   if (!tini_mode() && supervisor_->required_never_ready()) exit_code_ = 1;
+  if (status_file_) status_file_->write_now();
+  health_server_.reset();
+  status_file_.reset();
   control_.reset();
   supervisor_.reset();
   grace_timer_.reset();
@@ -376,7 +364,7 @@ void Init::open_control_socket() {
 }
 
 void Init::handle_control(const std::string& request, supervisor::Supervisor::Reply reply) {
-  if (request == "status --json") return reply(true, status_json());
+  if (request == "status --json") return reply(true, health::status_json(snapshot()));
   if (request == "status") {
     auto up = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count();
     return reply(true, std::string("wsinit ") + supervisor::overall_name(supervisor_->overall()) + ", up " +
@@ -391,19 +379,52 @@ void Init::handle_control(const std::string& request, supervisor::Supervisor::Re
   reply(false, "unknown request '" + request.substr(0, 100) + "' (expected: status, status --json, start|stop|restart NAME)");
 }
 
-std::string Init::status_json() const {
-  json::Writer w;
-  w.begin_object();
-  w.key("state").value(supervisor::overall_name(supervisor_->overall()));
-  w.key("uptime_s").value(std::chrono::duration<double>(Clock::now() - started_).count());
-  w.key("orphans_reaped").value(orphans_reaped_);
-  w.key("log_lines_dropped").value(supervisor_->dropped_lines());
-  write_user_json(w, identity_);
-  write_sshd_json(w, sshd_);
-  std::string doc = w.str();
-  doc += ",\"services\":" + supervisor::status_json_array(supervisor_->status()) + "}\n";
-  return doc;
+health::Snapshot Init::snapshot() const {
+  health::Snapshot s;
+  s.overall = supervisor_->overall();
+  s.uptime_s = std::chrono::duration<double>(Clock::now() - started_).count();
+  s.orphans_reaped = orphans_reaped_;
+  s.log_lines_dropped = supervisor_->dropped_lines();
+  s.services = supervisor_->status();
+  s.not_ready = supervisor_->not_ready();
+  s.user = &identity_;
+  s.sshd = &sshd_;
+  s.startup_ms = startup_ms_;
+  return s;
 }
+
+// Every service change: the status file, the long polls, and a log line when the overall state moves.
+void Init::on_services_changed() {
+  supervisor::Overall now = supervisor_->overall();
+  if (now != last_overall_) {
+    if (now == supervisor::Overall::ready && std::none_of(startup_ms_.begin(), startup_ms_.end(), [](auto& p) { return p.first == "ready"; }))
+      startup_ms_.emplace_back("ready", std::chrono::duration<double, std::milli>(Clock::now() - started_).count());
+    if (now == supervisor::Overall::degraded) spdlog::warn("workspace degraded: a required service is down or a oneshot failed");
+    else spdlog::info("workspace {}", supervisor::overall_name(now));
+    last_overall_ = now;
+  }
+  if (status_file_) status_file_->changed();
+  if (health_server_) health_server_->notify_change();
+}
+
+// The HTTP endpoints (health.listen) and the status file (<logs>/wsinit-status.json).
+void Init::start_health() {
+  auto source = [this] { return snapshot(); };
+  if (!config_.health.listen.empty()) {
+    health_server_ = std::make_unique<health::Server>(&loop_, source);
+    std::string error;
+    if (!health_server_->listen(config_.health.listen, &error)) {
+      spdlog::error("health endpoints off: {}", error);
+      health_server_.reset();
+    }
+  }
+  if (tini_mode() && config_.services.empty()) return;  // a plain tini stand-in writes nothing
+  const std::string& logs = config_.paths.logs;
+  if (mkdir(logs.c_str(), 0750) == 0 || errno == EEXIST) {
+    status_file_ = std::make_unique<health::StatusFile>(&loop_, logs + "/wsinit-status.json", source);
+  }
+}
+
 
 // %*: the message as a JSON string, for log.format: json.
 class JsonMessageFlag : public spdlog::custom_flag_formatter {
@@ -444,7 +465,9 @@ int run(const Command& command, char** envp) {
     return 2;
   }
   apply_log_settings(*config, env, !command.argv.empty());
+  auto t0 = Clock::now();
   user_ids::Identity identity = establish_identity(*config, envp, false);
+  auto t1 = Clock::now();
   spdlog::info("user {} (uid {}, gid {}), home {}, entry: {}", identity.name, identity.uid, identity.gid, identity.home,
                user_ids::source_name(identity.source));
   for (const auto& warning : identity.warnings) spdlog::warn("{}", warning);
@@ -455,7 +478,10 @@ int run(const Command& command, char** envp) {
     return 2;
   }
   log_sshd(effective->sshd);
+  auto t2 = Clock::now();
   Init init(std::move(*effective), file, command, envp, std::move(identity));
+  init.record_phase("user", t1 - t0);
+  init.record_phase("sshd", t2 - t1);
   return init.run();
 }
 

@@ -104,7 +104,7 @@ AppendOutcome append_once_impl(const std::string& path,
     close(fd);
     return outcome;
   }
-  if (!text.empty() && text.back() != '\n') line->insert(0, "\n");  // finish a last line left open
+  if (!text.empty() && text.back() != '\n') line = std::string(1, '\n').append(*line);  // finish a last line left open
   ssize_t written = write(fd, line->data(), line->size());
   if (written != static_cast<ssize_t>(line->size()) || fsync(fd) < 0) {
     std::string why = written < 0 ? strerror(errno) : written != static_cast<ssize_t>(line->size()) ? "short write" : strerror(errno);

@@ -28,7 +28,8 @@ std::string first_fields(const std::string& line, int count) {
   size_t pos = 0;
   for (int i = 0; i < count; ++i) {
     size_t end = line.find_first_of(" \n", pos);
-    out += (i ? " " : "") + line.substr(pos, end - pos);
+    if (i) out += ' ';
+    out.append(line, pos, end - pos);
     pos = end + 1;
   }
   return out;
@@ -58,7 +59,7 @@ TEST_P(KeyRoundTrip, SshKeygenAgreesWithUs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, KeyRoundTrip, ::testing::Values(KeyType::ed25519, KeyType::ecdsa, KeyType::rsa),
-                         [](const auto& info) { return key_type_name(info.param); });
+                         [](const auto& test) { return key_type_name(test.param); });
 
 TEST(Keys, DamagedFilesAreRecognised) {
   std::string error;

@@ -1,0 +1,89 @@
+// health/: what wsinit tells Kubernetes, the proxy and people about the workspace: the status
+// document (also written to <logs>/wsinit-status.json), Prometheus metrics, and a small
+// read-only HTTP server for /healthz, /readyz, /status and /metrics.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sshd_setup/sshd_setup.h"
+#include "supervisor/supervisor.h"
+#include "user_ids/user_ids.h"
+
+namespace wsinit::health {
+
+// Everything the status document and the metrics are made of, taken when asked.
+struct Snapshot {
+  supervisor::Overall overall = supervisor::Overall::starting;
+  double uptime_s = 0;
+  std::uint64_t orphans_reaped = 0;
+  std::uint64_t log_lines_dropped = 0;
+  std::vector<supervisor::ServiceStatus> services;
+  std::vector<std::string> not_ready;  // required services that are not ready
+  const user_ids::Identity* user = nullptr;
+  const sshd_setup::Setup* sshd = nullptr;
+  std::vector<std::pair<std::string, double>> startup_ms;  // phase, milliseconds
+};
+
+std::string status_json(const Snapshot& s);  // the document of /status and `status --json`
+std::string readyz_json(const Snapshot& s);
+std::string metrics_text(const Snapshot& s);
+
+// --- HTTP ---
+
+struct Request {
+  std::string method, target, path, query;
+  int minor_version = 1;  // HTTP/1.x
+  bool keep_alive = true;
+  bool has_body = false;  // we take none; the connection closes after answering
+};
+
+enum class Parse { incomplete, done, bad };
+// Parses one request from the front of `buffer`. done: `request` and `consumed` are set.
+// bad: `status` is the answer to send (400, 431, 505) before closing.
+Parse parse_request(std::string_view buffer, Request* request, size_t* consumed, int* status);
+
+constexpr size_t kMaxHeaderBytes = 8 * 1024;
+constexpr size_t kMaxConnections = 256;
+
+// The value of `name` in a query string ("a=1&wait=ready"), or nullopt.
+std::optional<std::string> query_value(std::string_view query, std::string_view name);
+
+class Server {
+ public:
+  using SnapshotSource = std::function<Snapshot()>;
+  Server(uv_loop_t* loop, SnapshotSource source);
+  ~Server();
+  // "ADDRESS:PORT"; false with a reason.
+  bool listen(const std::string& address, std::string* error);
+  // Something changed: answers the long polls waiting for readiness.
+  void notify_change();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// <logs>/wsinit-status.json, rewritten atomically (temp file, rename) after changes, at most
+// every 100 ms.
+class StatusFile {
+ public:
+  StatusFile(uv_loop_t* loop, std::string path, Server::SnapshotSource source);
+  ~StatusFile();
+  void changed();
+  void write_now();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wsinit::health

@@ -1,0 +1,118 @@
+// A small strict HTTP/1.x request parser: request line, headers, nothing else. No bodies are
+// accepted (the endpoints are GET and HEAD), so framing stays simple and safe.
+#include <algorithm>
+#include <cctype>
+
+#include "health/health.h"
+
+namespace wsinit::health {
+namespace {
+
+bool is_token_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool parse_request_line(std::string_view line, Request* r) {
+  size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos || sp1 == 0) return false;
+  size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return false;
+  std::string_view method = line.substr(0, sp1), target = line.substr(sp1 + 1, sp2 - sp1 - 1),
+                   version = line.substr(sp2 + 1);
+  if (!std::all_of(method.begin(), method.end(), is_token_char)) return false;
+  if (target.empty() || target[0] != '/' || target.size() > 2048) return false;
+  if (std::any_of(target.begin(), target.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }))
+    return false;
+  if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." || (version[7] != '0' && version[7] != '1')) return false;
+  r->method = std::string(method);
+  r->target = std::string(target);
+  size_t q = target.find('?');
+  r->path = std::string(target.substr(0, q));
+  r->query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
+  r->minor_version = version[7] - '0';
+  r->keep_alive = r->minor_version == 1;
+  return true;
+}
+
+}  // namespace
+
+Parse parse_request(std::string_view buffer, Request* r, size_t* consumed, int* status) {
+  size_t end = buffer.find("\r\n\r\n");
+  if (end == std::string_view::npos) {
+    if (buffer.size() > kMaxHeaderBytes) {
+      *status = 431;
+      return Parse::bad;
+    }
+    // A bare LF line ending, or a request line no client would send, need not wait for more.
+    if (buffer.find('\n') != std::string_view::npos && buffer.find("\r\n") != buffer.find('\n') - 1) {
+      *status = 400;
+      return Parse::bad;
+    }
+    return Parse::incomplete;
+  }
+  if (end + 4 > kMaxHeaderBytes) {
+    *status = 431;
+    return Parse::bad;
+  }
+  *r = Request();
+  std::string_view head = buffer.substr(0, end);
+  size_t line_end = head.find("\r\n");
+  std::string_view request_line = head.substr(0, line_end);
+  if (!parse_request_line(request_line, r)) {
+    *status = request_line.find(" HTTP/") != std::string_view::npos && request_line.find(" HTTP/1.") == std::string_view::npos ? 505 : 400;
+    return Parse::bad;
+  }
+  std::string_view rest = line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
+  bool saw_host = false;
+  while (!rest.empty()) {
+    size_t eol = rest.find("\r\n");
+    std::string_view line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 2);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0 ||
+        !std::all_of(line.begin(), line.begin() + static_cast<long>(colon), is_token_char) ||
+        line.find('\n') != std::string_view::npos || line.find('\r') != std::string_view::npos) {
+      *status = 400;
+      return Parse::bad;
+    }
+    std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
+    if (iequals(name, "Host")) saw_host = true;
+    if (iequals(name, "Connection")) {
+      if (iequals(value, "close")) r->keep_alive = false;
+      if (iequals(value, "keep-alive")) r->keep_alive = true;
+    }
+    if (iequals(name, "Transfer-Encoding") || (iequals(name, "Content-Length") && value != "0")) r->has_body = true;
+  }
+  if (r->minor_version == 1 && !saw_host) {  // RFC 9112: a 1.1 request without Host is bad
+    *status = 400;
+    return Parse::bad;
+  }
+  *consumed = end + 4;
+  return Parse::done;
+}
+
+std::optional<std::string> query_value(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace wsinit::health

@@ -1,0 +1,125 @@
+// The status document and the metrics, both made from one Snapshot.
+#include <cmath>
+#include <spdlog/fmt/fmt.h>
+
+#include "common/json.h"
+#include "health/health.h"
+
+namespace wsinit::health {
+namespace {
+
+void write_user(json::Writer& w, const user_ids::Identity& id) {
+  w.key("user").begin_object();
+  w.key("name").value(id.name);
+  w.key("uid").value(static_cast<std::uint64_t>(id.uid));
+  w.key("gid").value(static_cast<std::uint64_t>(id.gid));
+  w.key("home").value(id.home);
+  w.key("shell").value(id.shell);
+  w.key("entry").value(user_ids::source_name(id.source));
+  w.key("warnings").begin_array();
+  for (const auto& warning : id.warnings) w.value(warning);
+  w.end_array();
+  w.end_object();
+}
+
+void write_sshd(json::Writer& w, const sshd_setup::Setup& sshd) {
+  w.key("sshd").begin_object();
+  w.key("enabled").value(sshd.enabled);
+  if (!sshd.enabled) w.key("why_off").value(sshd.why_off);
+  w.key("host_keys").begin_array();
+  for (const auto& key : sshd.host_keys) {
+    w.begin_object().key("type").value(key.type).key("fingerprint").value(key.fingerprint).end_object();
+  }
+  w.end_array();
+  w.key("warnings").begin_array();
+  for (const auto& warning : sshd.warnings) w.value(warning);
+  w.end_array();
+  w.end_object();
+}
+
+// Prometheus label values escape \, " and newlines.
+std::string label(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c == '\n' ? 'n' : c;
+  }
+  return out;
+}
+
+int exit_code_of(const std::string& last_exit) {
+  if (last_exit.rfind("exit ", 0) == 0) return std::stoi(last_exit.substr(5));
+  if (last_exit.rfind("signal ", 0) == 0) return 128 + std::stoi(last_exit.substr(7));
+  return -1;
+}
+
+}  // namespace
+
+std::string status_json(const Snapshot& s) {
+  json::Writer w;
+  w.begin_object();
+  w.key("state").value(supervisor::overall_name(s.overall));
+  w.key("uptime_s").value(s.uptime_s);
+  w.key("orphans_reaped").value(s.orphans_reaped);
+  w.key("log_lines_dropped").value(s.log_lines_dropped);
+  if (s.user) write_user(w, *s.user);
+  if (s.sshd) write_sshd(w, *s.sshd);
+  w.key("startup").begin_object();
+  for (const auto& [phase, ms] : s.startup_ms) w.key(phase + "_ms").value(ms);
+  w.end_object();
+  w.key("not_ready").begin_array();
+  for (const auto& name : s.not_ready) w.value(name);
+  w.end_array();
+  std::string doc = w.str();
+  doc += ",\"services\":" + supervisor::status_json_array(s.services) + "}\n";
+  return doc;
+}
+
+std::string readyz_json(const Snapshot& s) {
+  json::Writer w;
+  w.begin_object();
+  w.key("ready").value(s.not_ready.empty() && s.overall == supervisor::Overall::ready);
+  w.key("state").value(supervisor::overall_name(s.overall));
+  w.key("not_ready").begin_array();
+  for (const auto& name : s.not_ready) w.value(name);
+  w.end_array();
+  w.end_object();
+  return w.str() + "\n";
+}
+
+std::string metrics_text(const Snapshot& s) {
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  metric("wsinit_build_info", "gauge", "wsinit's version.");
+  out += fmt::format("wsinit_build_info{{version=\"{}\"}} 1\n", WSINIT_VERSION);
+  metric("wsinit_uptime_seconds", "gauge", "Seconds since wsinit started.");
+  out += fmt::format("wsinit_uptime_seconds {:.3f}\n", s.uptime_s);
+  metric("wsinit_ready", "gauge", "1 when every required service is ready.");
+  out += fmt::format("wsinit_ready {}\n", s.overall == supervisor::Overall::ready ? 1 : 0);
+  metric("wsinit_degraded", "gauge", "1 when a required service went down or a oneshot failed.");
+  out += fmt::format("wsinit_degraded {}\n", s.overall == supervisor::Overall::degraded ? 1 : 0);
+  metric("wsinit_orphans_reaped_total", "counter", "Processes re-parented to wsinit and reaped.");
+  out += fmt::format("wsinit_orphans_reaped_total {}\n", s.orphans_reaped);
+  metric("wsinit_log_lines_dropped_total", "counter", "Service output lines dropped because stdout did not keep up.");
+  out += fmt::format("wsinit_log_lines_dropped_total {}\n", s.log_lines_dropped);
+  metric("wsinit_service_up", "gauge", "1 when the service has a running process.");
+  for (const auto& svc : s.services) out += fmt::format("wsinit_service_up{{service=\"{}\"}} {}\n", label(svc.name), svc.pid > 0 ? 1 : 0);
+  metric("wsinit_service_ready", "gauge", "1 when the service is ready.");
+  for (const auto& svc : s.services) out += fmt::format("wsinit_service_ready{{service=\"{}\"}} {}\n", label(svc.name), svc.ready ? 1 : 0);
+  metric("wsinit_service_restarts_total", "counter", "Times the service was started again.");
+  for (const auto& svc : s.services) out += fmt::format("wsinit_service_restarts_total{{service=\"{}\"}} {}\n", label(svc.name), svc.restarts);
+  metric("wsinit_service_last_exit_code", "gauge", "Exit status of the service's last process (128+N: signal N).");
+  for (const auto& svc : s.services) {
+    int code = exit_code_of(svc.last_exit);
+    if (code >= 0) out += fmt::format("wsinit_service_last_exit_code{{service=\"{}\"}} {}\n", label(svc.name), code);
+  }
+  metric("wsinit_service_dropped_lines_total", "counter", "Output lines of the service dropped from stdout.");
+  for (const auto& svc : s.services) {
+    out += fmt::format("wsinit_service_dropped_lines_total{{service=\"{}\"}} {}\n", label(svc.name), svc.dropped_lines);
+  }
+  return out;
+}
+
+}  // namespace wsinit::health

@@ -1,0 +1,122 @@
+#include <gtest/gtest.h>
+
+#include "health/health.h"
+
+using namespace wsinit::health;
+
+namespace {
+
+Parse parse(const std::string& text, Request* r, size_t* consumed, int* status) {
+  return parse_request(text, r, consumed, status);
+}
+
+}  // namespace
+
+TEST(HttpParser, SimpleGetWithQuery) {
+  Request r;
+  size_t used = 0;
+  int status = 0;
+  std::string text = "GET /status?wait=ready&timeout=5s HTTP/1.1\r\nHost: x\r\nUser-Agent: curl\r\n\r\n";
+  ASSERT_EQ(parse(text, &r, &used, &status), Parse::done);
+  EXPECT_EQ(used, text.size());
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.path, "/status");
+  EXPECT_EQ(query_value(r.query, "wait"), "ready");
+  EXPECT_EQ(query_value(r.query, "timeout"), "5s");
+  EXPECT_FALSE(query_value(r.query, "nope"));
+  EXPECT_TRUE(r.keep_alive);
+}
+
+TEST(HttpParser, IncompleteUntilTheBlankLine) {
+  Request r;
+  size_t used;
+  int status;
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: x\r\n", &r, &used, &status), Parse::incomplete);
+  EXPECT_EQ(parse("GET / HT", &r, &used, &status), Parse::incomplete);
+}
+
+TEST(HttpParser, PipelinedRequestsComeOneAtATime) {
+  std::string text = "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nHEAD /readyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+  Request r;
+  size_t used;
+  int status;
+  ASSERT_EQ(parse(text, &r, &used, &status), Parse::done);
+  EXPECT_EQ(r.path, "/healthz");
+  text.erase(0, used);
+  ASSERT_EQ(parse(text, &r, &used, &status), Parse::done);
+  EXPECT_EQ(r.method, "HEAD");
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_EQ(used, text.size());
+}
+
+TEST(HttpParser, MalformedRequestsAreRefused) {
+  struct Case {
+    std::string text;
+    int status;
+  };
+  std::vector<Case> cases = {
+      {"GET\r\n\r\n", 400},
+      {"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+      {"GET status HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+      {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
+      {"GET / HTTP/1.1\r\n\r\n", 400},  // no Host in 1.1
+      {"GET / HTTP/1.1\r\nHost a\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\n: empty\r\nHost: a\r\n\r\n", 400},
+      {"GE(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+      {"GET /a\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+      {"GET / HTTP/1.1\nHost: a\n\n", 400},  // bare LF
+      {std::string("GET / HTTP/1.1\r\nHost: a\r\nX: ") + std::string(9000, 'a') + "\r\n\r\n", 431},
+      {std::string("GET / HTTP/1.1\r\nX: ") + std::string(9000, 'a'), 431},  // never ends
+  };
+  for (const auto& c : cases) {
+    Request r;
+    size_t used;
+    int status = 0;
+    EXPECT_EQ(parse(c.text, &r, &used, &status), Parse::bad) << c.text.substr(0, 40);
+    EXPECT_EQ(status, c.status) << c.text.substr(0, 40);
+  }
+}
+
+TEST(HttpParser, Http10ClosesUnlessKeepAlive) {
+  Request r;
+  size_t used;
+  int status;
+  ASSERT_EQ(parse("GET / HTTP/1.0\r\n\r\n", &r, &used, &status), Parse::done);
+  EXPECT_FALSE(r.keep_alive);
+  ASSERT_EQ(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &r, &used, &status), Parse::done);
+  EXPECT_TRUE(r.keep_alive);
+  ASSERT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", &r, &used, &status), Parse::done);
+  EXPECT_TRUE(r.has_body);
+}
+
+TEST(StatusDocument, HoldsWhatStatusPromises) {
+  Snapshot s;
+  s.overall = wsinit::supervisor::Overall::starting;
+  s.uptime_s = 1.5;
+  s.orphans_reaped = 3;
+  wsinit::supervisor::ServiceStatus svc;
+  svc.name = "sshd";
+  svc.state = wsinit::supervisor::State::starting;
+  svc.required = true;
+  svc.last_exit = "signal 9 (KILL)";
+  s.services = {svc};
+  s.not_ready = {"sshd"};
+  wsinit::user_ids::Identity id;
+  id.name = "gitlab-workspaces";
+  id.uid = 5001;
+  id.source = wsinit::user_ids::Source::appended;
+  s.user = &id;
+  s.startup_ms = {{"user", 1.25}};
+  std::string doc = status_json(s);
+  for (const char* part : {"\"state\":\"starting\"", "\"uptime_s\":1.500", "\"orphans_reaped\":3",
+                           "\"user\":{\"name\":\"gitlab-workspaces\",\"uid\":5001", "\"entry\":\"appended\"",
+                           "\"startup\":{\"user_ms\":1.250}", "\"not_ready\":[\"sshd\"]", "\"services\":[{\"name\":\"sshd\""}) {
+    EXPECT_NE(doc.find(part), std::string::npos) << part << "\n" << doc;
+  }
+  EXPECT_EQ(readyz_json(s), "{\"ready\":false,\"state\":\"starting\",\"not_ready\":[\"sshd\"]}\n");
+  std::string metrics = metrics_text(s);
+  for (const char* part : {"wsinit_ready 0\n", "wsinit_orphans_reaped_total 3\n", "wsinit_service_up{service=\"sshd\"} 0\n",
+                           "wsinit_service_last_exit_code{service=\"sshd\"} 137\n", "# TYPE wsinit_service_restarts_total counter\n"}) {
+    EXPECT_NE(metrics.find(part), std::string::npos) << part;
+  }
+}
