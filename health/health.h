@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/config.h"
 #include "sshd_setup/sshd_setup.h"
 #include "supervisor/supervisor.h"
 #include "user_ids/user_ids.h"
@@ -65,6 +66,21 @@ class Server {
   bool listen(const std::string& address, std::string* error);
   // Something changed: answers the long polls waiting for readiness.
   void notify_change();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Pushes the status to health.report.url (see reporter.h for the details).
+class Reporter {
+ public:
+  Reporter(uv_loop_t* loop, const config::Config::Health& settings, Server::SnapshotSource source);
+  ~Reporter();
+  // Reads the secret, prepares TLS; false with a reason (the reporter then stays off).
+  bool start(std::string* error);
+  void changed();  // a report follows within about 200 ms
 
   struct Impl;
 

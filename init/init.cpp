@@ -175,6 +175,7 @@ class Init {
   std::unique_ptr<supervisor::ControlServer> control_;
   std::unique_ptr<health::Server> health_server_;
   std::unique_ptr<health::StatusFile> status_file_;
+  std::unique_ptr<health::Reporter> reporter_;
   supervisor::Overall last_overall_ = supervisor::Overall::starting;
   std::vector<std::pair<std::string, double>> startup_ms_;
   Clock::time_point started_ = Clock::now();
@@ -217,6 +218,7 @@ int Init::run() {
   if (status_file_) status_file_->write_now();
   health_server_.reset();
   status_file_.reset();
+  reporter_.reset();
   control_.reset();
   supervisor_.reset();
   grace_timer_.reset();
@@ -405,6 +407,7 @@ void Init::on_services_changed() {
   }
   if (status_file_) status_file_->changed();
   if (health_server_) health_server_->notify_change();
+  if (reporter_) reporter_->changed();
 }
 
 // The HTTP endpoints (health.listen) and the status file (<logs>/wsinit-status.json).
@@ -416,6 +419,14 @@ void Init::start_health() {
     if (!health_server_->listen(config_.health.listen, &error)) {
       spdlog::error("health endpoints off: {}", error);
       health_server_.reset();
+    }
+  }
+  if (!config_.health.report_url.empty()) {
+    reporter_ = std::make_unique<health::Reporter>(&loop_, config_.health, source);
+    std::string error;
+    if (!reporter_->start(&error)) {
+      spdlog::error("reports off: {}", error);
+      reporter_.reset();
     }
   }
   if (tini_mode() && config_.services.empty()) return;  // a plain tini stand-in writes nothing

@@ -120,3 +120,35 @@ TEST(StatusDocument, HoldsWhatStatusPromises) {
     EXPECT_NE(metrics.find(part), std::string::npos) << part;
   }
 }
+
+#include "health/reporter.h"
+
+TEST(Reporter, HmacMatchesRfc4231) {
+  // RFC 4231, test case 2.
+  EXPECT_EQ(hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(Reporter, SignatureIsOverTimestampDotBody) {
+  // printf '1700000000.{}' | openssl dgst -sha256 -hmac secret
+  EXPECT_EQ(signature("secret", "1700000000", "{}"),
+            "sha256=b8569b78799ff9e3cbff0fc2d63a33a2b57f3282abd07c37ae5e8e7d79a5f163");
+}
+
+TEST(Reporter, ParsesReportUrls) {
+  std::string error;
+  auto t = parse_report_url("https://proxy.example:8443/hooks/ws?id=1", &error);
+  ASSERT_TRUE(t) << error;
+  EXPECT_TRUE(t->tls);
+  EXPECT_EQ(t->host, "proxy.example");
+  EXPECT_EQ(t->port, 8443);
+  EXPECT_EQ(t->path, "/hooks/ws?id=1");
+  t = parse_report_url("http://127.0.0.1", &error);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->port, 80);
+  EXPECT_EQ(t->path, "/");
+  EXPECT_FALSE(parse_report_url("ftp://x/", &error));
+  EXPECT_FALSE(parse_report_url("http://host:99999/", &error));
+  EXPECT_FALSE(parse_report_url("http://user@host/", &error));
+  EXPECT_FALSE(parse_report_url("http://host/a b", &error));
+}

@@ -1,0 +1,367 @@
+// The push reporter. One attempt at a time: resolve, connect, (TLS), POST, read the status line.
+#include "health/reporter.h"
+
+#include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <arpa/inet.h>
+
+#include <chrono>
+#include <random>
+#include <spdlog/spdlog.h>
+
+#include "common/fs.h"
+#include "common/timer.h"
+#include "supervisor/backoff.h"
+#include "supervisor/probe.h"
+
+namespace wsinit::health {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto kDebounce = 200ms;
+constexpr auto kAttemptTimeout = 10s;
+
+std::string tls_error() {
+  unsigned long code = ERR_get_error();
+  char buf[256];
+  ERR_error_string_n(code, buf, sizeof buf);
+  return code ? buf : "TLS error";
+}
+
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+std::optional<ReportTarget> parse_report_url(const std::string& url, std::string* error) {
+  ReportTarget t;
+  std::string rest;
+  if (url.rfind("https://", 0) == 0) {
+    t.tls = true;
+    t.port = 443;
+    rest = url.substr(8);
+  } else if (url.rfind("http://", 0) == 0) {
+    rest = url.substr(7);
+  } else {
+    *error = "health.report.url: '" + url + "' is not an http:// or https:// URL";
+    return std::nullopt;
+  }
+  size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  if (slash != std::string::npos) t.path = rest.substr(slash);
+  std::string port;
+  if (!authority.empty() && authority[0] == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string::npos) return *error = "health.report.url: unterminated [IPv6]", std::nullopt;
+    t.host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size() && authority[close + 1] == ':') port = authority.substr(close + 2);
+  } else {
+    size_t colon = authority.rfind(':');
+    t.host = authority.substr(0, colon);
+    if (colon != std::string::npos) port = authority.substr(colon + 1);
+  }
+  if (t.host.empty() || t.host.find_first_of(" @\r\n\t") != std::string::npos) {
+    *error = "health.report.url: bad host in '" + url + "'";
+    return std::nullopt;
+  }
+  if (!port.empty()) {
+    auto n = config::parse_size(port);
+    if (!n || *n < 1 || *n > 65535 || port.find_first_not_of("0123456789") != std::string::npos) {
+      *error = "health.report.url: bad port '" + port + "'";
+      return std::nullopt;
+    }
+    t.port = static_cast<int>(*n);
+  }
+  if (t.path.find_first_of(" \r\n") != std::string::npos) {
+    *error = "health.report.url: the path holds a space or a line break";
+    return std::nullopt;
+  }
+  return t;
+}
+
+std::string signature(const std::string& key, const std::string& timestamp, const std::string& body) {
+  return "sha256=" + hmac_sha256_hex(key, timestamp + "." + body);
+}
+
+std::string hmac_sha256_hex(const std::string& key, const std::string& data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), mac, &length);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < length; ++i) {
+    out += hex[mac[i] >> 4];
+    out += hex[mac[i] & 15];
+  }
+  return out;
+}
+
+// One report: owned by itself, freed once both the resolver and the socket have let go of it.
+struct Attempt {
+  Reporter::Impl* owner;
+  uv_getaddrinfo_t resolver;
+  uv_tcp_t tcp;
+  uv_connect_t connect;
+  SSL* ssl = nullptr;
+  BIO* rbio = nullptr;  // network -> OpenSSL
+  BIO* wbio = nullptr;  // OpenSSL -> network
+  std::string request, response;
+  bool resolving = true, done = false, request_sent = false;
+
+  ~Attempt() {
+    if (ssl) SSL_free(ssl);  // frees both BIOs too
+  }
+  void finish(bool ok, const std::string& why);
+  void release() {
+    if (resolving) return;  // the resolver callback comes back for us
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) { delete static_cast<Attempt*>(h->data); });
+  }
+  void send(std::string data) {
+    auto* copy = new std::string(std::move(data));
+    auto* req = new uv_write_t;
+    req->data = copy;
+    uv_buf_t buf = uv_buf_init(copy->data(), static_cast<unsigned>(copy->size()));
+    if (uv_write(req, reinterpret_cast<uv_stream_t*>(&tcp), &buf, 1, [](uv_write_t* w, int status) {
+          auto* self = static_cast<Attempt*>(w->handle->data);
+          delete static_cast<std::string*>(w->data);
+          delete w;
+          if (status < 0 && !self->done) self->finish(false, std::string("send: ") + uv_strerror(status));
+        }) != 0) {
+      delete copy;
+      delete req;
+      finish(false, "send failed");
+    }
+  }
+  void flush_tls() {
+    char buf[16384];
+    int n;
+    while ((n = BIO_read(wbio, buf, sizeof buf)) > 0) send(std::string(buf, static_cast<size_t>(n)));
+  }
+  void check_response() {
+    if (response.find("\r\n") == std::string::npos) return;
+    int code = supervisor::parse_status_line(response);
+    if (code >= 200 && code < 300) finish(true, "");
+    else finish(false, code > 0 ? "the receiver answered " + std::to_string(code) : "the answer is not HTTP");
+  }
+  void pump_tls() {
+    if (!request_sent) {
+      int n = SSL_write(ssl, request.data(), static_cast<int>(request.size()));
+      if (n > 0) {
+        request_sent = true;
+      } else if (int e = SSL_get_error(ssl, n); e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        long verify = SSL_get_verify_result(ssl);
+        return finish(false, verify != X509_V_OK ? std::string("certificate: ") + X509_verify_cert_error_string(verify)
+                                                 : "TLS: " + tls_error());
+      }
+    }
+    if (request_sent) {
+      char buf[4096];
+      int n;
+      while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) response.append(buf, static_cast<size_t>(n));
+      int e = SSL_get_error(ssl, n);
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_ZERO_RETURN) {
+        flush_tls();
+        return finish(false, "TLS: " + tls_error());
+      }
+    }
+    flush_tls();
+    check_response();
+  }
+};
+
+struct Reporter::Impl {
+  uv_loop_t* loop;
+  config::Config::Health settings;
+  Server::SnapshotSource source;
+  ReportTarget target;
+  std::string secret;
+  SSL_CTX* tls = nullptr;
+  Timer debounce, interval, retry, attempt_timeout;
+  Attempt* in_flight = nullptr;
+  bool pending = false;
+  int failures = 0;
+  std::mt19937_64 random{std::random_device{}()};
+
+  Impl(uv_loop_t* l, const config::Config::Health& s, Server::SnapshotSource src)
+      : loop(l), settings(s), source(std::move(src)), debounce(l), interval(l), retry(l), attempt_timeout(l) {}
+  ~Impl() {
+    if (in_flight) {
+      in_flight->owner = nullptr;
+      in_flight->finish(false, "shutting down");
+    }
+    if (tls) SSL_CTX_free(tls);
+  }
+
+  void send();
+  void finished(bool ok, const std::string& why);
+  static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* result);
+  static void on_connected(uv_connect_t* req, int status);
+};
+
+void Attempt::finish(bool ok, const std::string& why) {
+  if (done) return;
+  done = true;
+  if (owner) owner->finished(ok, why);
+  release();
+}
+
+void Reporter::Impl::send() {
+  if (in_flight) {
+    pending = true;  // the state at the end of this one goes next
+    return;
+  }
+  pending = false;
+  retry.stop();
+  std::string body = status_json(source());
+  std::string timestamp = std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  auto* a = new Attempt;
+  a->owner = this;
+  a->resolver.data = a;
+  a->tcp.data = a;
+  a->connect.data = a;
+  a->request = "POST " + target.path + " HTTP/1.1\r\nHost: " + target.host + "\r\nUser-Agent: wsinit/" WSINIT_VERSION
+               "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\nX-Wsinit-Timestamp: " + timestamp + "\r\n";
+  if (!secret.empty()) a->request += "X-Wsinit-Signature: " + signature(secret, timestamp, body) + "\r\n";
+  a->request += "Connection: close\r\n\r\n" + body;
+  uv_tcp_init(loop, &a->tcp);
+  in_flight = a;
+  attempt_timeout.start(kAttemptTimeout, [this] {
+    if (in_flight) in_flight->finish(false, "no answer within 10s");
+  });
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  std::string port = std::to_string(target.port);
+  if (int err = uv_getaddrinfo(loop, &a->resolver, on_resolved, target.host.c_str(), port.c_str(), &hints); err != 0) {
+    a->resolving = false;
+    a->finish(false, std::string("resolving ") + target.host + ": " + uv_strerror(err));
+  }
+}
+
+void Reporter::Impl::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* result) {
+  auto* a = static_cast<Attempt*>(req->data);
+  a->resolving = false;
+  if (a->done) {
+    if (result) uv_freeaddrinfo(result);
+    return a->release();
+  }
+  if (status < 0 || !result) {
+    a->finish(false, std::string("resolving the report host: ") + uv_strerror(status));
+    return;
+  }
+  int err = uv_tcp_connect(&a->connect, &a->tcp, result->ai_addr, on_connected);
+  uv_freeaddrinfo(result);
+  if (err != 0) a->finish(false, std::string("connect: ") + uv_strerror(err));
+}
+
+void Reporter::Impl::on_connected(uv_connect_t* req, int status) {
+  auto* a = static_cast<Attempt*>(req->data);
+  if (a->done) return;
+  if (status < 0) return a->finish(false, std::string("connect: ") + uv_strerror(status));
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&a->tcp),
+      [](uv_handle_t*, size_t, uv_buf_t* buf) {
+        static char buffer[16384];
+        *buf = uv_buf_init(buffer, sizeof buffer);
+      },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+        auto* self = static_cast<Attempt*>(s->data);
+        if (self->done) return;
+        if (n < 0) {
+          if (self->ssl) self->pump_tls();
+          if (!self->done) self->finish(false, "the receiver closed the connection without an answer");
+          return;
+        }
+        if (!self->ssl) {
+          self->response.append(buf->base, static_cast<size_t>(n));
+          return self->check_response();
+        }
+        BIO_write(self->rbio, buf->base, static_cast<int>(n));
+        self->pump_tls();
+      });
+  Impl* owner = a->owner;
+  if (!owner->target.tls) return a->send(a->request);
+  a->ssl = SSL_new(owner->tls);
+  a->rbio = BIO_new(BIO_s_mem());
+  a->wbio = BIO_new(BIO_s_mem());
+  SSL_set_bio(a->ssl, a->rbio, a->wbio);
+  SSL_set_connect_state(a->ssl);
+  const std::string& host = owner->target.host;
+  if (is_ip_literal(host)) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(a->ssl), host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(a->ssl, host.c_str());  // SNI
+    SSL_set1_host(a->ssl, host.c_str());             // the certificate must name it
+  }
+  a->pump_tls();
+}
+
+void Reporter::Impl::finished(bool ok, const std::string& why) {
+  in_flight = nullptr;
+  attempt_timeout.stop();
+  if (ok) {
+    if (failures > 0) spdlog::info("report: delivered again to {} after {} failed attempts", settings.report_url, failures);
+    failures = 0;
+    if (pending) send();
+    return;
+  }
+  if (failures++ == 0) spdlog::warn("report: cannot deliver to {}: {}; retrying with backoff", settings.report_url, why);
+  else spdlog::debug("report: attempt {} failed: {}", failures, why);
+  auto cap = std::min<std::chrono::milliseconds>(settings.report_interval, 30s);
+  double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random);
+  retry.start(supervisor::backoff_delay(std::chrono::milliseconds(500), std::max(cap, std::chrono::milliseconds(500)), failures, jitter),
+              [this] { send(); });
+}
+
+Reporter::Reporter(uv_loop_t* loop, const config::Config::Health& settings, Server::SnapshotSource source)
+    : impl_(std::make_unique<Impl>(loop, settings, std::move(source))) {}
+
+Reporter::~Reporter() = default;
+
+bool Reporter::start(std::string* error) {
+  Impl& im = *impl_;
+  auto target = parse_report_url(im.settings.report_url, error);
+  if (!target) return false;
+  im.target = *target;
+  if (!im.settings.report_secret_file.empty()) {
+    auto secret = fs::read_file(im.settings.report_secret_file);
+    if (!secret) {
+      *error = "health.report.secret_file: cannot read " + im.settings.report_secret_file + ": " + strerror(errno);
+      return false;
+    }
+    if (!secret->empty() && secret->back() == '\n') secret->pop_back();  // as `echo` leaves it
+    if (secret->empty()) {
+      *error = "health.report.secret_file: " + im.settings.report_secret_file + " is empty";
+      return false;
+    }
+    im.secret = *secret;
+  }
+  if (target->tls) {
+    im.tls = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(im.tls, TLS1_2_VERSION);
+    SSL_CTX_set_verify(im.tls, SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_default_verify_paths(im.tls);
+    if (!im.settings.report_ca_file.empty() &&
+        SSL_CTX_load_verify_locations(im.tls, im.settings.report_ca_file.c_str(), nullptr) != 1) {
+      *error = "health.report.ca_file: cannot load " + im.settings.report_ca_file + ": " + tls_error();
+      return false;
+    }
+  }
+  im.interval.repeat(im.settings.report_interval, [this] { impl_->send(); });
+  changed();
+  return true;
+}
+
+void Reporter::changed() {
+  if (!impl_->debounce.pending()) impl_->debounce.start(kDebounce, [this] { impl_->send(); });
+}
+
+}  // namespace wsinit::health
