@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
+#include "common/url.h"
 #include "common/timer.h"
 #include "supervisor/backoff.h"
 #include "supervisor/probe.h"
@@ -37,52 +38,6 @@ bool is_ip_literal(const std::string& host) {
 }
 
 }  // namespace
-
-std::optional<ReportTarget> parse_report_url(const std::string& url, std::string* error) {
-  ReportTarget t;
-  std::string rest;
-  if (url.rfind("https://", 0) == 0) {
-    t.tls = true;
-    t.port = 443;
-    rest = url.substr(8);
-  } else if (url.rfind("http://", 0) == 0) {
-    rest = url.substr(7);
-  } else {
-    *error = "health.report.url: '" + url + "' is not an http:// or https:// URL";
-    return std::nullopt;
-  }
-  size_t slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  if (slash != std::string::npos) t.path = rest.substr(slash);
-  std::string port;
-  if (!authority.empty() && authority[0] == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string::npos) return *error = "health.report.url: unterminated [IPv6]", std::nullopt;
-    t.host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':') port = authority.substr(close + 2);
-  } else {
-    size_t colon = authority.rfind(':');
-    t.host = authority.substr(0, colon);
-    if (colon != std::string::npos) port = authority.substr(colon + 1);
-  }
-  if (t.host.empty() || t.host.find_first_of(" @\r\n\t") != std::string::npos) {
-    *error = "health.report.url: bad host in '" + url + "'";
-    return std::nullopt;
-  }
-  if (!port.empty()) {
-    auto n = config::parse_size(port);
-    if (!n || *n < 1 || *n > 65535 || port.find_first_not_of("0123456789") != std::string::npos) {
-      *error = "health.report.url: bad port '" + port + "'";
-      return std::nullopt;
-    }
-    t.port = static_cast<int>(*n);
-  }
-  if (t.path.find_first_of(" \r\n") != std::string::npos) {
-    *error = "health.report.url: the path holds a space or a line break";
-    return std::nullopt;
-  }
-  return t;
-}
 
 std::string signature(const std::string& key, const std::string& timestamp, const std::string& body) {
   return "sha256=" + hmac_sha256_hex(key, timestamp + "." + body);
@@ -179,7 +134,7 @@ struct Reporter::Impl {
   uv_loop_t* loop;
   config::Config::Health settings;
   Server::SnapshotSource source;
-  ReportTarget target;
+  Url target;
   std::string secret;
   SSL_CTX* tls = nullptr;
   Timer debounce, interval, retry, attempt_timeout;
@@ -328,8 +283,11 @@ Reporter::~Reporter() = default;
 
 bool Reporter::start(std::string* error) {
   Impl& im = *impl_;
-  auto target = parse_report_url(im.settings.report_url, error);
-  if (!target) return false;
+  auto target = parse_url(im.settings.report_url, error);
+  if (!target) {
+    *error = "health.report.url: " + *error;
+    return false;
+  }
   im.target = *target;
   if (!im.settings.report_secret_file.empty()) {
     auto secret = fs::read_file(im.settings.report_secret_file);

@@ -13,15 +13,6 @@
 
 namespace wsinit::health {
 
-struct ReportTarget {
-  bool tls = false;
-  std::string host;  // name or IP literal
-  int port = 80;
-  std::string path = "/";
-};
-// http(s)://HOST[:PORT][/PATH]; the reason when it is not one.
-std::optional<ReportTarget> parse_report_url(const std::string& url, std::string* error);
-
 std::string hmac_sha256_hex(const std::string& key, const std::string& data);
 // "sha256=<hex of HMAC-SHA256(key, timestamp + "." + body)>"
 std::string signature(const std::string& key, const std::string& timestamp, const std::string& body);

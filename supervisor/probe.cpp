@@ -1,48 +1,27 @@
 #include "supervisor/probe.h"
 
+#include <arpa/inet.h>
+
 #include <sys/wait.h>
 
 #include <cstring>
 
+#include "common/url.h"
+
 namespace wsinit::supervisor {
 
-std::optional<HttpTarget> parse_http_url(const std::string& url, std::string* error) {
-  constexpr std::string_view scheme = "http://";
-  if (!url.starts_with(scheme)) {
-    *error = "expected an http:// URL";
+std::optional<HttpTarget> parse_http_url(const std::string& text, std::string* error) {
+  auto url = parse_url(text, error);
+  if (!url) return std::nullopt;
+  if (url->tls) {
+    *error = "expected an http:// URL (probes do not speak TLS)";
     return std::nullopt;
   }
-  std::string_view rest = std::string_view(url).substr(scheme.size());
-  size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  HttpTarget target;
-  if (slash != std::string_view::npos) target.path = std::string(rest.substr(slash));
-  std::string_view host = authority, port;
-  if (authority.starts_with("[")) {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      *error = "unterminated [IPv6] address";
-      return std::nullopt;
-    }
-    host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':') port = authority.substr(close + 2);
-  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-  }
-  target.host = host == "localhost" ? "127.0.0.1" : std::string(host);
+  HttpTarget target{url->host == "localhost" ? "127.0.0.1" : url->host, url->port, url->path};
   unsigned char addr[16];
   if (inet_pton(AF_INET, target.host.c_str(), addr) != 1 && inet_pton(AF_INET6, target.host.c_str(), addr) != 1) {
-    *error = "host '" + std::string(host) + "' must be an IP address or localhost";
+    *error = "host '" + url->host + "' must be an IP address or localhost";
     return std::nullopt;
-  }
-  if (!port.empty()) {
-    auto n = config::parse_size(port);
-    if (!n || *n < 1 || *n > 65535 || port.find_first_not_of("0123456789") != std::string_view::npos) {
-      *error = "bad port '" + std::string(port) + "'";
-      return std::nullopt;
-    }
-    target.port = static_cast<int>(*n);
   }
   return target;
 }

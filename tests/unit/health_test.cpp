@@ -121,6 +121,7 @@ TEST(StatusDocument, HoldsWhatStatusPromises) {
   }
 }
 
+#include "common/url.h"
 #include "health/reporter.h"
 
 TEST(Reporter, HmacMatchesRfc4231) {
@@ -135,20 +136,20 @@ TEST(Reporter, SignatureIsOverTimestampDotBody) {
             "sha256=b8569b78799ff9e3cbff0fc2d63a33a2b57f3282abd07c37ae5e8e7d79a5f163");
 }
 
-TEST(Reporter, ParsesReportUrls) {
+TEST(Url, ParsesReportUrls) {
   std::string error;
-  auto t = parse_report_url("https://proxy.example:8443/hooks/ws?id=1", &error);
+  auto t = wsinit::parse_url("https://proxy.example:8443/hooks/ws?id=1", &error);
   ASSERT_TRUE(t) << error;
   EXPECT_TRUE(t->tls);
   EXPECT_EQ(t->host, "proxy.example");
   EXPECT_EQ(t->port, 8443);
   EXPECT_EQ(t->path, "/hooks/ws?id=1");
-  t = parse_report_url("http://127.0.0.1", &error);
+  t = wsinit::parse_url("http://127.0.0.1", &error);
   ASSERT_TRUE(t);
   EXPECT_EQ(t->port, 80);
   EXPECT_EQ(t->path, "/");
-  EXPECT_FALSE(parse_report_url("ftp://x/", &error));
-  EXPECT_FALSE(parse_report_url("http://host:99999/", &error));
-  EXPECT_FALSE(parse_report_url("http://user@host/", &error));
-  EXPECT_FALSE(parse_report_url("http://host/a b", &error));
+  EXPECT_FALSE(wsinit::parse_url("ftp://x/", &error));
+  EXPECT_FALSE(wsinit::parse_url("http://host:99999/", &error));
+  EXPECT_FALSE(wsinit::parse_url("http://user@host/", &error));
+  EXPECT_FALSE(wsinit::parse_url("http://host/a b", &error));
 }
