@@ -129,3 +129,34 @@ TEST(SshdConfig, CidrsAreChecked) {
   EXPECT_TRUE(invalid_cidr("evil host"));
   EXPECT_TRUE(invalid_cidr("10.0.0.0/"));
 }
+
+TEST(Prepare, DamagedHostKeyIsMovedAsideAndReplacedAndGoodOnesReused) {
+  TempDir dir;
+  wsinit::config::Config config = wsinit::config::profile_defaults(wsinit::config::Profile::gitlab, {});
+  config.paths.data = dir.path + "/data";
+  config.paths.runtime = dir.path + "/run";
+  config.sshd.binary = "/usr/sbin/sshd";
+  config.sshd.listen = {"127.0.0.1:2222"};
+  wsinit::user_ids::Identity id;
+  id.name = "dev";
+  id.home = dir.path;
+  wsinit::sshd_setup::Setup first = prepare(config, id, {}, false);
+  ASSERT_TRUE(first.errors.empty()) << first.errors[0];
+  ASSERT_EQ(first.host_keys.size(), 2u);
+  EXPECT_TRUE(first.host_keys[0].generated);
+  std::string ed = first.host_keys[0].path;
+  wsinit::testing::spit(ed, "-----BEGIN OPENSSH PRIVATE KEY-----\nnot base64 at all\n-----END OPENSSH PRIVATE KEY-----\n");
+  wsinit::sshd_setup::Setup second = prepare(config, id, {}, false);
+  ASSERT_TRUE(second.errors.empty());
+  EXPECT_TRUE(second.host_keys[0].generated);   // replaced
+  EXPECT_FALSE(second.host_keys[1].generated);  // the good ecdsa key is reused
+  EXPECT_EQ(second.host_keys[1].fingerprint, first.host_keys[1].fingerprint);
+  ASSERT_FALSE(second.warnings.empty());
+  EXPECT_NE(second.warnings[0].find("is unusable"), std::string::npos) << second.warnings[0];
+  std::string aside = run("ls " + dir.path + "/data/ssh | grep broken");
+  EXPECT_EQ(aside.rfind("ssh_host_ed25519_key.broken-", 0), 0u) << aside;
+  struct stat st;
+  ASSERT_EQ(stat(ed.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(wsinit::testing::slurp(config.paths.runtime + "/sshd_config").find("AllowUsers dev\n"), std::string::npos);
+}
