@@ -37,6 +37,15 @@ std::optional<std::string> make_dirs(const std::string& dir, mode_t mode) {
   return std::nullopt;
 }
 
+std::optional<std::string> usable_dir_in_existing_parent(const std::string& dir, mode_t mode) {
+  if (dir.empty()) return "no directory given";
+  if (mkdir(dir.c_str(), mode) < 0 && errno != EEXIST) return "cannot create " + dir + ": " + strerror(errno);
+  struct stat st;
+  if (stat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode) || access(dir.c_str(), W_OK | X_OK) < 0)
+    return dir + " is not a writable directory";
+  return std::nullopt;
+}
+
 std::optional<std::string> write_atomically(const std::string& path, const std::string& content, mode_t mode) {
   std::string temp = path + ".tmp-" + std::to_string(getpid());
   int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);

@@ -31,6 +31,7 @@ struct Readiness {
   std::vector<std::string> exec;
   Duration timeout = std::chrono::seconds(60);
   Duration interval = std::chrono::milliseconds(250);
+  bool operator==(const Readiness&) const = default;
 };
 
 struct Service {
@@ -52,6 +53,7 @@ struct Service {
   // Set by wsinit for its own sshd: when the ready.tcp port is already served at start (GitLab's
   // own postStart may have started an sshd), run nothing and only probe it: state "external".
   bool external_when_port_busy = false;
+  bool operator==(const Service&) const = default;
 };
 
 // Names wsinit gives its own services; `after` may name them, user services may not take them.

@@ -47,12 +47,6 @@ std::string label(std::string_view value) {
   return out;
 }
 
-int exit_code_of(const std::string& last_exit) {
-  if (last_exit.rfind("exit ", 0) == 0) return std::stoi(last_exit.substr(5));
-  if (last_exit.rfind("signal ", 0) == 0) return 128 + std::stoi(last_exit.substr(7));
-  return -1;
-}
-
 }  // namespace
 
 std::string status_json(const Snapshot& s) {
@@ -112,8 +106,8 @@ std::string metrics_text(const Snapshot& s) {
   for (const auto& svc : s.services) out += fmt::format("wsinit_service_restarts_total{{service=\"{}\"}} {}\n", label(svc.name), svc.restarts);
   metric("wsinit_service_last_exit_code", "gauge", "Exit status of the service's last process (128+N: signal N).");
   for (const auto& svc : s.services) {
-    int code = exit_code_of(svc.last_exit);
-    if (code >= 0) out += fmt::format("wsinit_service_last_exit_code{{service=\"{}\"}} {}\n", label(svc.name), code);
+    if (svc.last_exit_status >= 0)
+      out += fmt::format("wsinit_service_last_exit_code{{service=\"{}\"}} {}\n", label(svc.name), svc.last_exit_status);
   }
   metric("wsinit_service_dropped_lines_total", "counter", "Output lines of the service dropped from stdout.");
   for (const auto& svc : s.services) {

@@ -1,7 +1,5 @@
 // The command line of DESIGN.md. Subcommands are only recognised as the first word, so any
 // program can still be run as CMD after "--".
-#include <sys/wait.h>
-
 #include "init/init.h"
 
 namespace wsinit::init {
@@ -123,12 +121,6 @@ the embedded default (profile gitlab in workspace mode, plain in tini mode).
 Environment: WSINIT_LOG_LEVEL (trace, debug, info, warn, error) overrides log.level;
 WSINIT_SOCKET overrides the control socket path.
 )";
-}
-
-int exit_status_of(int wait_status) {
-  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
-  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
-  return 1;
 }
 
 }  // namespace wsinit::init

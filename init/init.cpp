@@ -17,6 +17,7 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/timer.h"
 #include "config/config.h"
@@ -431,7 +432,9 @@ void Init::start_health() {
   }
   if (tini_mode() && config_.services.empty()) return;  // a plain tini stand-in writes nothing
   const std::string& logs = config_.paths.logs;
-  if (mkdir(logs.c_str(), 0750) == 0 || errno == EEXIST) {
+  if (auto problem = fs::usable_dir_in_existing_parent(logs, 0750)) {
+    spdlog::warn("status file off: {}", *problem);
+  } else {
     status_file_ = std::make_unique<health::StatusFile>(&loop_, logs + "/wsinit-status.json", source);
   }
 }

@@ -27,7 +27,4 @@ int check(const Command& command, char** envp);
 // `wsinit status|start|stop|restart`: asks the running instance over the control socket.
 int client(const Command& command, char** envp);
 
-// The status a shell reports for a wait() status: the code, or 128+N for death by signal N.
-int exit_status_of(int wait_status);
-
 }  // namespace wsinit::init

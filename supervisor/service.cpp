@@ -31,12 +31,6 @@ std::string describe_exit(int wait_status) {
   return "exit " + std::to_string(WEXITSTATUS(wait_status));
 }
 
-int exit_status_of(int wait_status) {
-  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
-  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
-  return 1;
-}
-
 }  // namespace
 
 const char* state_name(State state) {
@@ -162,8 +156,16 @@ void Supervisor::Service::start() {
   probe_.stop();
   restart_timer_.stop();
   stop_requested_ = readiness_timed_out_ = false;
+  SpawnResult result = spawn_process(spec_.command);
+  if (starts_++ > 0) ++restarts_;
+  on_spawned(result);
+}
+
+// A process of this service (the service itself or its exec probe): its environment and cwd,
+// stdin /dev/null and output into its log relay. CMD (main) keeps the terminal's stdio instead.
+SpawnResult Supervisor::Service::spawn_process(const std::vector<std::string>& argv) {
   SpawnRequest request;
-  request.argv = spec_.command;
+  request.argv = argv;
   request.env = environment();
   request.cwd = spec_.cwd;
   int null_fd = -1;
@@ -176,8 +178,7 @@ void Supervisor::Service::start() {
   }
   SpawnResult result = spawn(request);
   if (null_fd >= 0) close(null_fd);
-  if (starts_++ > 0) ++restarts_;
-  on_spawned(result);
+  return result;
 }
 
 void Supervisor::Service::on_spawned(const SpawnResult& result) {
@@ -186,6 +187,7 @@ void Supervisor::Service::on_spawned(const SpawnResult& result) {
     if (result.pid > 0) failed_exec_pids_.push_back(result.pid);
     std::string stage = result.stage == "lookup" ? "exec" : result.stage;
     last_exit_ = "failed: " + stage + ": " + strerror(result.error);
+    last_exit_status_ = exit_code_for_spawn_error(result.error);
     if (role_ == Role::main) spdlog::error("cannot run '{}': {}", spec_.command[0], strerror(result.error));
     else spdlog::error("{}: cannot run '{}': {}: {}", name(), spec_.command[0], stage, strerror(result.error));
     last_success_ = false;
@@ -203,12 +205,7 @@ void Supervisor::Service::on_spawned(const SpawnResult& result) {
   readiness_timer_.start(spec_.ready.timeout, [this] { on_readiness_timeout(); });
   probe_.start([this] { on_ready(); },
                [this]() -> pid_t {
-                 SpawnRequest probe;
-                 probe.argv = spec_.ready.exec;
-                 probe.env = environment();
-                 probe.cwd = spec_.cwd;
-                 if (relay_) probe.stdout_fd = probe.stderr_fd = relay_->write_fd();
-                 SpawnResult r = spawn(probe);
+                 SpawnResult r = spawn_process(spec_.ready.exec);
                  if (!r.ok() && r.pid > 0) failed_exec_pids_.push_back(r.pid);
                  return r.ok() ? r.pid : -1;
                });
@@ -276,6 +273,7 @@ void Supervisor::Service::on_exit(pid_t pid, int wait_status) {
   bool success = !readiness_timed_out_ && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
   last_exit_ = readiness_timed_out_ ? "not ready after " + config::format_duration(spec_.ready.timeout)
                                     : describe_exit(wait_status);
+  last_exit_status_ = exit_status_of(wait_status);
   last_success_ = success;
   ran_ = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_);
   if (stop_requested_) {
@@ -330,6 +328,7 @@ ServiceStatus Supervisor::Service::status() const {
   s.oneshot = spec_.oneshot;
   s.restarts = restarts_;
   s.last_exit = last_exit_;
+  s.last_exit_status = last_exit_status_;
   s.since_unix_ms = since_unix_ms_;
   if (pid_ > 0) s.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count();
   s.dropped_lines = dropped_lines();

@@ -65,6 +65,7 @@ class Supervisor::Service {
   void on_ready();
   void on_readiness_timeout();
   std::vector<std::string> environment() const;
+  SpawnResult spawn_process(const std::vector<std::string>& argv);
   LogRelay* relay();
 
   Context& ctx_;
@@ -86,6 +87,7 @@ class Supervisor::Service {
   std::uint64_t restarts_ = 0;
   std::uint64_t starts_ = 0;
   std::string last_exit_;
+  int last_exit_status_ = -1;
   std::unique_ptr<LogRelay> relay_;
   Probe probe_;
   Timer restart_timer_, stop_timer_, readiness_timer_, external_timer_;

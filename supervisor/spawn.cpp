@@ -4,6 +4,7 @@
 #include <linux/close_range.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -115,6 +116,12 @@ Lookup find_executable(const std::string& name, const std::string& path_variable
 }
 
 int exit_code_for_spawn_error(int error) { return error == ENOENT || error == ENOTDIR ? 127 : 126; }
+
+int exit_status_of(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return 1;
+}
 
 SpawnResult spawn(const SpawnRequest& request) {
   if (request.argv.empty()) return {-1, EINVAL, "lookup"};

@@ -41,4 +41,7 @@ Lookup find_executable(const std::string& name, const std::string& path_variable
 // Exit status a shell would give for a command that could not start (127 not found, 126 otherwise).
 int exit_code_for_spawn_error(int error);
 
+// The status a shell reports for a wait() status: the code, or 128+N for death by signal N.
+int exit_status_of(int wait_status);
+
 }  // namespace wsinit::supervisor

@@ -10,6 +10,7 @@
 #include <set>
 #include <spdlog/spdlog.h>
 
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/timer.h"
 #include "supervisor/service.h"
@@ -19,27 +20,18 @@ namespace {
 
 constexpr size_t kStdoutBuffer = 1 << 20;  // what a slow stdout may hold back before lines drop
 
-// The log dir is created only when its parent exists: wsinit never invents /projects.
 std::string prepare_logs_dir(const std::string& dir) {
-  if (dir.empty()) return "";
-  if (mkdir(dir.c_str(), 0750) == 0 || errno == EEXIST) {
-    struct stat st;
-    if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && access(dir.c_str(), W_OK) == 0) return dir;
-    spdlog::warn("log files off: {} is not a writable directory", dir);
+  if (auto problem = fs::usable_dir_in_existing_parent(dir, 0750)) {
+    spdlog::warn("log files off: {}", *problem);
     return "";
   }
-  spdlog::warn("log files off: cannot create {}: {}", dir, strerror(errno));
-  return "";
+  return dir;
 }
 
+// Whether a reload leaves the service alone: everything but where it was written counts.
 bool same_definition(config::Service a, config::Service b) {
   a.origin = b.origin = "";
-  return a.command == b.command && a.cwd == b.cwd && a.env == b.env && a.restart == b.restart &&
-         a.backoff_initial == b.backoff_initial && a.backoff_max == b.backoff_max && a.ready.kind == b.ready.kind &&
-         a.ready.tcp_port == b.ready.tcp_port && a.ready.http_url == b.ready.http_url && a.ready.exec == b.ready.exec &&
-         a.ready.timeout == b.ready.timeout && a.ready.interval == b.ready.interval && a.after == b.after &&
-         a.oneshot == b.oneshot && a.required == b.required && a.stop_signal == b.stop_signal &&
-         a.stop_timeout == b.stop_timeout;
+  return a == b;
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ struct ServiceStatus {
   bool oneshot = false;
   std::uint64_t restarts = 0;
   std::string last_exit;        // "exit 0", "signal 9 (KILL)", "failed: exec: No such file or directory"
+  int last_exit_status = -1;    // the same as a shell status (128+N for signal N); -1 before any exit
   std::int64_t since_unix_ms = 0;  // when it entered this state (wall clock, for people)
   std::int64_t uptime_ms = 0;      // for how long the current process has run (0 when none)
   std::uint64_t dropped_lines = 0;

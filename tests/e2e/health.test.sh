@@ -53,29 +53,23 @@ expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$url/status?wait=ready&time
 python3 - "$hp" <<'PY'
 import socket, sys
 port = int(sys.argv[1])
-s = socket.create_connection(("127.0.0.1", port))
-s.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /readyz HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-data = b""
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    data += chunk
+
+def exchange(request):
+    """Sends raw bytes on a new connection and returns all that comes back until it closes."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(request)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return data
+
+data = exchange(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /readyz HTTP/1.1\r\nHost: a\r\n\r\n"
+                b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 assert data.count(b"HTTP/1.1 200 OK") == 3, data
 assert data.index(b"ok\n") < data.index(b'"ready":true'), data
-head = socket.create_connection(("127.0.0.1", port))
-head.sendall(b"HEAD /status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-reply = b""
-while True:
-    chunk = head.recv(65536)
-    if not chunk:
-        break
-    reply += chunk
-headers, _, body = reply.partition(b"\r\n\r\n")
-assert b"Content-Length: " in headers and body == b"", reply
-bad = socket.create_connection(("127.0.0.1", port))
-bad.sendall(b"\x16\x03\x01\x00garbage\r\n\r\n")
-assert bad.recv(4096).startswith(b"HTTP/1.1 400"), "garbage"
+headers, _, body = exchange(b"HEAD /status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").partition(b"\r\n\r\n")
+assert b"Content-Length: " in headers and body == b"", headers
+assert exchange(b"\x16\x03\x01\x00garbage\r\n\r\n").startswith(b"HTTP/1.1 400"), "garbage"
 PY
 ok "HEAD (headers, no body), 405, 404, 431, 400 for garbage; three pipelined requests answered in order on one connection"
 

@@ -2,6 +2,7 @@
 #include <sys/wait.h>
 
 #include "init/init.h"
+#include "supervisor/spawn.h"
 
 using wsinit::init::Command;
 using wsinit::init::parse_command_line;
@@ -46,7 +47,7 @@ TEST(CommandLine, UsageErrors) {
 }
 
 TEST(ExitStatus, CodesAndSignals) {
-  for (int code : {0, 1, 42, 255}) EXPECT_EQ(wsinit::init::exit_status_of(code << 8), code);
-  EXPECT_EQ(wsinit::init::exit_status_of(SIGKILL), 137);
-  EXPECT_EQ(wsinit::init::exit_status_of(SIGTERM), 143);
+  for (int code : {0, 1, 42, 255}) EXPECT_EQ(wsinit::supervisor::exit_status_of(code << 8), code);
+  EXPECT_EQ(wsinit::supervisor::exit_status_of(SIGKILL), 137);
+  EXPECT_EQ(wsinit::supervisor::exit_status_of(SIGTERM), 143);
 }

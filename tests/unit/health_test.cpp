@@ -99,6 +99,7 @@ TEST(StatusDocument, HoldsWhatStatusPromises) {
   svc.state = wsinit::supervisor::State::starting;
   svc.required = true;
   svc.last_exit = "signal 9 (KILL)";
+  svc.last_exit_status = 137;
   s.services = {svc};
   s.not_ready = {"sshd"};
   wsinit::user_ids::Identity id;
