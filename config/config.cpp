@@ -94,13 +94,7 @@ class Reader {
     if (auto v = parsed<Duration>(node, path, "a duration (expected e.g. 250ms, 10s, 2m)", parse_duration)) out = *v;
   }
   void set_port(const YAML::Node& node, std::string_view path, int& out) {
-    auto v = parsed<int>(node, path, "a port (expected 1 to 65535)", [](std::string_view s) -> std::optional<int> {
-      auto n = parse_size(s);
-      if (!n || s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos || *n < 1 || *n > 65535)
-        return std::nullopt;
-      return static_cast<int>(*n);
-    });
-    if (v) out = *v;
+    if (auto v = parsed<int>(node, path, "a port (expected 1 to 65535)", parse_port)) out = *v;
   }
   void set(const YAML::Node& node, std::string_view path, std::vector<std::string>& out) {
     if (!node.IsSequence()) {
@@ -370,7 +364,7 @@ bool valid_service_name(const std::string& name) {
 
 }  // namespace
 
-Config profile_defaults(Profile profile, const Environment& env) {
+Config profile_defaults(Profile profile, const Environment& env, std::vector<std::string>* errors) {
   Config c;
   c.profile = profile;
   c.paths.logs = must_expand("${GL_WORKSPACE_LOGS_DIR:-/projects/workspace-logs}", env);
@@ -379,7 +373,9 @@ Config profile_defaults(Profile profile, const Environment& env) {
     c.sshd.enabled = Switch::automatic;
     c.sshd.listen = {must_expand("0.0.0.0:${GL_SSH_PORT:-60022}", env)};
     c.editor.enabled = Switch::automatic;
-    c.editor.port = std::stoi(must_expand("${GL_VSCODE_PORT:-${GL_EDITOR_PORT:-60001}}", env));
+    std::string port = must_expand("${GL_VSCODE_PORT:-${GL_EDITOR_PORT:-60001}}", env);
+    if (auto parsed = parse_port(port)) c.editor.port = *parsed;
+    else if (errors) errors->push_back("environment: the editor port '" + port + "' (from GL_VSCODE_PORT or GL_EDITOR_PORT) is not a port (expected 1 to 65535)");
     c.health.listen = "0.0.0.0:60080";
   }
   return c;
@@ -401,7 +397,7 @@ LoadResult load_text(std::string_view text, const std::string& source, const Env
     return result;
   }
   auto profile = profile_of(root, reader, fallback);
-  Config config = profile_defaults(profile.value_or(fallback), env);
+  Config config = profile_defaults(profile.value_or(fallback), env, &result.errors);
   config.source = source;
   reader.read_config(root, config);
   if (result.errors.empty()) {
@@ -434,8 +430,8 @@ std::vector<std::string> validate(const Config& config) {
   for (const auto& s : config.services) {
     if (!valid_service_name(s.name)) {
       errors.push_back(s.origin + ": service name '" + s.name + "' is invalid (expected [a-z0-9][a-z0-9_-]{0,62})");
-    } else if (s.name == "workspace-running" || std::find(std::begin(kBuiltinServices), std::end(kBuiltinServices),
-                                                         s.name) != std::end(kBuiltinServices)) {
+    } else if (is_condition(s.name) || s.name.rfind(kPostStartPrefix, 0) == 0 ||
+               std::find(std::begin(kBuiltinServices), std::end(kBuiltinServices), s.name) != std::end(kBuiltinServices)) {
       errors.push_back(s.origin + ": service name '" + s.name + "' is reserved for wsinit's own service");
     } else if (!by_name.emplace(s.name, &s).second) {
       errors.push_back(s.origin + ": duplicate service name '" + s.name + "' (first defined at " +
@@ -445,7 +441,7 @@ std::vector<std::string> validate(const Config& config) {
   for (const auto& s : config.services) {
     for (const auto& dep : s.after) {
       if (dep == s.name) errors.push_back(s.origin + ": service '" + s.name + "' cannot come after itself");
-      else if (dep != "workspace-running" && !by_name.count(dep) &&
+      else if (!is_condition(dep) && !by_name.count(dep) &&
                std::find(std::begin(kBuiltinServices), std::end(kBuiltinServices), dep) == std::end(kBuiltinServices))
         errors.push_back(s.origin + ": service '" + s.name + "' comes after unknown service '" + dep + "'");
     }
@@ -488,7 +484,7 @@ std::vector<const Service*> start_order(const Config& config) {
     for (const auto& s : config.services) {
       if (placed.count(s.name)) continue;
       bool ready = std::all_of(s.after.begin(), s.after.end(), [&](const std::string& d) {
-        return placed.count(d) || d == "workspace-running" ||
+        return placed.count(d) || is_condition(d) ||
                std::none_of(config.services.begin(), config.services.end(), [&](const Service& o) { return o.name == d; });
       });
       if (!ready) continue;

@@ -50,14 +50,23 @@ struct Service {
   int stop_signal = 15;
   Duration stop_timeout = std::chrono::seconds(10);
   std::string origin;  // "file:line:column" of its definition, for messages
-  // Set by wsinit for its own sshd: when the ready.tcp port is already served at start (GitLab's
-  // own postStart may have started an sshd), run nothing and only probe it: state "external".
-  bool external_when_port_busy = false;
+  // Set by wsinit for its own sshd and editor: the port their process serves. When it is already
+  // served at start (GitLab's own postStart may have started one), run nothing and only probe
+  // it: state "external". 0: always start.
+  int external_port = 0;
+  // Set by wsinit for devfile postStart commands: start once these oneshots have finished,
+  // successfully or not (GitLab runs each of them whatever the previous one did).
+  std::vector<std::string> after_finished;
   bool operator==(const Service&) const = default;
 };
 
 // Names wsinit gives its own services; `after` may name them, user services may not take them.
 inline constexpr const char* kBuiltinServices[] = {"sshd", "sshd-config", "editor"};
+// The prefix of the services made from a devfile's postStart commands (also reserved).
+inline constexpr std::string_view kPostStartPrefix = "poststart-";
+// `after` may also name a condition: GitLab's reconciled state file saying Running.
+inline constexpr const char* kWorkspaceRunning = "workspace-running";
+inline bool is_condition(std::string_view name) { return name == kWorkspaceRunning; }
 
 struct Config {
   Profile profile = Profile::plain;
@@ -116,8 +125,9 @@ struct LoadResult {
   std::vector<std::string> errors;
 };
 
-// The embedded defaults of a profile, with ${VAR} already expanded from env.
-Config profile_defaults(Profile profile, const Environment& env);
+// The embedded defaults of a profile, with ${VAR} already expanded from env. Environment
+// values that cannot be used (a GL_VSCODE_PORT that is no port) are added to `errors`.
+Config profile_defaults(Profile profile, const Environment& env, std::vector<std::string>* errors = nullptr);
 
 // Parses YAML text; `source` names it in error messages. `fallback` is the profile used when
 // the text has no `profile:` key.
@@ -141,6 +151,7 @@ std::vector<const Service*> start_order(const Config& config);
 std::optional<std::string> expand(std::string_view text, const Environment& env,
                                   std::string* error);
 
+std::optional<int> parse_port(std::string_view text);             // 1 to 65535, digits only
 std::optional<Duration> parse_duration(std::string_view text);  // 250ms 10s 2m 1h 1m30s 0
 std::optional<std::uint64_t> parse_size(std::string_view text);  // 512 10KiB 10MiB 1GiB 10M
 std::optional<int> parse_signal(std::string_view text);         // TERM SIGTERM 15

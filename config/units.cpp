@@ -24,6 +24,13 @@ bool read_number(std::string_view text, size_t& pos, std::uint64_t& value) {
 
 }  // namespace
 
+std::optional<int> parse_port(std::string_view text) {
+  size_t pos = 0;
+  std::uint64_t n = 0;
+  if (!read_number(text, pos, n) || pos != text.size() || n < 1 || n > 65535) return std::nullopt;
+  return static_cast<int>(n);
+}
+
 std::optional<Duration> parse_duration(std::string_view text) {
   if (text == "0") return Duration(0);
   static constexpr struct {

@@ -136,7 +136,7 @@ std::vector<config::Service> sshd_services(const std::string& binary, const std:
   sshd.ready.tcp_expect = "SSH-2.0-";
   sshd.ready.interval = std::chrono::milliseconds(100);
   sshd.ready.timeout = std::chrono::seconds(30);
-  sshd.external_when_port_busy = true;
+  sshd.external_port = probe.port;
   sshd.origin = "(wsinit's sshd)";
   return {check, sshd};
 }

@@ -73,6 +73,10 @@ bool Supervisor::Service::satisfies_dependents() const {
   return state_ == State::ready || (state_ == State::external && external_ready_) || (state_ == State::running && spec_.ready.kind == config::Readiness::Kind::none);
 }
 
+bool Supervisor::Service::finished() const {
+  return spec_.oneshot && (state_ == State::exited || state_ == State::failed || state_ == State::stopped);
+}
+
 bool Supervisor::Service::failed_after_ready() const {
   if (spec_.oneshot) return state_ == State::failed || (state_ == State::backoff && !last_success_);
   return ever_ready_ && (state_ == State::backoff || state_ == State::failed || state_ == State::starting ||
@@ -130,16 +134,16 @@ bool port_busy(int port) {
 // Another process serves our port: probe it instead of starting a rival that would crash-loop,
 // and look again every 5 s whether the port came free.
 bool Supervisor::Service::start_external() {
-  if (!spec_.external_when_port_busy || !port_busy(spec_.ready.tcp_port)) return false;
+  if (spec_.external_port == 0 || !port_busy(spec_.external_port)) return false;
   if (state_ != State::external) {
     spdlog::warn("{}: port {} is already served by another process; probing it instead of starting one", name(),
-                 spec_.ready.tcp_port);
+                 spec_.external_port);
     external_ready_ = false;
     enter(State::external);
     probe_.start(
         [this] {
           external_ready_ = ever_ready_ = true;
-          spdlog::info("{}: the process already on port {} answers", name(), spec_.ready.tcp_port);
+          spdlog::info("{}: the process already on port {} answers", name(), spec_.external_port);
           ctx_.changed();
         },
         [] { return pid_t(-1); });

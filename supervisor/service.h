@@ -42,6 +42,7 @@ class Supervisor::Service {
   const std::string& name() const { return spec_.name; }
   State state() const { return state_; }
   bool satisfies_dependents() const;  // ready, or a oneshot that succeeded
+  bool finished() const;              // a oneshot that ran to its end, however it ended
   bool has_process() const { return pid_ > 0 || probe_.exec_pid() > 0; }
   bool owns(pid_t pid) const;
   bool held_by_user() const { return held_by_user_; }

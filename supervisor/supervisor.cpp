@@ -61,6 +61,7 @@ struct Supervisor::Impl {
   bool stopping = false;
   std::function<void()> stop_done;
   bool evaluating = false, evaluate_again = false;
+  std::set<std::string, std::less<>> conditions;  // the conditions that hold now
 
   void apply_settings(const config::Config& cfg) {
     ctx.format = cfg.log.format == config::LogFormat::json ? LineFormat::json : LineFormat::text;
@@ -78,11 +79,19 @@ struct Supervisor::Impl {
   }
 
   // A dependency that is not (or no longer) a service here counts as met: it was disabled.
+  // A condition (workspace-running) is met once the workspace module says it holds.
   bool dependencies_met(const Service& s) {
-    return std::all_of(s.spec().after.begin(), s.spec().after.end(), [&](const std::string& dep) {
-      Service* d = find(dep);
-      return !d || d->satisfies_dependents();
-    });
+    const config::Service& spec = s.spec();
+    return std::all_of(spec.after.begin(), spec.after.end(),
+                       [&](const std::string& dep) {
+                         if (config::is_condition(dep)) return conditions.count(dep) > 0;
+                         Service* d = find(dep);
+                         return !d || d->satisfies_dependents();
+                       }) &&
+           std::all_of(spec.after_finished.begin(), spec.after_finished.end(), [&](const std::string& dep) {
+             Service* d = find(dep);
+             return !d || d->finished();
+           });
   }
 
   bool has_live_dependent(const Service& s) {
@@ -227,6 +236,11 @@ void Supervisor::stop_all(std::function<void()> done) {
   impl_->stopping = true;
   impl_->stop_done = std::move(done);
   impl_->evaluate();
+}
+
+void Supervisor::set_condition(const std::string& name, bool holds) {
+  bool changed = holds ? impl_->conditions.insert(name).second : impl_->conditions.erase(name) > 0;
+  if (changed) impl_->evaluate();
 }
 
 void Supervisor::forward_to_main(int signal) {

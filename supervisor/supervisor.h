@@ -62,6 +62,9 @@ class Supervisor {
   // `done` runs once all are down.
   void stop_all(std::function<void()> done);
   void forward_to_main(int signal);
+  // A condition services may wait for with `after` (config::is_condition): services waiting
+  // for it start once it holds. It going away again stops nothing.
+  void set_condition(const std::string& name, bool holds);
   // Applies a new config: starts added services, stops removed ones, restarts changed ones.
   void reload(const config::Config& config);
   // start | stop | restart NAME. `reply` runs once, when the action is done (stop and restart

@@ -89,6 +89,11 @@ TEST(Load, GitlabProfileTakesPortsFromEnvironment) {
   EXPECT_EQ(r.config->sshd.listen, std::vector<std::string>{"0.0.0.0:2222"});
   EXPECT_EQ(r.config->editor.port, 7000);
   EXPECT_EQ(r.config->health.listen, "0.0.0.0:60080");
+  r = load("version: 1\nprofile: gitlab\n", {{"GL_VSCODE_PORT", "60001x"}, {"GL_EDITOR_PORT", "7000"}});
+  EXPECT_EQ(only_error(r), "environment: the editor port '60001x' (from GL_VSCODE_PORT or GL_EDITOR_PORT) is not a port (expected 1 to 65535)");
+  std::vector<std::string> errors;
+  profile_defaults(Profile::gitlab, {{"GL_VSCODE_PORT", "70000"}}, &errors);
+  EXPECT_EQ(errors.size(), 1u);
 }
 
 TEST(Load, FullService) {
@@ -172,6 +177,9 @@ TEST(Validate, NamesDuplicatesDependencies) {
   EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: a, command: [x], after: [b]}\n"
                             "  - {name: b, command: [x], after: [c]}\n  - {name: c, command: [x], after: [a]}\n")),
             "test.yaml:5:5: services depend on each other in a cycle: a -> b -> c -> a");
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: poststart-1-x, command: [x]}\n")),
+            "test.yaml:3:5: service name 'poststart-1-x' is reserved for wsinit's own service");
+  EXPECT_TRUE(load("version: 1\nservices:\n  - {name: a, command: [x], after: [workspace-running, editor]}\n").config);
 }
 
 TEST(Order, DependenciesFirstOtherwiseFileOrder) {

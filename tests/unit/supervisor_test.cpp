@@ -337,3 +337,13 @@ TEST(Supervisor, ControlStopStartRestart) {
   EXPECT_FALSE(ok);
   EXPECT_EQ(reply, "no service named 'nope'");
 }
+
+TEST(Supervisor, ServiceAfterWorkspaceRunningWaitsForTheCondition) {
+  Harness h("  - {name: user, shell: 'exec sleep 30', after: [workspace-running]}\n");
+  h.run_until([] { return false; }, 100);
+  EXPECT_EQ(h.get("user").state, State::waiting);
+  h.supervisor->set_condition("workspace-running", true);
+  EXPECT_EQ(h.get("user").state, State::running);
+  h.supervisor->set_condition("workspace-running", false);  // going away stops nothing
+  EXPECT_EQ(h.get("user").state, State::running);
+}
