@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace wsinit::fs {
@@ -47,9 +48,10 @@ std::optional<std::string> usable_dir_in_existing_parent(const std::string& dir,
 }
 
 std::optional<std::string> write_atomically(const std::string& path, const std::string& content, mode_t mode) {
-  std::string temp = path + ".tmp-" + std::to_string(getpid());
-  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-  if (fd < 0) return "cannot create " + temp + ": " + strerror(errno);
+  // A unique name: two writers (two containers sharing a volume, both PID 1) never share one.
+  std::string temp = path + ".tmp-XXXXXX";
+  int fd = mkostemp(temp.data(), O_CLOEXEC);
+  if (fd < 0) return "cannot create a temporary file next to " + path + ": " + strerror(errno);
   size_t done = 0;
   while (done < content.size()) {
     ssize_t n = write(fd, content.data() + done, content.size() - done);
@@ -65,6 +67,12 @@ std::optional<std::string> write_atomically(const std::string& path, const std::
     if (ok) saved = errno;
     unlink(temp.c_str());
     return "cannot write " + path + ": " + strerror(saved);
+  }
+  // The rename itself survives a crash only once the directory is on disk too.
+  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
+  if (int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir_fd >= 0) {
+    fsync(dir_fd);
+    close(dir_fd);
   }
   return std::nullopt;
 }
