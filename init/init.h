@@ -24,6 +24,8 @@ std::string usage_text();
 int run(const Command& command, char** envp);
 // `wsinit check`: validates the config and prints the plan; 0 when fine, 1 otherwise.
 int check(const Command& command, char** envp);
+// `wsinit install DIR`: copies the running binary to DIR/wsinit (atomic, mode 0755).
+int install(const Command& command);
 // `wsinit status|start|stop|restart`: asks the running instance over the control socket.
 int client(const Command& command, char** envp);
 

@@ -38,8 +38,8 @@ int main(int argc, char** argv) {
     case Command::Kind::status:
     case Command::Kind::control:
       return wsinit::init::client(command, environ);
-    default:
-      fprintf(stderr, "wsinit: '%s' is not available in this build yet\n", argv[1]);
-      return 2;
+    case Command::Kind::install:
+      return wsinit::init::install(command);
   }
+  return 2;
 }

@@ -1,0 +1,33 @@
+// `wsinit install DIR`: the injector init container's whole job. The running binary is copied
+// to DIR/wsinit through a temporary file and one rename, so a main container starting at the
+// same moment sees the old binary or the new one, never half of one.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "common/fs.h"
+#include "init/init.h"
+
+namespace wsinit::init {
+
+int install(const Command& command) {
+  const std::string& dir = command.target;
+  std::string target = (dir.size() > 1 && dir.back() == '/' ? dir.substr(0, dir.size() - 1) : dir) + "/wsinit";
+  if (auto problem = fs::make_dirs(dir, 0755)) {
+    fprintf(stderr, "wsinit install: %s\n", problem->c_str());
+    return 1;
+  }
+  auto binary = fs::read_file("/proc/self/exe");
+  if (!binary) {
+    fprintf(stderr, "wsinit install: cannot read the running binary (/proc/self/exe): %s\n", strerror(errno));
+    return 1;
+  }
+  if (auto problem = fs::write_atomically(target, *binary, 0755)) {
+    fprintf(stderr, "wsinit install: %s\n", problem->c_str());
+    return 1;
+  }
+  printf("installed wsinit %s as %s (%zu bytes)\n", WSINIT_VERSION, target.c_str(), binary->size());
+  return 0;
+}
+
+}  // namespace wsinit::init
