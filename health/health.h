@@ -31,6 +31,12 @@ struct Snapshot {
   const user_ids::Identity* user = nullptr;
   const sshd_setup::Setup* sshd = nullptr;
   std::vector<std::pair<std::string, double>> startup_ms;  // phase, milliseconds
+  struct Workspace {
+    std::string editor_url;                       // empty: no editor
+    std::string variables_dir;                    // empty: not watched
+    std::size_t file_variables = 0;
+    std::optional<std::string> reconciled_state;  // GitLab's gl_workspace_reconciled_actual_state.txt
+  } workspace;
 };
 
 std::string status_json(const Snapshot& s);  // the document of /status and `status --json`

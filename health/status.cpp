@@ -37,6 +37,21 @@ void write_sshd(json::Writer& w, const sshd_setup::Setup& sshd) {
   w.end_object();
 }
 
+void write_workspace(json::Writer& w, const Snapshot::Workspace& ws) {
+  w.key("workspace").begin_object();
+  w.key("editor_url");
+  if (ws.editor_url.empty()) w.null();
+  else w.value(ws.editor_url);
+  w.key("variables_dir");
+  if (ws.variables_dir.empty()) w.null();
+  else w.value(ws.variables_dir);
+  w.key("file_variables").value(static_cast<std::uint64_t>(ws.file_variables));
+  w.key("reconciled_state");
+  if (ws.reconciled_state) w.value(*ws.reconciled_state);
+  else w.null();
+  w.end_object();
+}
+
 // Prometheus label values escape \, " and newlines.
 std::string label(std::string_view value) {
   std::string out;
@@ -58,6 +73,7 @@ std::string status_json(const Snapshot& s) {
   w.key("log_lines_dropped").value(s.log_lines_dropped);
   if (s.user) write_user(w, *s.user);
   if (s.sshd) write_sshd(w, *s.sshd);
+  write_workspace(w, s.workspace);
   w.key("startup").begin_object();
   for (const auto& [phase, ms] : s.startup_ms) w.key(phase + "_ms").value(ms);
   w.end_object();

@@ -28,6 +28,7 @@
 #include "sshd_setup/sshd_setup.h"
 #include "user_ids/user_ids.h"
 #include "supervisor/supervisor.h"
+#include "workspace/workspace.h"
 
 namespace wsinit::init {
 namespace {
@@ -38,21 +39,6 @@ using Clock = std::chrono::steady_clock;
 std::vector<std::string> environment_list(char** envp) {
   std::vector<std::string> env;
   for (char** e = envp; e && *e; ++e) env.emplace_back(*e);
-  return env;
-}
-
-std::string name_of(const std::string& entry) { return entry.substr(0, entry.find('=')); }
-
-// wsinit's environment with the identity's variables applied: they replace what was there,
-// but an inherited SHELL stays, and LD_PRELOAD is prepended to, not replaced.
-std::vector<std::string> service_environment(std::vector<std::string> env, const user_ids::Identity& id) {
-  for (const auto& entry : id.env) {
-    std::string name = name_of(entry);
-    auto it = std::find_if(env.begin(), env.end(), [&](const std::string& e) { return name_of(e) == name; });
-    if (it == env.end()) env.push_back(entry);
-    else if (name == "LD_PRELOAD") *it = entry + ":" + it->substr(11);
-    else if (name != "SHELL") *it = entry;
-  }
   return env;
 }
 
@@ -79,21 +65,24 @@ user_ids::Identity establish_identity(const config::Config& config, char** envp,
                              dry_run);
 }
 
-// The config with wsinit's own services (sshd) put in front of the user's.
+// The config with wsinit's own services (sshd, the editor, postStart) put in front of the user's.
 struct Effective {
   config::Config config;
   sshd_setup::Setup sshd;
+  workspace::Plan workspace;
 };
-std::optional<Effective> effective_config(config::Config config, const user_ids::Identity& id,
-                                          const std::vector<std::string>& session_env, bool dry_run,
-                                          std::vector<std::string>* errors) {
+std::optional<Effective> effective_config(config::Config config, const config::Environment& env,
+                                          const user_ids::Identity& id, const std::vector<std::string>& session_env,
+                                          bool dry_run, std::vector<std::string>* errors) {
   sshd_setup::Setup sshd = sshd_setup::prepare(config, id, session_env, dry_run);
-  Effective e{std::move(config), std::move(sshd)};
-  if (!e.sshd.errors.empty()) {
-    *errors = e.sshd.errors;
-    return std::nullopt;
-  }
-  e.config.services.insert(e.config.services.begin(), e.sshd.services.begin(), e.sshd.services.end());
+  workspace::Plan plan = workspace::prepare(config, env, dry_run);
+  Effective e{std::move(config), std::move(sshd), std::move(plan)};
+  errors->assign(e.sshd.errors.begin(), e.sshd.errors.end());
+  errors->insert(errors->end(), e.workspace.errors.begin(), e.workspace.errors.end());
+  if (!errors->empty()) return std::nullopt;
+  auto& services = e.config.services;
+  services.insert(services.begin(), e.workspace.services.begin(), e.workspace.services.end());
+  services.insert(services.begin(), e.sshd.services.begin(), e.sshd.services.end());
   return e;
 }
 
@@ -108,6 +97,13 @@ void log_sshd(const sshd_setup::Setup& sshd) {
   for (const auto& warning : sshd.warnings) spdlog::warn("sshd: {}", warning);
 }
 
+void log_workspace(const workspace::Plan& plan) {
+  if (plan.editor_url.empty()) spdlog::debug("editor off: {}", plan.editor_why_off);
+  else spdlog::info("editor at {}", plan.editor_url);
+  for (const auto& note : plan.notes) spdlog::info("{}", note);
+  for (const auto& warning : plan.warnings) spdlog::warn("{}", warning);
+}
+
 
 // The effective config: the chosen file, or the embedded default of the mode's profile.
 std::optional<config::Config> load_config(const Command& command, const config::Environment& env,
@@ -119,8 +115,9 @@ std::optional<config::Config> load_config(const Command& command, const config::
     *errors = loaded.errors;
     return loaded.config;
   }
-  config::Config config = config::profile_defaults(fallback, env);
+  config::Config config = config::profile_defaults(fallback, env, errors);
   config.source = "(embedded default)";
+  if (!errors->empty()) return std::nullopt;
   return config;
 }
 
@@ -129,6 +126,7 @@ class Init {
   Init(Effective effective, std::string config_file, const Command& command, char** envp, user_ids::Identity identity)
       : config_(std::move(effective.config)),
         sshd_(std::move(effective.sshd)),
+        workspace_(std::move(effective.workspace)),
         config_file_(std::move(config_file)),
         command_(command),
         envp_(envp),
@@ -157,14 +155,17 @@ class Init {
   void on_services_changed();
   void start_health();
 
+  void watch_variables();
+
   config::Config config_;  // with wsinit's own services
   sshd_setup::Setup sshd_;
+  workspace::Plan workspace_;
   std::string config_file_;  // empty: the embedded default (nothing to re-read on SIGHUP)
   const Command& command_;
   char** envp_;
   user_ids::Identity identity_;
   std::vector<std::string> session_environment() const {
-    return service_environment(environment_list(envp_), identity_);
+    return workspace::service_environment(environment_list(envp_), identity_);
   }
   bool tini_mode() const { return !command_.argv.empty(); }
 
@@ -177,6 +178,7 @@ class Init {
   std::unique_ptr<health::Server> health_server_;
   std::unique_ptr<health::StatusFile> status_file_;
   std::unique_ptr<health::Reporter> reporter_;
+  std::unique_ptr<workspace::Variables> variables_;
   supervisor::Overall last_overall_ = supervisor::Overall::starting;
   std::vector<std::pair<std::string, double>> startup_ms_;
   Clock::time_point started_ = Clock::now();
@@ -211,12 +213,14 @@ int Init::run() {
   main_running_ = tini_mode();
   if (!tini_mode() || !config_.services.empty()) open_control_socket();
   start_health();
+  watch_variables();
   supervisor_->start();
   reap_children();  // anything that exited before the loop ran
   uv_run(&loop_, UV_RUN_DEFAULT);
 
   if (!tini_mode() && supervisor_->required_never_ready()) exit_code_ = 1;
   if (status_file_) status_file_->write_now();
+  variables_.reset();
   health_server_.reset();
   status_file_.reset();
   reporter_.reset();
@@ -271,16 +275,18 @@ void Init::reload() {
     return;
   }
   std::vector<std::string> errors;
-  auto effective = effective_config(std::move(*loaded.config), identity_, session_environment(), false, &errors);
+  auto effective = effective_config(std::move(*loaded.config), env, identity_, session_environment(), false, &errors);
   if (!effective) {
     for (const auto& e : errors) spdlog::error("reload: {}", e);
-    spdlog::error("reload: the sshd settings of {} are unusable; keeping the running config", config_file_);
+    spdlog::error("reload: {} cannot be used as it is; keeping the running config", config_file_);
     return;
   }
   spdlog::info("reload: re-read {}", config_file_);
   config_ = std::move(effective->config);
   sshd_ = std::move(effective->sshd);
+  workspace_ = std::move(effective->workspace);
   log_sshd(sshd_);
+  log_workspace(workspace_);
   supervisor_->reload(config_);
 }
 
@@ -393,6 +399,12 @@ health::Snapshot Init::snapshot() const {
   s.user = &identity_;
   s.sshd = &sshd_;
   s.startup_ms = startup_ms_;
+  s.workspace.editor_url = workspace_.editor_url;
+  if (variables_) {
+    s.workspace.variables_dir = variables_->dir();
+    s.workspace.file_variables = variables_->file_count();
+    s.workspace.reconciled_state = variables_->reconciled_state();
+  }
   return s;
 }
 
@@ -409,6 +421,17 @@ void Init::on_services_changed() {
   if (status_file_) status_file_->changed();
   if (health_server_) health_server_->notify_change();
   if (reporter_) reporter_->changed();
+}
+
+// The variables mount, and GitLab's reconciled state as the condition `workspace-running`.
+// A plain tini stand-in has nothing to hand variables to and does not look.
+void Init::watch_variables() {
+  if (tini_mode() && config_.services.empty()) return;
+  variables_ = std::make_unique<workspace::Variables>(&loop_, config_.paths.variables, [this](bool running) {
+    supervisor_->set_condition(config::kWorkspaceRunning, running);
+    on_services_changed();
+  });
+  variables_->start();
 }
 
 // The HTTP endpoints (health.listen) and the status file (<logs>/wsinit-status.json).
@@ -485,13 +508,14 @@ int run(const Command& command, char** envp) {
   spdlog::info("user {} (uid {}, gid {}), home {}, entry: {}", identity.name, identity.uid, identity.gid, identity.home,
                user_ids::source_name(identity.source));
   for (const auto& warning : identity.warnings) spdlog::warn("{}", warning);
-  auto effective = effective_config(std::move(*config), identity, service_environment(environment_list(envp), identity),
-                                    false, &errors);
+  auto effective = effective_config(std::move(*config), env, identity,
+                                    workspace::service_environment(environment_list(envp), identity), false, &errors);
   if (!effective) {
     for (const auto& e : errors) fprintf(stderr, "wsinit: %s\n", e.c_str());
     return 2;
   }
   log_sshd(effective->sshd);
+  log_workspace(effective->workspace);
   auto t2 = Clock::now();
   Init init(std::move(*effective), file, command, envp, std::move(identity));
   init.record_phase("user", t1 - t0);
@@ -518,7 +542,7 @@ int check(const Command& command, char** envp) {
                                                                         : user_ids::source_name(id.source),
          "");
   for (const auto& warning : id.warnings) printf("  warning: %s\n", warning.c_str());
-  auto sshd = sshd_setup::prepare(*config, id, service_environment(environment_list(envp), id), true);
+  auto sshd = sshd_setup::prepare(*config, id, workspace::service_environment(environment_list(envp), id), true);
   if (!sshd.enabled) {
     printf("sshd: off (%s)\n", sshd.why_off.c_str());
   } else {
@@ -531,8 +555,22 @@ int check(const Command& command, char** envp) {
   }
   for (const auto& warning : sshd.warnings) printf("  warning: %s\n", warning.c_str());
   for (const auto& error : sshd.errors) printf("  problem: %s\n", error.c_str());
-  int problems = static_cast<int>(sshd.errors.size());
+  workspace::Plan plan = workspace::prepare(*config, env, true);
+  if (plan.editor_url.empty()) printf("editor: off (%s)\n", plan.editor_why_off.c_str());
+  else printf("editor: %s\n", plan.editor_url.c_str());
+  if (!config->workspace.devfile.empty()) {
+    auto post_start = std::count_if(plan.services.begin(), plan.services.end(), [](const config::Service& s) {
+      return s.name.rfind(config::kPostStartPrefix, 0) == 0;
+    });
+    printf("devfile: %s, %ld postStart command%s\n", config->workspace.devfile.c_str(), static_cast<long>(post_start),
+           post_start == 1 ? "" : "s");
+  }
+  for (const auto& note : plan.notes) printf("  note: %s\n", note.c_str());
+  for (const auto& warning : plan.warnings) printf("  warning: %s\n", warning.c_str());
+  for (const auto& error : plan.errors) printf("  problem: %s\n", error.c_str());
+  int problems = static_cast<int>(sshd.errors.size() + plan.errors.size());
   auto* services = &config->services;
+  services->insert(services->begin(), plan.services.begin(), plan.services.end());
   services->insert(services->begin(), sshd.services.begin(), sshd.services.end());
   printf("logs: %s\ncontrol socket: %s\n", config->paths.logs.c_str(),
          supervisor::control_socket_path(env, *config).c_str());

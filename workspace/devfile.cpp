@@ -1,0 +1,243 @@
+// A devfile's postStart commands as oneshot services. Read: schemaVersion 2.x, `variables`
+// ({{name}} in command lines, directories and env values), container components with their
+// env, exec and composite commands, events.postStart. Everything else is left to the platform.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "workspace/internal.h"
+#include "common/fs.h"
+
+namespace wsinit::workspace {
+namespace {
+
+class Reader {
+ public:
+  Reader(const std::string& source, std::vector<std::string>& errors) : source_(source), errors_(errors) {}
+
+  std::string where(const YAML::Node& n) const {
+    const YAML::Mark m = n.Mark();
+    if (m.is_null()) return source_;
+    return source_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+  }
+  void fail(const YAML::Node& n, const std::string& what) { errors_.push_back(where(n) + ": " + what); }
+
+  // A scalar field as text ("" when absent); an error when it is there but not a scalar.
+  std::string text(const YAML::Node& parent, const char* key, const std::string& path) {
+    const YAML::Node n = parent[key];
+    if (!n) return "";
+    if (!n.IsScalar()) {
+      fail(n, path + "." + key + ": expected a string");
+      return "";
+    }
+    return n.Scalar();
+  }
+
+  // A devfile `env` list: [{name, value}, ...].
+  std::map<std::string, std::string> env_list(const YAML::Node& n, const std::string& path) {
+    std::map<std::string, std::string> env;
+    if (!n) return env;
+    if (!n.IsSequence()) {
+      fail(n, path + ": expected a list of {name, value}");
+      return env;
+    }
+    for (const YAML::Node& item : n) {
+      if (!item.IsMap() || !item["name"] || !item["name"].IsScalar()) {
+        fail(item, path + ": each entry needs a name (and a value)");
+        continue;
+      }
+      env[item["name"].Scalar()] = text(item, "value", path);
+    }
+    return env;
+  }
+
+  // {{name}} replaced from the devfile's `variables`.
+  std::string substitute(const std::string& in, const std::map<std::string, std::string>& vars, const YAML::Node& at) {
+    std::string out;
+    size_t pos = 0;
+    for (size_t open; (open = in.find("{{", pos)) != std::string::npos;) {
+      size_t close = in.find("}}", open + 2);
+      if (close == std::string::npos) break;
+      std::string name = in.substr(open + 2, close - open - 2);
+      name.erase(0, name.find_first_not_of(' '));
+      name.erase(name.find_last_not_of(' ') + 1);
+      auto it = vars.find(name);
+      if (it == vars.end()) {
+        fail(at, "{{" + name + "}} names no entry of the devfile's variables");
+        return in;
+      }
+      out += in.substr(pos, open - pos) + it->second;
+      pos = close + 2;
+    }
+    return out + in.substr(pos);
+  }
+
+ private:
+  const std::string& source_;
+  std::vector<std::string>& errors_;
+};
+
+bool truthy(const YAML::Node& n) { return n && n.IsScalar() && n.Scalar() == "true"; }
+
+// The container component postStart commands run in: GitLab's editor-injected one, else the only one.
+std::optional<std::string> main_component(const YAML::Node& components, Reader& reader, const YAML::Node& root) {
+  std::vector<std::string> containers;
+  for (const YAML::Node& c : components) {
+    if (!c.IsMap() || !c["container"] || !c["name"]) continue;
+    if (truthy(c["attributes"] ? c["attributes"]["gl/inject-editor"] : YAML::Node())) return c["name"].Scalar();
+    containers.push_back(c["name"].Scalar());
+  }
+  if (containers.size() == 1) return containers.front();
+  reader.fail(root, containers.empty() ? "components: no container component to run postStart commands in"
+                                       : "components: several containers and none marked as the main one "
+                                         "(attributes: {gl/inject-editor: true})");
+  return std::nullopt;
+}
+
+// `workingDir: $PROJECT_SOURCE/app` and `${PROJECT_SOURCE}/app` both read the environment.
+std::string expand_dir(const std::string& dir, const config::Environment& env) {
+  std::string braced;
+  for (size_t i = 0; i < dir.size(); ++i) {
+    braced += dir[i];
+    bool bare = dir[i] == '$' && i + 1 < dir.size() && (std::isalpha(static_cast<unsigned char>(dir[i + 1])) || dir[i + 1] == '_');
+    if (!bare) continue;
+    size_t end = i + 1;
+    while (end < dir.size() && (std::isalnum(static_cast<unsigned char>(dir[end])) || dir[end] == '_')) ++end;
+    braced.append("{").append(dir, i + 1, end - i - 1).append("}");
+    i = end - 1;
+  }
+  std::string error;
+  return config::expand(braced, env, &error).value_or(dir);
+}
+
+std::string service_name(size_t index, const std::string& id) {
+  std::string name = std::string(config::kPostStartPrefix) + std::to_string(index) + "-";
+  for (char c : id) name += (std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '-');
+  return name.substr(0, 63);
+}
+
+}  // namespace
+
+PostStart post_start_services(std::string_view devfile_text, const std::string& source, const config::Environment& env) {
+  PostStart out;
+  Reader reader(source, out.errors);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(devfile_text));
+  } catch (const YAML::Exception& e) {
+    out.errors.push_back(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                         ": invalid YAML: " + e.msg);
+    return out;
+  }
+  if (!root.IsMap()) {
+    reader.fail(root, "expected a devfile (a mapping with schemaVersion, components, commands, events)");
+    return out;
+  }
+  std::string version = reader.text(root, "schemaVersion", "devfile");
+  if (version.rfind("2.", 0) != 0) {
+    reader.fail(root["schemaVersion"] ? root["schemaVersion"] : root,
+                "schemaVersion '" + version + "' is not supported (expected 2.x, e.g. 2.2.0)");
+    return out;
+  }
+  const YAML::Node post_start = root["events"] ? root["events"]["postStart"] : YAML::Node();
+  if (!post_start || post_start.IsNull()) return out;  // nothing to run
+  if (!post_start.IsSequence()) {
+    reader.fail(post_start, "events.postStart: expected a list of command ids");
+    return out;
+  }
+
+  std::map<std::string, std::string> variables;
+  if (const YAML::Node v = root["variables"]; v && v.IsMap()) {
+    for (const auto& kv : v) variables[kv.first.Scalar()] = kv.second.IsScalar() ? kv.second.Scalar() : "";
+  }
+  std::map<std::string, YAML::Node> commands;
+  if (const YAML::Node c = root["commands"]; c && c.IsSequence()) {
+    for (const YAML::Node& command : c) {
+      if (command.IsMap() && command["id"] && command["id"].IsScalar()) commands[command["id"].Scalar()] = command;
+    }
+  }
+  const YAML::Node components = root["components"];
+  auto main = components && components.IsSequence() ? main_component(components, reader, root) : std::nullopt;
+  if (!main) {
+    if (out.errors.empty()) reader.fail(root, "components: expected a list with the container postStart commands run in");
+    return out;
+  }
+  std::map<std::string, std::string> component_env;
+  for (const YAML::Node& c : components) {
+    if (c.IsMap() && c["name"] && c["name"].Scalar() == *main && c["container"])
+      component_env = reader.env_list(c["container"]["env"], "components." + *main + ".container.env");
+  }
+
+  // Composite commands unfold in place; a composite that contains itself is an error.
+  std::vector<YAML::Node> execs;
+  std::set<std::string> unfolding;
+  std::function<void(const YAML::Node&)> unfold = [&](const YAML::Node& id_node) {
+    std::string id = id_node.IsScalar() ? id_node.Scalar() : "";
+    auto it = commands.find(id);
+    if (it == commands.end()) return reader.fail(id_node, "events.postStart: no command has the id '" + id + "'");
+    const YAML::Node& command = it->second;
+    if (command["exec"]) return execs.push_back(command);
+    if (!command["composite"]) return out.notes.push_back("postStart command '" + id + "' is neither exec nor composite; left out");
+    if (!unfolding.insert(id).second) return reader.fail(command, "composite command '" + id + "' contains itself");
+    const YAML::Node parts = command["composite"]["commands"];
+    if (parts && parts.IsSequence()) {
+      for (const YAML::Node& part : parts) unfold(part);
+    }
+    unfolding.erase(id);
+  };
+  for (const YAML::Node& id : post_start) unfold(id);
+
+  std::string previous;
+  for (const auto& command : execs) {
+    std::string id = command["id"].Scalar();
+    const YAML::Node exec = command["exec"];
+    std::string path = "commands." + id + ".exec";
+    std::string component = reader.text(exec, "component", path);
+    if (!component.empty() && component != *main) {
+      out.notes.push_back("postStart command '" + id + "' runs in component '" + component + "', not in this container ('" +
+                          *main + "'); left to the platform");
+      continue;
+    }
+    std::string line = reader.substitute(reader.text(exec, "commandLine", path), variables, exec);
+    if (line.empty()) {
+      reader.fail(exec, path + ".commandLine: missing or empty");
+      continue;
+    }
+    config::Service s;
+    s.name = service_name(out.services.size() + 1, id);
+    s.command = {"/bin/sh", "-c", line};
+    s.cwd = expand_dir(reader.substitute(reader.text(exec, "workingDir", path), variables, exec), env);
+    s.env = component_env;
+    for (auto& [name, value] : reader.env_list(exec["env"], path + ".env")) s.env[name] = value;
+    for (auto& [name, value] : s.env) value = reader.substitute(value, variables, exec);
+    s.oneshot = true;
+    s.restart = config::Restart::never;
+    if (!previous.empty()) s.after_finished = {previous};
+    s.origin = reader.where(command);
+    previous = s.name;
+    out.services.push_back(std::move(s));
+  }
+  if (!out.errors.empty()) out.services.clear();
+  return out;
+}
+
+void add_post_start(const config::Config& config, const config::Environment& env, Plan& plan) {
+  const std::string& devfile = config.workspace.devfile;
+  if (devfile.empty()) return;
+  auto text = fs::read_file(devfile);
+  if (!text) {
+    plan.errors.push_back("workspace.devfile: cannot read " + devfile + ": " + strerror(errno));
+    return;
+  }
+  PostStart post_start = post_start_services(*text, devfile, env);
+  plan.errors.insert(plan.errors.end(), post_start.errors.begin(), post_start.errors.end());
+  plan.notes.insert(plan.notes.end(), post_start.notes.begin(), post_start.notes.end());
+  for (auto& s : post_start.services) plan.services.push_back(std::move(s));
+}
+
+}  // namespace wsinit::workspace
