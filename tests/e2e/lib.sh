@@ -54,7 +54,13 @@ wait_until() {
 # seen from here. Output goes to $TMP/out and $TMP/err.
 start_pid1() {
   unshare --pid --fork --mount-proc --kill-child "$WSINIT" "$@" >"$TMP/out" 2>"$TMP/err" &
-  local unshare_pid=$!
+  adopt_namespace $!
+}
+
+# Takes the unshare process just started in the background ($1): it is waited for and killed
+# at the end, and its one child, wsinit (PID 1 inside), becomes WS_PID.
+adopt_namespace() {
+  local unshare_pid=$1
   STARTED+=("$unshare_pid")
   wait_until "[ -n \"\$(cat /proc/$unshare_pid/task/$unshare_pid/children 2>/dev/null)\" ]" 5
   WS_PID=$(tr -d ' ' </proc/$unshare_pid/task/$unshare_pid/children)
@@ -126,6 +132,15 @@ setup_workspace_user() {
   chmod 0640 "$TMP/etc/shadow"
 }
 
+# Writes config file $1 for the workspace user: the gitlab profile with home, data, logs and
+# runtime under $TMP/ws (and $2 added to `paths:`), then whatever YAML comes on stdin.
+workspace_config() {
+  local ws="$TMP/ws"
+  { printf 'version: 1\nprofile: gitlab\nuser: {home: %s/home}\n' "$ws"
+    printf 'paths: {data: %s/data, logs: %s/logs, runtime: %s/run%s}\n' "$ws" "$ws" "$ws" "${2:+, $2}"
+    cat; } >"$1"
+}
+
 # Runs `wsinit ARGS...` as PID 1 of new mount and PID namespaces, as the workspace user, with
 # the scratch files bind-mounted over the real ones. $WS_MOUNTS may add mount commands, each
 # ending in "&&"; $WS_ENV may set variables ("NAME=value ...") for wsinit.
@@ -134,9 +149,38 @@ start_as_workspace_user() {
     mount --bind $TMP/etc/passwd /etc/passwd && mount --bind $TMP/etc/group /etc/group &&
     mount --bind $TMP/etc/shadow /etc/shadow && ${WS_MOUNTS:-}
     exec env ${WS_ENV:-} setpriv --reuid=$WS_UID --regid=0 --clear-groups $WSINIT $*" >"$TMP/out" 2>"$TMP/err" &
-  local u=$!
-  STARTED+=("$u")
-  wait_until "[ -n \"\$(cat /proc/$u/task/$u/children 2>/dev/null)\" ]" 5
-  WS_PID=$(tr -d ' ' </proc/$u/task/$u/children)
-  WS_WAIT_PID=$u
+  adopt_namespace $!
 }
+
+# --- A GitLab-like pod: wsinit with no config file, as the workspace user. ---
+# Runs `wsinit ARGS...` as PID 1 of new mount, PID and network namespaces, as the workspace
+# user, chrooted into a root made of the host's top-level directories (bind-mounted) plus what
+# a GitLab pod has: /projects ($TMP/projects, writable by gid 0) and the variables mount
+# /.workspace-data/variables/file ($TMP/variables). Ports are the pod's own, so the embedded
+# default's fixed ones (60080) never meet the host's; reach them with `in_pod CMD...`.
+# Call setup_workspace_user first; $WS_ENV sets variables for wsinit.
+start_in_pod() {
+  # Worked out first: a command substitution in the background command would be a child of it
+  # for a moment, and be taken for the pod.
+  local enter_pod
+  enter_pod="$(dirname "${BASH_SOURCE[0]}")/../../scripts/enter-pod"
+  mkdir -p "$TMP/root" "$TMP/projects" "$TMP/variables"
+  chmod 0775 "$TMP/projects" "$TMP/variables"
+  "$enter_pod" --own-network "$TMP/root" \
+    "$TMP/projects:/projects" "$TMP/variables:/.workspace-data/variables/file" \
+    "$TMP/etc/passwd:/etc/passwd" "$TMP/etc/group:/etc/group" "$TMP/etc/shadow:/etc/shadow" -- \
+    env ${WS_ENV:-} setpriv --reuid=$WS_UID --regid=0 --clear-groups "$WSINIT" "$@" >"$TMP/out" 2>"$TMP/err" &
+  adopt_namespace $!
+}
+
+# The host pid of a process under wsinit, from its pid inside wsinit's PID namespace.
+host_pid_of() {
+  local pid
+  for pid in $(tree_of "$WS_PID"); do
+    [ "$(awk '/^NSpid:/ {print $NF}' "/proc/$pid/status" 2>/dev/null)" = "$1" ] && { echo "$pid"; return; }
+  done
+  fail "no process with pid $1 under wsinit"
+}
+
+# Runs a command in the pod's network namespace (curl, ssh), as the caller.
+in_pod() { nsenter --net="/proc/$WS_PID/ns/net" "$@"; }

@@ -6,11 +6,7 @@ setup_workspace_user
 ws="$TMP/ws"
 export WSINIT_SOCKET="$ws/run/wsinit.sock"
 port=$(free_port)
-cat >"$TMP/config.yaml" <<YAML
-version: 1
-profile: gitlab
-user: {home: $ws/home}
-paths: {data: $ws/data, logs: $ws/logs, runtime: $ws/run}
+workspace_config "$TMP/config.yaml" <<YAML
 sshd: {listen: ["127.0.0.1:$port"]}
 editor: {enabled: false}
 health: {listen: ""}
