@@ -43,10 +43,13 @@ std::string path_of(const std::vector<std::string>& env) {
 // paths.data when it is (or can be made) writable, else $HOME/.wsinit.
 std::string data_dir(const config::Config& config, const user_ids::Identity& id, bool dry_run, Setup& s) {
   const std::string& wanted = config.paths.data;
-  if (dry_run || (!fs::make_dirs(wanted, 0700) && access(wanted.c_str(), W_OK | X_OK) == 0)) return wanted;
+  if (dry_run) return wanted;
+  // Created only inside an existing parent: wsinit does not invent /projects where there is none.
+  auto problem = fs::usable_dir_in_existing_parent(wanted, 0700);
+  if (!problem) return wanted;
   std::string fallback = id.home + "/.wsinit";
-  s.warnings.push_back("paths.data " + wanted + " is not writable (" + strerror(errno) + "); host keys are kept in " +
-                       fallback + ", which may not survive a restart of the workspace");
+  s.warnings.push_back("paths.data: " + *problem + "; host keys are kept in " + fallback +
+                       ", which may not survive a restart of the workspace");
   return fallback;
 }
 

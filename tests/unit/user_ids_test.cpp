@@ -246,6 +246,19 @@ TEST(Establish, NologinShellIsReportedAndFixedThroughNssWrapper) {
       << slurp(f.options.runtime_dir + "/passwd");
 }
 
+TEST(Establish, HomeFallbackDoesNotInventTheDataDirectorysParent) {
+  Files f("root:x:0:0:root:/root:/bin/bash\nws:x:1000770000:0::/proc/no-such-home:/bin/sh\n");
+  f.options.data_dir = f.dir.path + "/projects/.wsinit";  // no projects/ here, as on a machine without /projects
+  Identity id = f.run(1000770000);
+  EXPECT_EQ(id.home, "/tmp/home-1000770000");
+  struct stat st;
+  EXPECT_NE(stat((f.dir.path + "/projects").c_str(), &st), 0);
+  ASSERT_EQ(mkdir((f.dir.path + "/projects").c_str(), 0755), 0);  // with the parent there, <data>/home is used
+  id = f.run(1000770000);
+  EXPECT_EQ(id.home, f.options.data_dir + "/home");
+  rmdir("/tmp/home-1000770000");
+}
+
 TEST(Establish, EnvironmentHomeIsKeptWhenUsable) {
   Files f;
   Identity id = establish(f.options, 0, 0, {}, {"HOME=" + f.dir.path}, false);
