@@ -1,0 +1,48 @@
+# The Dockerfile's workspace-base image in a real container (rootful podman) as an arbitrary
+# UID, as Kubernetes runs it (no passwd entry made by the runtime): wsinit is PID 1, writes the
+# user entry, sshd answers on a published port and a key login from the host works, /readyz is
+# 200, and `podman stop` ends it cleanly within the grace period.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/containers.sh"
+
+setup_podman
+ensure_base_image
+build_image "$WORKSPACE_IMAGE" --target workspace-base "$SOURCE_DIR"
+image_user=$(podman image inspect "$WORKSPACE_IMAGE" --format '{{.Config.User}}')
+expect_eq "$image_user" "5001:0" "the image's user (GitLab's)"
+keys=$(podman run --rm --entrypoint sh "$WORKSPACE_IMAGE" -c 'ls /etc/ssh/ssh_host_* 2>/dev/null | wc -l')
+expect_eq "$keys" 0 "host keys baked into the image"
+expect_eq "$(podman run --rm --entrypoint stat "$WORKSPACE_IMAGE" -c '%a %U:%G' /etc/shadow)" "640 root:shadow" "/etc/shadow in the image"
+ok "workspace-base built: user 5001:0, no host keys, /etc/shadow as Debian ships it"
+
+ssh-keygen -q -t ed25519 -N '' -f "$TMP/key"
+cat >"$TMP/wsinit.yaml" <<YAML
+version: 1
+profile: gitlab
+sshd: {authorized_keys: ["$(cat "$TMP/key.pub")"]}
+YAML
+chmod 0644 "$TMP/wsinit.yaml"
+ssh_port=$(free_port)
+health_port=$(free_port)
+run_container --passwd=false --user "$WS_UID:0" -p "127.0.0.1:$ssh_port:60022" -p "127.0.0.1:$health_port:60080" \
+  -v "$TMP/wsinit.yaml:/etc/wsinit/wsinit.yaml:ro" "$WORKSPACE_IMAGE"
+wait_ready "$health_port"
+expect_eq "$(podman exec "$CONTAINER" cat /proc/1/comm)" wsinit "PID 1"
+expect_contains "$(podman exec "$CONTAINER" grep ":$WS_UID:0:" /etc/passwd)" "gitlab-workspaces::$WS_UID:0:" "the user entry"
+status=$(curl -s "http://127.0.0.1:$health_port/status")
+expect_eq "$(echo "$status" | jq -r .user.entry)" appended "user.entry"
+expect_eq "$(echo "$status" | jq -r '[.services[].name] | join(",")')" "sshd-config,sshd" "services"
+ok "wsinit is PID 1, appended gitlab-workspaces for uid $WS_UID, /readyz 200"
+
+ssh_ws() {
+  ssh -F /dev/null -p "$ssh_port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o ConnectTimeout=5 -o LogLevel=ERROR "$@"
+}
+expect_eq "$(ssh_ws -i "$TMP/key" gitlab-workspaces@127.0.0.1 'id -u; whoami')" "$WS_UID
+gitlab-workspaces" "key login"
+expect_eq "$(ssh_ws -o PubkeyAuthentication=no gitlab-workspaces@127.0.0.1 whoami)" gitlab-workspaces "empty-password login"
+ok "sshd on the published port: key login and the GitLab proxy's empty-password login"
+
+took=$(stop_within_grace)
+if podman logs "$CONTAINER" 2>&1 | grep -q "killing what is left"; then fail "wsinit had to SIGKILL processes at stop"; fi
+ok "podman stop: exit 0 after ${took} ms, every process ended before the grace ran out"
