@@ -355,12 +355,6 @@ std::string must_expand(const std::string& text, const Environment& env) {
   return expand(text, env, &error).value_or(text);
 }
 
-// [a-z0-9][a-z0-9_-]{0,62}
-bool valid_service_name(const std::string& name) {
-  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (name.empty() || name.size() > 63 || !lower_or_digit(name[0])) return false;
-  return std::all_of(name.begin(), name.end(), [&](char c) { return lower_or_digit(c) || c == '_' || c == '-'; });
-}
 
 }  // namespace
 

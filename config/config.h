@@ -68,6 +68,16 @@ inline constexpr std::string_view kPostStartPrefix = "poststart-";
 inline constexpr const char* kWorkspaceRunning = "workspace-running";
 inline bool is_condition(std::string_view name) { return name == kWorkspaceRunning; }
 
+// [a-z0-9][a-z0-9_-]{0,62}
+inline bool valid_service_name(std::string_view name) {
+  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || name.size() > 63 || !lower_or_digit(name[0])) return false;
+  for (char c : name) {
+    if (!lower_or_digit(c) && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
 struct Config {
   Profile profile = Profile::plain;
   std::string source;  // the file it came from, or "(embedded default)"

@@ -150,7 +150,7 @@ class Init {
   void on_grace_expired();
   void kill_remaining();
   void open_control_socket();
-  void handle_control(const std::string& request, supervisor::Supervisor::Reply reply);
+  void handle_control(const supervisor::ControlRequest& request, supervisor::Supervisor::Reply reply);
   health::Snapshot snapshot() const;
   void on_services_changed();
   void start_health();
@@ -364,7 +364,9 @@ void Init::kill_remaining() {
 void Init::open_control_socket() {
   std::string path = supervisor::control_socket_path(config::environment_of(envp_), config_);
   control_ = std::make_unique<supervisor::ControlServer>(
-      &loop_, [this](const std::string& request, supervisor::Supervisor::Reply reply) { handle_control(request, reply); });
+      &loop_, [this](const supervisor::ControlRequest& request, supervisor::Supervisor::Reply reply) {
+        handle_control(request, reply);
+      });
   std::string error;
   if (!control_->listen(path, &error)) {
     spdlog::warn("control socket off: {}", error);
@@ -372,20 +374,23 @@ void Init::open_control_socket() {
   }
 }
 
-void Init::handle_control(const std::string& request, supervisor::Supervisor::Reply reply) {
-  if (request == "status --json") return reply(true, health::status_json(snapshot()));
-  if (request == "status") {
-    auto up = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count();
-    return reply(true, std::string("wsinit ") + supervisor::overall_name(supervisor_->overall()) + ", up " +
-                           std::to_string(up) + "s, " + std::to_string(orphans_reaped_) + " orphans reaped\n" +
-                           supervisor::status_table(supervisor_->status()));
+void Init::handle_control(const supervisor::ControlRequest& request, supervisor::Supervisor::Reply reply) {
+  using Kind = supervisor::ControlRequest::Kind;
+  switch (request.kind) {
+    case Kind::status_json:
+      return reply(true, health::status_json(snapshot()));
+    case Kind::status: {
+      auto up = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count();
+      return reply(true, std::string("wsinit ") + supervisor::overall_name(supervisor_->overall()) + ", up " +
+                             std::to_string(up) + "s, " + std::to_string(orphans_reaped_) + " orphans reaped\n" +
+                             supervisor::status_table(supervisor_->status()));
+    }
+    case Kind::start: return supervisor_->control("start", request.service, reply);
+    case Kind::stop: return supervisor_->control("stop", request.service, reply);
+    case Kind::restart: return supervisor_->control("restart", request.service, reply);
+    case Kind::incomplete:
+    case Kind::invalid: return reply(false, request.error);
   }
-  size_t space = request.find(' ');
-  std::string action = request.substr(0, space);
-  if ((action == "start" || action == "stop" || action == "restart") && space != std::string::npos) {
-    return supervisor_->control(action, request.substr(space + 1), reply);
-  }
-  reply(false, "unknown request '" + request.substr(0, 100) + "' (expected: status, status --json, start|stop|restart NAME)");
 }
 
 health::Snapshot Init::snapshot() const {

@@ -15,7 +15,6 @@
 namespace wsinit::supervisor {
 namespace {
 
-constexpr size_t kMaxRequest = 4096;
 constexpr auto kRequestTimeout = std::chrono::seconds(5);
 
 bool fill_address(const std::string& path, sockaddr_un& address, std::string* error) {
@@ -89,23 +88,22 @@ struct ControlServer::Impl {
       }
       return;
     }
-    if (n < 0) {
-      if (c->request.empty()) return close_connection(c);
-      return dispatch(c);  // EOF without a newline: take what came
-    }
-    c->request.append(buf->base, static_cast<size_t>(n));
-    if (c->request.find('\n') != std::string::npos) return dispatch(c);
-    if (c->request.size() > kMaxRequest) answer(c, false, "request longer than 4096 bytes");
+    if (n < 0 && c->request.empty()) return close_connection(c);
+    if (n > 0) c->request.append(buf->base, static_cast<size_t>(n));
+    ControlRequest request = parse_control_request(c->request, n < 0);  // EOF without a newline: take what came
+    if (request.kind == ControlRequest::Kind::incomplete) return;
+    bool whole_line = n < 0 || c->request.find('\n') != std::string::npos;
+    if (!whole_line) return answer(c, false, request.error);  // too long: answer, and read on to the end
+    dispatch(c, request);
   }
 
-  static void dispatch(Connection* c) {
+  static void dispatch(Connection* c, const ControlRequest& request) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
     c->peer_done = true;
-    std::string line = c->request.substr(0, c->request.find('\n'));
-    if (!line.empty() && line.back() == '\r') line.pop_back();
     c->timeout->stop();
     c->answered = true;  // from here the handler owns the reply
-    c->server->handler(line, [c](bool ok, const std::string& text) { send_reply(c, ok, text); });
+    if (request.kind == ControlRequest::Kind::invalid) return send_reply(c, false, request.error);
+    c->server->handler(request, [c](bool ok, const std::string& text) { send_reply(c, ok, text); });
   }
 
   static void answer(Connection* c, bool ok, const std::string& text) {

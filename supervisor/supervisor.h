@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -89,11 +90,23 @@ class Supervisor {
 std::string status_table(const std::vector<ServiceStatus>& services);
 std::string status_json_array(const std::vector<ServiceStatus>& services);
 
+// One request of the control protocol: a line "status", "status --json", or
+// "start|stop|restart NAME", ended by "\n" (or the end of the stream).
+struct ControlRequest {
+  enum class Kind { incomplete, invalid, status, status_json, start, stop, restart };
+  Kind kind = Kind::incomplete;
+  std::string service;  // start | stop | restart: the service named
+  std::string error;    // invalid: why, safe to send back (no control bytes)
+};
+inline constexpr size_t kMaxControlRequest = 4096;
+// Reads the request at the front of what has arrived; `at_end`: nothing more will come.
+ControlRequest parse_control_request(std::string_view received, bool at_end);
+
 // The control socket: `wsinit status|start|stop|restart` talk to the running instance here.
 class ControlServer {
  public:
-  // Gets one request line; answers through `reply` (at once or later).
-  using Handler = std::function<void(const std::string& request, Supervisor::Reply reply)>;
+  // Gets one parsed request (never incomplete or invalid); answers through `reply` (at once or later).
+  using Handler = std::function<void(const ControlRequest& request, Supervisor::Reply reply)>;
   ControlServer(uv_loop_t* loop, Handler handler);
   ~ControlServer();
   // Binds `path` (0600) in its directory (created 0700 when missing); false with a reason.

@@ -347,3 +347,24 @@ TEST(Supervisor, ServiceAfterWorkspaceRunningWaitsForTheCondition) {
   h.supervisor->set_condition("workspace-running", false);  // going away stops nothing
   EXPECT_EQ(h.get("user").state, State::running);
 }
+
+TEST(ControlRequest, ParsesTheProtocolAndRefusesTheRest) {
+  using Kind = ControlRequest::Kind;
+  EXPECT_EQ(parse_control_request("status\n", false).kind, Kind::status);
+  EXPECT_EQ(parse_control_request("status --json\r\n", false).kind, Kind::status_json);
+  EXPECT_EQ(parse_control_request("status", false).kind, Kind::incomplete);
+  EXPECT_EQ(parse_control_request("status", true).kind, Kind::status);  // the stream ended: take what came
+  auto r = parse_control_request("restart web-1\nignored", false);
+  EXPECT_EQ(r.kind, Kind::restart);
+  EXPECT_EQ(r.service, "web-1");
+  r = parse_control_request("stop ../etc\n", false);
+  EXPECT_EQ(r.kind, Kind::invalid);
+  EXPECT_EQ(r.error, "'../etc' is not a service name");
+  r = parse_control_request("reboot \x01\xff\n", false);
+  EXPECT_EQ(r.kind, Kind::invalid);
+  EXPECT_EQ(r.error, "unknown request 'reboot ??' (expected: status, status --json, start|stop|restart NAME)");
+  r = parse_control_request(std::string(kMaxControlRequest + 1, 'x'), false);
+  EXPECT_EQ(r.kind, Kind::invalid);
+  EXPECT_EQ(r.error, "request longer than 4096 bytes");
+  EXPECT_EQ(parse_control_request("start\n", false).error, "'' is not a service name");
+}
