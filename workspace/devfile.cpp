@@ -16,6 +16,16 @@
 namespace wsinit::workspace {
 namespace {
 
+// n[key] when n is a mapping that has it, else an undefined node that is safe to ask
+// anything: yaml-cpp throws when a scalar is indexed or a missing key's node is asked its
+// type, and a devfile may hold anything anywhere (both found by the devfile fuzzer).
+YAML::Node child(const YAML::Node& n, const char* key) {
+  if (n && n.IsMap()) {
+    if (YAML::Node found = n[key]) return found;
+  }
+  return YAML::Node(YAML::NodeType::Undefined);
+}
+
 class Reader {
  public:
   Reader(const std::string& source, std::vector<std::string>& errors) : source_(source), errors_(errors) {}
@@ -29,7 +39,7 @@ class Reader {
 
   // A scalar field as text ("" when absent); an error when it is there but not a scalar.
   std::string text(const YAML::Node& parent, const char* key, const std::string& path) {
-    const YAML::Node n = parent[key];
+    const YAML::Node n = child(parent, key);
     if (!n) return "";
     if (!n.IsScalar()) {
       fail(n, path + "." + key + ": expected a string");
@@ -47,11 +57,11 @@ class Reader {
       return env;
     }
     for (const YAML::Node& item : n) {
-      if (!item.IsMap() || !item["name"] || !item["name"].IsScalar()) {
+      if (!item.IsMap() || !child(item, "name") || !child(item, "name").IsScalar()) {
         fail(item, path + ": each entry needs a name (and a value)");
         continue;
       }
-      env[item["name"].Scalar()] = text(item, "value", path);
+      env[child(item, "name").Scalar()] = text(item, "value", path);
     }
     return env;
   }
@@ -88,9 +98,9 @@ bool truthy(const YAML::Node& n) { return n && n.IsScalar() && n.Scalar() == "tr
 std::optional<std::string> main_component(const YAML::Node& components, Reader& reader, const YAML::Node& root) {
   std::vector<std::string> containers;
   for (const YAML::Node& c : components) {
-    if (!c.IsMap() || !c["container"] || !c["name"]) continue;
-    if (truthy(c["attributes"] ? c["attributes"]["gl/inject-editor"] : YAML::Node())) return c["name"].Scalar();
-    containers.push_back(c["name"].Scalar());
+    if (!c.IsMap() || !child(c, "container") || !child(c, "name")) continue;
+    if (truthy(child(child(c, "attributes"), "gl/inject-editor"))) return child(c, "name").Scalar();
+    containers.push_back(child(c, "name").Scalar());
   }
   if (containers.size() == 1) return containers.front();
   reader.fail(root, containers.empty() ? "components: no container component to run postStart commands in"
@@ -140,11 +150,11 @@ PostStart post_start_services(std::string_view devfile_text, const std::string& 
   }
   std::string version = reader.text(root, "schemaVersion", "devfile");
   if (version.rfind("2.", 0) != 0) {
-    reader.fail(root["schemaVersion"] ? root["schemaVersion"] : root,
+    reader.fail(child(root, "schemaVersion") ? child(root, "schemaVersion") : root,
                 "schemaVersion '" + version + "' is not supported (expected 2.x, e.g. 2.2.0)");
     return out;
   }
-  const YAML::Node post_start = root["events"] ? root["events"]["postStart"] : YAML::Node();
+  const YAML::Node post_start = child(child(root, "events"), "postStart");
   if (!post_start || post_start.IsNull()) return out;  // nothing to run
   if (!post_start.IsSequence()) {
     reader.fail(post_start, "events.postStart: expected a list of command ids");
@@ -152,16 +162,16 @@ PostStart post_start_services(std::string_view devfile_text, const std::string& 
   }
 
   std::map<std::string, std::string> variables;
-  if (const YAML::Node v = root["variables"]; v && v.IsMap()) {
+  if (const YAML::Node v = child(root, "variables"); v && v.IsMap()) {
     for (const auto& kv : v) variables[kv.first.Scalar()] = kv.second.IsScalar() ? kv.second.Scalar() : "";
   }
   std::map<std::string, YAML::Node> commands;
-  if (const YAML::Node c = root["commands"]; c && c.IsSequence()) {
+  if (const YAML::Node c = child(root, "commands"); c && c.IsSequence()) {
     for (const YAML::Node& command : c) {
-      if (command.IsMap() && command["id"] && command["id"].IsScalar()) commands[command["id"].Scalar()] = command;
+      if (child(command, "id").IsScalar()) commands[child(command, "id").Scalar()] = command;
     }
   }
-  const YAML::Node components = root["components"];
+  const YAML::Node components = child(root, "components");
   auto main = components && components.IsSequence() ? main_component(components, reader, root) : std::nullopt;
   if (!main) {
     if (out.errors.empty()) reader.fail(root, "components: expected a list with the container postStart commands run in");
@@ -169,8 +179,8 @@ PostStart post_start_services(std::string_view devfile_text, const std::string& 
   }
   std::map<std::string, std::string> component_env;
   for (const YAML::Node& c : components) {
-    if (c.IsMap() && c["name"] && c["name"].Scalar() == *main && c["container"])
-      component_env = reader.env_list(c["container"]["env"], "components." + *main + ".container.env");
+    if (c.IsMap() && child(c, "name") && child(c, "name").Scalar() == *main && child(c, "container"))
+      component_env = reader.env_list(child(child(c, "container"), "env"), "components." + *main + ".container.env");
   }
 
   // Composite commands unfold in place; a composite that contains itself is an error.
@@ -181,10 +191,10 @@ PostStart post_start_services(std::string_view devfile_text, const std::string& 
     auto it = commands.find(id);
     if (it == commands.end()) return reader.fail(id_node, "events.postStart: no command has the id '" + id + "'");
     const YAML::Node& command = it->second;
-    if (command["exec"]) return execs.push_back(command);
-    if (!command["composite"]) return out.notes.push_back("postStart command '" + id + "' is neither exec nor composite; left out");
+    if (child(command, "exec")) return execs.push_back(command);
+    if (!child(command, "composite")) return out.notes.push_back("postStart command '" + id + "' is neither exec nor composite; left out");
     if (!unfolding.insert(id).second) return reader.fail(command, "composite command '" + id + "' contains itself");
-    const YAML::Node parts = command["composite"]["commands"];
+    const YAML::Node parts = child(child(command, "composite"), "commands");
     if (parts && parts.IsSequence()) {
       for (const YAML::Node& part : parts) unfold(part);
     }
@@ -194,8 +204,8 @@ PostStart post_start_services(std::string_view devfile_text, const std::string& 
 
   std::string previous;
   for (const auto& command : execs) {
-    std::string id = command["id"].Scalar();
-    const YAML::Node exec = command["exec"];
+    std::string id = child(command, "id").Scalar();
+    const YAML::Node exec = child(command, "exec");
     std::string path = "commands." + id + ".exec";
     std::string component = reader.text(exec, "component", path);
     if (!component.empty() && component != *main) {
@@ -213,7 +223,7 @@ PostStart post_start_services(std::string_view devfile_text, const std::string& 
     s.command = {"/bin/sh", "-c", line};
     s.cwd = expand_dir(reader.substitute(reader.text(exec, "workingDir", path), variables, exec), env);
     s.env = component_env;
-    for (auto& [name, value] : reader.env_list(exec["env"], path + ".env")) s.env[name] = value;
+    for (auto& [name, value] : reader.env_list(child(exec, "env"), path + ".env")) s.env[name] = value;
     for (auto& [name, value] : s.env) value = reader.substitute(value, variables, exec);
     s.oneshot = true;
     s.restart = config::Restart::never;

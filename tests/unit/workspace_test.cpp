@@ -197,6 +197,30 @@ TEST(Devfile, ErrorsNameTheFileLineAndColumn) {
   EXPECT_TRUE(none.errors.empty());  // no postStart: nothing to do, nothing wrong
 }
 
+// Found by the devfile fuzzer: yaml-cpp throws when a scalar is indexed or a missing key's node
+// is asked its type, and an exception at start would end PID 1. Every shape is an error or nothing.
+TEST(Devfile, AnyShapeIsAnErrorNeverAnException) {
+  const char* shapes[] = {
+      "schemaVersion: 2.2.0\nevents: x\n",
+      "schemaVersion: 2.2.0\nevents: {postStart: x}\n",
+      "schemaVersion: 2.2.0\nevents: {postStart: [a]}\ncomponents: x\n",
+      "schemaVersion: 2.2.0\nevents: {postStart: [a]}\ncomponents: [x, {name: [1]}, {name: c, container: x, attributes: x}]\n"
+      "commands: [x, {id: {a: b}}, {id: a, exec: x}]\n",
+      "schemaVersion: 2.2.0\nevents: {postStart: [a, {b: c}]}\ncomponents: [{name: c, container: {env: x}}]\n"
+      "commands: [{id: a, exec: {commandLine: [1], env: [x, {name: {}}]}}, {id: b, composite: x}]\n",
+      "schemaVersion: {a: b}\n",
+      "[1, 2]\n",
+  };
+  for (const char* text : shapes) {
+    PostStart p;
+    EXPECT_NO_THROW(p = post_start_services(text, "d.yaml", {})) << text;
+    EXPECT_TRUE(p.services.empty()) << text;
+  }
+  std::string found = slurp(std::string(SOURCE_DIR) + "/tests/fuzz/corpus/devfile/regression-postStart-key-scalar");
+  ASSERT_FALSE(found.empty());
+  EXPECT_NO_THROW(post_start_services(found, "d.yaml", {}));
+}
+
 TEST(Environment, ServicesInheritAllButShellLeftoversWithTheIdentityApplied) {
   user_ids::Identity id;
   id.env = {"HOME=/home/gitlab-workspaces", "USER=gitlab-workspaces", "SHELL=/bin/bash", "LD_PRELOAD=/lib/libnss_wrapper.so"};

@@ -1,0 +1,27 @@
+// libFuzzer target: the devfile reader takes any YAML without crashing; what it makes are
+// oneshot services with valid names, each chained only to an earlier one.
+#include <cstdint>
+#include <cstdlib>
+#include <set>
+#include <string>
+
+#include "workspace/workspace.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace wsinit;
+  std::string text(reinterpret_cast<const char*>(data), size);
+  workspace::PostStart p = workspace::post_start_services(text, "devfile.yaml", {{"PROJECT_SOURCE", "/projects/app"}});
+  if (!p.errors.empty() && !p.services.empty()) abort();
+  std::set<std::string> earlier;
+  for (const auto& s : p.services) {
+    if (!config::valid_service_name(s.name) || !s.oneshot || s.command.size() != 3) abort();
+    for (const auto& dep : s.after_finished) {
+      if (!earlier.count(dep)) abort();
+    }
+    earlier.insert(s.name);
+  }
+  for (const auto& e : p.errors) {
+    if (e.rfind("devfile.yaml", 0) != 0) abort();
+  }
+  return 0;
+}
