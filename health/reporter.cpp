@@ -153,7 +153,8 @@ struct Reporter::Impl {
     if (tls) SSL_CTX_free(tls);
   }
 
-  void send();
+  void send();     // a report is due
+  void attempt();  // sends one now
   void finished(bool ok, const std::string& why);
   static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* result);
   static void on_connected(uv_connect_t* req, int status);
@@ -166,13 +167,19 @@ void Attempt::finish(bool ok, const std::string& why) {
   release();
 }
 
+// A report is due (a change, the interval). While one is in flight or a failed one waits for
+// its retry, the due one folds into that: the retry sends the state of its own moment, so a
+// down receiver sees the backoff, not one attempt per interval.
 void Reporter::Impl::send() {
-  if (in_flight) {
-    pending = true;  // the state at the end of this one goes next
+  if (in_flight || retry.pending()) {
+    pending = true;
     return;
   }
+  attempt();
+}
+
+void Reporter::Impl::attempt() {
   pending = false;
-  retry.stop();
   std::string body = status_json(source());
   std::string timestamp = std::to_string(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
@@ -273,7 +280,7 @@ void Reporter::Impl::finished(bool ok, const std::string& why) {
   auto cap = std::min<std::chrono::milliseconds>(settings.report_interval, 30s);
   double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random);
   retry.start(supervisor::backoff_delay(std::chrono::milliseconds(500), std::max(cap, std::chrono::milliseconds(500)), failures, jitter),
-              [this] { send(); });
+              [this] { attempt(); });
 }
 
 Reporter::Reporter(uv_loop_t* loop, const config::Config::Health& settings, Server::SnapshotSource source)
