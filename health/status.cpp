@@ -129,6 +129,11 @@ std::string metrics_text(const Snapshot& s) {
   for (const auto& svc : s.services) {
     out += fmt::format("wsinit_service_dropped_lines_total{{service=\"{}\"}} {}\n", label(svc.name), svc.dropped_lines);
   }
+  metric("wsinit_service_log_file_dropped_lines_total", "counter", "Output lines of the service its log file could not take.");
+  for (const auto& svc : s.services) {
+    out += fmt::format("wsinit_service_log_file_dropped_lines_total{{service=\"{}\"}} {}\n", label(svc.name),
+                       svc.log_file_dropped_lines);
+  }
   return out;
 }
 

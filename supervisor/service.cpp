@@ -77,10 +77,9 @@ bool Supervisor::Service::finished() const {
   return spec_.oneshot && (state_ == State::exited || state_ == State::failed || state_ == State::stopped);
 }
 
-bool Supervisor::Service::failed_after_ready() const {
-  if (spec_.oneshot) return state_ == State::failed || (state_ == State::backoff && !last_success_);
-  return ever_ready_ && (state_ == State::backoff || state_ == State::failed || state_ == State::starting ||
-                         state_ == State::exited);
+bool Supervisor::Service::is_failing() const {
+  if (state_ == State::backoff || state_ == State::failed) return true;  // a crash loop is not "starting"
+  return !spec_.oneshot && ever_ready_ && (state_ == State::starting || state_ == State::exited);
 }
 
 void Supervisor::Service::enter(State state) {
@@ -336,6 +335,7 @@ ServiceStatus Supervisor::Service::status() const {
   s.since_unix_ms = since_unix_ms_;
   if (pid_ > 0) s.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count();
   s.dropped_lines = dropped_lines();
+  s.log_file_dropped_lines = log_file_dropped_lines();
   return s;
 }
 

@@ -47,8 +47,9 @@ class Supervisor::Service {
   bool owns(pid_t pid) const;
   bool held_by_user() const { return held_by_user_; }
   bool was_ever_ready() const { return ever_ready_; }
-  bool failed_after_ready() const;
+  bool is_failing() const;  // crashed or cannot run (backoff, failed), or down after being up
   std::uint64_t dropped_lines() const { return relay_ ? relay_->dropped_lines() : 0; }
+  std::uint64_t log_file_dropped_lines() const { return relay_ ? relay_->file_failures() : 0; }
   ServiceStatus status() const;
 
   void start();                           // spawns now; the caller checked `after`

@@ -325,7 +325,7 @@ Overall Supervisor::overall() const {
   bool all_ready = true;
   for (const auto& s : impl_->services) {
     if (!s->spec().required && !s->spec().oneshot) continue;
-    if (s->failed_after_ready()) return Overall::degraded;
+    if (s->is_failing()) return Overall::degraded;
     if (s->spec().required && !s->satisfies_dependents()) all_ready = false;
   }
   return all_ready ? Overall::ready : Overall::starting;
@@ -382,6 +382,7 @@ std::string status_json_array(const std::vector<ServiceStatus>& services) {
     w.key("since").value(utc_timestamp_of(s.since_unix_ms));
     w.key("uptime_s").value(static_cast<double>(s.uptime_ms) / 1000.0);
     w.key("dropped_lines").value(s.dropped_lines);
+    w.key("log_file_dropped_lines").value(s.log_file_dropped_lines);
     w.end_object();
   }
   w.end_array();

@@ -35,11 +35,12 @@ struct ServiceStatus {
   int last_exit_status = -1;    // the same as a shell status (128+N for signal N); -1 before any exit
   std::int64_t since_unix_ms = 0;  // when it entered this state (wall clock, for people)
   std::int64_t uptime_ms = 0;      // for how long the current process has run (0 when none)
-  std::uint64_t dropped_lines = 0;
+  std::uint64_t dropped_lines = 0;           // kept from stdout (a slow reader); the log file has them
+  std::uint64_t log_file_dropped_lines = 0;  // the log file could not take (disk full, ...)
 };
 
-// How the whole set is doing: starting, ready, degraded (a required service is down after
-// having been up, or a oneshot failed) or stopping.
+// How the whole set is doing: starting, ready, degraded (a required service crashed or cannot
+// run, or went down after having been up; or a oneshot failed) or stopping.
 enum class Overall { starting, ready, degraded, stopping };
 const char* overall_name(Overall overall);
 
