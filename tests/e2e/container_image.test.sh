@@ -15,15 +15,7 @@ expect_eq "$keys" 0 "host keys baked into the image"
 expect_eq "$(podman run --rm --entrypoint stat "$WORKSPACE_IMAGE" -c '%a %U:%G' /etc/shadow)" "640 root:shadow" "/etc/shadow in the image"
 ok "workspace-base built: user 5001:0, no host keys, /etc/shadow as Debian ships it"
 
-ssh-keygen -q -t ed25519 -N '' -f "$TMP/key"
-cat >"$TMP/wsinit.yaml" <<YAML
-version: 1
-profile: gitlab
-sshd: {authorized_keys: ["$(cat "$TMP/key.pub")"]}
-YAML
-chmod 0644 "$TMP/wsinit.yaml"
-ssh_port=$(free_port)
-health_port=$(free_port)
+key_login_config "$TMP/wsinit.yaml"
 run_container --passwd=false --user "$WS_UID:0" -p "127.0.0.1:$ssh_port:60022" -p "127.0.0.1:$health_port:60080" \
   -v "$TMP/wsinit.yaml:/etc/wsinit/wsinit.yaml:ro" "$WORKSPACE_IMAGE"
 wait_ready "$health_port"

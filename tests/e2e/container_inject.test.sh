@@ -23,15 +23,7 @@ expect_eq "$("$TMP/projects/.wsinit/bin/wsinit" version)" "$(podman run --rm --e
 expect_eq "$(stat -c %a "$TMP/projects/.wsinit/bin/wsinit")" 755 "injected binary mode"
 ok "the injector image copied wsinit into the volume"
 
-ssh-keygen -q -t ed25519 -N '' -f "$TMP/key"
-cat >"$TMP/projects/wsinit.yaml" <<YAML
-version: 1
-profile: gitlab
-sshd: {authorized_keys: ["$(cat "$TMP/key.pub")"]}
-YAML
-chmod 0644 "$TMP/projects/wsinit.yaml"
-ssh_port=$(free_port)
-health_port=$(free_port)
+key_login_config "$TMP/projects/wsinit.yaml"
 # podman, like CRI-O, writes a passwd entry for a --user it does not find; the name is the uid.
 run_container --user "$WS_UID:0" -p "127.0.0.1:$ssh_port:60022" -p "127.0.0.1:$health_port:60080" \
   -v "$TMP/projects:/projects" -e WSINIT_CONFIG=/projects/wsinit.yaml \

@@ -104,3 +104,13 @@ stop_within_grace() {
   expect_eq "$(podman inspect "$CONTAINER" --format '{{.State.Status}} {{.State.ExitCode}}')" "exited 0" "container state after stop"
   echo "$took_ms"
 }
+
+# A client key ($TMP/key) and a wsinit config at $1 that authorizes it (gitlab profile), readable
+# by the container's user; picks the host ports ssh_port and health_port the tests publish.
+key_login_config() {
+  ssh-keygen -q -t ed25519 -N '' -f "$TMP/key"
+  printf 'version: 1\nprofile: gitlab\nsshd: {authorized_keys: ["%s"]}\n' "$(cat "$TMP/key.pub")" >"$1"
+  chmod 0644 "$1"
+  ssh_port=$(free_port)
+  health_port=$(free_port)
+}
