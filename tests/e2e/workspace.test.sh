@@ -25,7 +25,7 @@ WS_ENV="GL_VSCODE_PORT=60001 GL_VSCODE_LOG_LEVEL=info GL_SSH_PORT=60022 GL_VSCOD
 GL_WORKSPACE_LOGS_DIR=/projects/workspace-logs PROJECTS_ROOT=/projects PROJECT_SOURCE=/projects \
 GL_TOKEN_FILE_PATH=/.workspace-data/variables/file/gl_token GIT_CONFIG_COUNT=2 \
 GIT_CONFIG_KEY_0=credential.helper GIT_CONFIG_VALUE_0=/.workspace-data/variables/file/gl_git_credential_store.sh \
-GIT_CONFIG_KEY_1=user.name GIT_CONFIG_VALUE_1=ada MY_VARIABLE=from-the-user"
+GIT_CONFIG_KEY_1=user.name GIT_CONFIG_VALUE_1=ada MY_VARIABLE=from-the-user XDG_RUNTIME_DIR=$TMP/ws/xdg"
 start_in_pod
 wait_status '.state == "ready"' 30
 expect_eq "$(status_json | jq -r '[.services[].name] | join(",")')" "sshd-config,sshd,editor" "services of the embedded default"
@@ -74,4 +74,5 @@ ok "a secret update is seen within a second: the state in /status, changed names
 kill -TERM "$WS_PID"
 wait_wsinit
 expect_eq "$WS_STATUS" 0 "exit status"
+[ -e "$TMP/ws/xdg/sshd_config" ] || fail "the runtime dir is not \$XDG_RUNTIME_DIR"
 ok "SIGTERM: clean exit 0"
