@@ -30,7 +30,9 @@ ok "logs dir full: services and relaying go on, $lost lines the file could not t
 
 # --- fork fails: RLIMIT_NPROC 2 for the workspace user, one slot taken by another of its
 # processes (raising a limit of another user's process needs CAP_SYS_RESOURCE, so the slot is
-# freed instead) ---
+# freed instead). RLIMIT_NPROC counts every process of the uid on the machine, so this part
+# uses a uid no other test runs as ---
+WS_UID=1000770111
 setup_workspace_user
 export WSINIT_SOCKET="$TMP/ws/run/wsinit.sock"
 workspace_config "$TMP/nproc.yaml" <<'YAML'
