@@ -11,11 +11,7 @@ ssh-keygen -q -t ed25519 -N '' -f "$TMP/client_key"
 WS_ENV="GIT_CONFIG_COUNT=3 'MY_VARIABLE=hello world' PATH=/opt/custom/bin:/usr/local/bin:/usr/bin:/bin"
 
 write_config() {  # extra sshd settings
-  cat >"$TMP/config.yaml" <<YAML
-version: 1
-profile: gitlab
-user: {home: $ws/home}
-paths: {data: $ws/data, logs: $ws/logs, runtime: $ws/run}
+  workspace_config "$TMP/config.yaml" <<YAML
 sshd:
   listen: ["127.0.0.1:$port"]
   authorized_keys: ["$(cat "$TMP/client_key.pub")"]
