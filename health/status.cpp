@@ -1,5 +1,8 @@
 // The status document and the metrics, both made from one Snapshot.
 #include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
 #include <spdlog/fmt/fmt.h>
 
 #include "common/json.h"
@@ -7,6 +10,21 @@
 
 namespace wsinit::health {
 namespace {
+
+void write_strings(json::Writer& w, const char* key, const std::vector<std::string>& items) {
+  w.key(key).begin_array();
+  for (const auto& item : items) w.value(item);
+  w.end_array();
+}
+
+// An absent value is JSON null, not an empty string.
+void write_string_or_null(json::Writer& w, const char* key, const std::optional<std::string>& value) {
+  w.key(key);
+  if (value) w.value(*value);
+  else w.null();
+}
+
+std::optional<std::string> unless_empty(const std::string& s) { return s.empty() ? std::nullopt : std::optional(s); }
 
 void write_user(json::Writer& w, const user_ids::Identity& id) {
   w.key("user").begin_object();
@@ -16,9 +34,7 @@ void write_user(json::Writer& w, const user_ids::Identity& id) {
   w.key("home").value(id.home);
   w.key("shell").value(id.shell);
   w.key("entry").value(user_ids::source_name(id.source));
-  w.key("warnings").begin_array();
-  for (const auto& warning : id.warnings) w.value(warning);
-  w.end_array();
+  write_strings(w, "warnings", id.warnings);
   w.end_object();
 }
 
@@ -31,24 +47,16 @@ void write_sshd(json::Writer& w, const sshd_setup::Setup& sshd) {
     w.begin_object().key("type").value(key.type).key("fingerprint").value(key.fingerprint).end_object();
   }
   w.end_array();
-  w.key("warnings").begin_array();
-  for (const auto& warning : sshd.warnings) w.value(warning);
-  w.end_array();
+  write_strings(w, "warnings", sshd.warnings);
   w.end_object();
 }
 
 void write_workspace(json::Writer& w, const Snapshot::Workspace& ws) {
   w.key("workspace").begin_object();
-  w.key("editor_url");
-  if (ws.editor_url.empty()) w.null();
-  else w.value(ws.editor_url);
-  w.key("variables_dir");
-  if (ws.variables_dir.empty()) w.null();
-  else w.value(ws.variables_dir);
+  write_string_or_null(w, "editor_url", unless_empty(ws.editor_url));
+  write_string_or_null(w, "variables_dir", unless_empty(ws.variables_dir));
   w.key("file_variables").value(static_cast<std::uint64_t>(ws.file_variables));
-  w.key("reconciled_state");
-  if (ws.reconciled_state) w.value(*ws.reconciled_state);
-  else w.null();
+  write_string_or_null(w, "reconciled_state", ws.reconciled_state);
   w.end_object();
 }
 
@@ -77,9 +85,7 @@ std::string status_json(const Snapshot& s) {
   w.key("startup").begin_object();
   for (const auto& [phase, ms] : s.startup_ms) w.key(phase + "_ms").value(ms);
   w.end_object();
-  w.key("not_ready").begin_array();
-  for (const auto& name : s.not_ready) w.value(name);
-  w.end_array();
+  write_strings(w, "not_ready", s.not_ready);
   std::string doc = w.str();
   doc += ",\"services\":" + supervisor::status_json_array(s.services) + "}\n";
   return doc;
@@ -90,9 +96,7 @@ std::string readyz_json(const Snapshot& s) {
   w.begin_object();
   w.key("ready").value(s.not_ready.empty() && s.overall == supervisor::Overall::ready);
   w.key("state").value(supervisor::overall_name(s.overall));
-  w.key("not_ready").begin_array();
-  for (const auto& name : s.not_ready) w.value(name);
-  w.end_array();
+  write_strings(w, "not_ready", s.not_ready);
   w.end_object();
   return w.str() + "\n";
 }
