@@ -58,7 +58,11 @@ enum class Parse { incomplete, done, bad };
 Parse parse_request(std::string_view buffer, Request* request, size_t* consumed, int* status);
 
 constexpr size_t kMaxHeaderBytes = 8 * 1024;
+// Connections held at once; a newcomer past this closes the stalest connection of the peer
+// address that holds the most (conversation.h, pick_victim).
 constexpr size_t kMaxConnections = 256;
+// /status?wait=ready requests held at once; past this the stalest is answered at once.
+constexpr size_t kMaxHeldRequests = 64;
 
 // The value of `name` in a query string ("a=1&wait=ready"), or nullopt.
 std::optional<std::string> query_value(std::string_view query, std::string_view name);

@@ -1,5 +1,8 @@
-// The read-only HTTP server: one libuv TCP listener, keep-alive and pipelining, limits on
-// header size, idle time and connections, and /status long polls answered on change.
+// The read-only HTTP server: one libuv TCP listener bound to the pure per-connection state
+// machine of conversation.h, with a fair admission policy (see README, "Limits").
+#include <sys/socket.h>
+#include <uv.h>
+
 #include <algorithm>
 #include <chrono>
 #include <list>
@@ -8,192 +11,224 @@
 #include "common/fs.h"
 #include "common/timer.h"
 #include "config/config.h"
+#include "health/conversation.h"
 #include "health/health.h"
 
 namespace wsinit::health {
 namespace {
 
-constexpr auto kIdle = std::chrono::seconds(10);
 constexpr auto kDefaultWait = std::chrono::seconds(30);
 constexpr auto kMaxWait = std::chrono::minutes(5);
 
-const char* reason(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-  }
-  return "Error";
-}
+// The kernel queues this many connections not yet accepted (capped by net.core.somaxconn): room
+// for a real client's handshake while a flood waits to be accepted and turned away.
+constexpr int kListenBacklog = 4096;
+// Connections accepted in one turn of the loop; the rest wait in the backlog for the next turn,
+// so a flood of reconnects cannot keep the loop inside accept (timers, closes, signals wait).
+constexpr int kAcceptsPerTurn = 64;
 
 bool is_ready(const Snapshot& s) { return s.overall == supervisor::Overall::ready && s.not_ready.empty(); }
 
+Answer text(int status, std::string body, bool head_only, bool keep_alive) {
+  Answer a;
+  a.status = status;
+  a.body = std::move(body);
+  a.head_only = head_only;
+  a.keep_alive = keep_alive;
+  return a;
+}
+
+Answer json_answer(int status, std::string body, bool head_only, bool keep_alive) {
+  Answer a = text(status, std::move(body), head_only, keep_alive);
+  a.type = "application/json";
+  return a;
+}
+
+std::string peer_of(const uv_tcp_t* tcp) {
+  sockaddr_storage sa{};
+  int length = sizeof sa;
+  char name[64] = "?";
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&sa), &length) != 0) return name;
+  if (sa.ss_family == AF_INET) uv_ip4_name(reinterpret_cast<sockaddr_in*>(&sa), name, sizeof name);
+  else if (sa.ss_family == AF_INET6) uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&sa), name, sizeof name);
+  return name;
+}
+
 }  // namespace
 
-struct Server::Impl {
+struct Server::Impl : Endpoints {
   struct Connection {
+    Connection(Impl* s, Millis now) : server(s), talk(*s, s->limits, now), timer(s->loop) {}
     Impl* server;
-    uv_tcp_t tcp;
-    std::string in;
-    std::unique_ptr<Timer> idle, wait;
-    bool busy = false;     // a response is being written or a long poll is parked
+    uv_tcp_t tcp{};
+    Conversation talk;
+    Timer timer;
+    std::string peer;
+    bool reading = false;
+    bool held = false;  // counted in `held`
     bool closing = false;
-    bool parked = false;
-    bool head_only = false;
-    bool keep_alive = true;
-    std::list<Connection*>::iterator place;  // in `open`, least recently active first
-    bool counted = false;                    // accepted: counts toward the limit, is in `open`
+    std::list<Connection*>::iterator place;  // in `open`
   };
 
   uv_loop_t* loop;
   SnapshotSource source;
+  Limits limits;
   uv_tcp_t* listener = nullptr;
-  size_t connections = 0;
-  std::list<Connection*> open;
-  std::list<Connection*> parked;
+  std::list<Connection*> open;  // every accepted connection, oldest first
+  std::size_t held = 0;         // parked /status?wait=ready requests
+  int accepted_this_turn = 0;
+  std::uint64_t turn = 0;           // the loop time the count is for
+  uv_check_t* next_turn = nullptr;  // after a full turn's accepts: resumes accepting
 
-  static void touch(Connection* c) { c->server->open.splice(c->server->open.end(), c->server->open, c->place); }
+  Millis now() const { return Millis(uv_now(loop)); }
 
-  // At the limit the least recently active idle connection makes room; when every one is busy
-  // (long polls, answers in flight) the newcomer is closed instead.
-  bool make_room() {
-    if (connections < kMaxConnections) return true;
-    for (Connection* c : open) {
-      if (!c->busy && !c->closing) {
-        close_connection(c);
-        return true;
-      }
+  // --- what each request gets ---
+
+  Answer answer(const Request& r) override {
+    bool keep = r.keep_alive && !r.has_body;
+    bool head = r.method == "HEAD";
+    if (r.method != "GET" && !head) {
+      Answer a = text(405, "only GET and HEAD\n", false, false);
+      a.extra_headers = "Allow: GET, HEAD\r\n";
+      return a;
     }
-    return false;
+    if (r.path == "/healthz") return text(200, "ok\n", head, keep);
+    if (r.path == "/readyz") {
+      Snapshot s = source();
+      return json_answer(is_ready(s) ? 200 : 503, readyz_json(s), head, keep);
+    }
+    if (r.path == "/metrics") {
+      Answer a = text(200, metrics_text(source()), head, keep);
+      a.type = "text/plain; version=0.0.4";
+      return a;
+    }
+    if (r.path == "/status") return status_answer(r, head, keep);
+    return text(404, "not found: try /healthz, /readyz, /status or /metrics\n", head, keep);
   }
+
+  // /status?wait=ready&timeout=30s: held until ready (200) or the timeout (503).
+  Answer status_answer(const Request& r, bool head, bool keep) {
+    Snapshot s = source();
+    auto wait = query_value(r.query, "wait");
+    if (!wait || *wait != "ready" || is_ready(s)) return json_answer(200, status_json(s), head, keep);
+    Millis timeout = std::chrono::duration_cast<Millis>(kDefaultWait);
+    if (auto t = query_value(r.query, "timeout")) {
+      auto parsed = config::parse_duration(*t);
+      if (!parsed) return text(400, "timeout: '" + t->substr(0, 64) + "' is not a duration (e.g. 30s)\n", head, false);
+      timeout = std::min(*parsed, std::chrono::duration_cast<Millis>(kMaxWait));
+    }
+    Answer a;
+    a.head_only = head;
+    a.keep_alive = keep;
+    a.park_for = timeout;
+    return a;
+  }
+
+  Answer answer_held(bool head_only, bool keep_alive) override {
+    Snapshot s = source();
+    return json_answer(is_ready(s) ? 200 : 503, status_json(s), head_only, keep_alive);
+  }
+
+  // --- libuv ---
 
   static Impl* of(uv_handle_t* h) { return static_cast<Impl*>(h->data); }
 
   static void on_connection(uv_stream_t* listener, int status) {
     Impl* self = of(reinterpret_cast<uv_handle_t*>(listener));
-    if (status < 0 || !self) return;
-    if (!self->make_room()) {
-      // Every slot busy: take it off the backlog and close it at once, so the loop never stalls.
-      auto* extra = new uv_tcp_t;
-      uv_tcp_init(self->loop, extra);
-      if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(extra)) == 0) spdlog::debug("health: connection limit reached");
-      uv_close(reinterpret_cast<uv_handle_t*>(extra), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    if (status < 0 || !self) {
+      if (status < 0) spdlog::warn("health: accept: {}", uv_strerror(status));
       return;
     }
-    auto* c = new Connection{self, {}, {}, std::make_unique<Timer>(self->loop), std::make_unique<Timer>(self->loop)};
-    uv_tcp_init(self->loop, &c->tcp);
+    if (self->turn != uv_now(self->loop)) {
+      self->turn = uv_now(self->loop);
+      self->accepted_this_turn = 0;
+    }
+    if (++self->accepted_this_turn > kAcceptsPerTurn) return self->defer_accepting();
+    auto* c = new Connection(self, self->now());
     c->tcp.data = c;
-    if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) return close_connection(c);
-    ++self->connections;
-    c->counted = true;
+    int err = uv_tcp_init(self->loop, &c->tcp);
+    if (err != 0) {
+      spdlog::warn("health: cannot take a connection: {}", uv_strerror(err));
+      delete c;
+      return;
+    }
     c->place = self->open.insert(self->open.end(), c);
-    uv_tcp_nodelay(&c->tcp, 1);
-    c->idle->start(kIdle, [c] { close_connection(c); });
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(&c->tcp),
-        [](uv_handle_t*, size_t, uv_buf_t* buf) {
-          static char buffer[16 * 1024];
-          *buf = uv_buf_init(buffer, sizeof buffer);
-        },
-        on_read);
+    if ((err = uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp))) != 0) {
+      spdlog::debug("health: accept: {}", uv_strerror(err));
+      return close_connection(c);
+    }
+    c->peer = peer_of(&c->tcp);
+    uv_tcp_nodelay(&c->tcp, 1);  // a latency hint only: its failure changes nothing
+    take_what_came(c);
+    if (self->open.size() > kMaxConnections) self->make_room(c);
+    sync(c);
+  }
+
+  // What a client sent with its connection is usually there when it is accepted: answering it
+  // now means a flood of newcomers cannot push a connection out before it has been heard.
+  static void take_what_came(Connection* c) {
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->tcp), &fd) != 0) return;
+    char buffer[4096];
+    ssize_t n = recv(fd, buffer, std::min(sizeof buffer, c->talk.read_room()), MSG_DONTWAIT);
+    if (n > 0) c->talk.received(std::string_view(buffer, static_cast<size_t>(n)), c->server->now());
+  }
+
+  // Not accepting leaves the connection queued and libuv stops watching the listener; after this
+  // turn's I/O the check handle accepts it, which watches the listener again.
+  void defer_accepting() {
+    int err = uv_check_start(next_turn, [](uv_check_t* check) {
+      Impl* self = static_cast<Impl*>(check->data);
+      uv_check_stop(check);
+      self->accepted_this_turn = 0;
+      if (self->listener) on_connection(reinterpret_cast<uv_stream_t*>(self->listener), 0);
+    });
+    if (err != 0) spdlog::error("health: cannot resume accepting: {}", uv_strerror(err));
+  }
+
+  // Every slot taken: the connection pick_victim() names (never the newcomer) is closed.
+  void make_room(Connection* newcomer) {
+    std::vector<Connection*> others;
+    std::vector<Occupant> occupants;
+    for (Connection* c : open) {
+      if (c == newcomer || c->closing) continue;
+      others.push_back(c);
+      occupants.push_back({c->peer, c->talk.last_progress()});
+    }
+    if (others.empty()) return;
+    Connection* victim = others[pick_victim(occupants)];
+    spdlog::debug("health: {} connections: closing one of {}'s to make room", open.size(), victim->peer);
+    close_connection(victim);
+  }
+
+  // Too many held requests: the one pick_victim() names is answered now (503 while not ready).
+  void release_a_held_request() {
+    std::vector<Connection*> parked;
+    std::vector<Occupant> occupants;
+    for (Connection* c : open) {
+      if (!c->held || c->closing) continue;
+      parked.push_back(c);
+      occupants.push_back({c->peer, c->talk.last_progress()});
+    }
+    if (parked.empty()) return;
+    Connection* c = parked[pick_victim(occupants)];
+    c->talk.became_ready(now());
+    sync(c);
+  }
+
+  static void alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+    static char buffer[16 * 1024];
+    auto* c = static_cast<Connection*>(h->data);
+    *buf = uv_buf_init(buffer, static_cast<unsigned>(std::min(sizeof buffer, c->talk.read_room())));
   }
 
   static void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
     auto* c = static_cast<Connection*>(stream->data);
-    if (n < 0) return close_connection(c);
-    c->in.append(buf->base, static_cast<size_t>(n));
-    touch(c);
-    c->idle->start(kIdle, [c] { close_connection(c); });
-    process(c);
-  }
-
-  // Answers the requests in the buffer one at a time, in order (pipelining).
-  static void process(Connection* c) {
-    while (!c->busy && !c->closing) {
-      Request request;
-      size_t consumed = 0;
-      int status = 0;
-      Parse result = parse_request(c->in, &request, &consumed, &status);
-      if (result == Parse::incomplete) return;
-      if (result == Parse::bad) {
-        c->in.clear();
-        return respond(c, status, "text/plain", std::string(reason(status)) + "\n", false, false);
-      }
-      c->in.erase(0, consumed);
-      handle(c, request);
-    }
-  }
-
-  static void handle(Connection* c, const Request& r) {
-    bool keep = r.keep_alive && !r.has_body;
-    bool head = r.method == "HEAD";
-    if (r.method != "GET" && !head) {
-      return respond(c, 405, "text/plain", "only GET and HEAD\n", false, false, "Allow: GET, HEAD\r\n");
-    }
-    Impl* self = c->server;
-    if (r.path == "/healthz") return respond(c, 200, "text/plain", "ok\n", head, keep);
-    if (r.path == "/readyz") {
-      Snapshot s = self->source();
-      return respond(c, is_ready(s) ? 200 : 503, "application/json", readyz_json(s), head, keep);
-    }
-    if (r.path == "/metrics") return respond(c, 200, "text/plain; version=0.0.4", metrics_text(self->source()), head, keep);
-    if (r.path == "/status") {
-      Snapshot s = self->source();
-      auto wait = query_value(r.query, "wait");
-      if (wait && *wait == "ready" && !is_ready(s)) return park(c, r, head, keep);
-      return respond(c, 200, "application/json", status_json(s), head, keep);
-    }
-    respond(c, 404, "text/plain", "not found: try /healthz, /readyz, /status or /metrics\n", head, keep);
-  }
-
-  // /status?wait=ready&timeout=30s: held until ready (200) or the timeout (503).
-  static void park(Connection* c, const Request& r, bool head, bool keep) {
-    auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(kDefaultWait);
-    if (auto t = query_value(r.query, "timeout")) {
-      auto parsed = config::parse_duration(*t);
-      if (!parsed) return respond(c, 400, "text/plain", "timeout: '" + *t + "' is not a duration (e.g. 30s)\n", head, false);
-      timeout = std::min(*parsed, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxWait));
-    }
-    c->busy = c->parked = true;
-    c->head_only = head;
-    c->keep_alive = keep;
-    c->idle->stop();
-    c->server->parked.push_back(c);
-    c->wait->start(timeout, [c] {
-      unpark(c);
-      Snapshot s = c->server->source();
-      respond(c, is_ready(s) ? 200 : 503, "application/json", status_json(s), c->head_only, c->keep_alive);
-    });
-  }
-
-  static void unpark(Connection* c) {
-    c->parked = false;
-    c->busy = false;
-    c->wait->stop();
-    c->server->parked.remove(c);
-  }
-
-  static void respond(Connection* c, int status, const std::string& type, const std::string& body, bool head_only,
-                      bool keep_alive, const std::string& extra_headers = "") {
-    auto* out = new std::string("HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\n");
-    *out += "Content-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nCache-Control: no-store\r\n";
-    *out += extra_headers;
-    *out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-    if (!head_only) *out += body;
-    c->busy = true;
-    c->keep_alive = keep_alive;
-    auto* req = new uv_write_t;
-    req->data = out;
-    uv_buf_t buf = uv_buf_init(out->data(), static_cast<unsigned>(out->size()));
-    if (uv_write(req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, on_written) != 0) {
-      delete out;
-      delete req;
-      close_connection(c);
-    }
+    if (n == 0 || c->closing) return;
+    if (n == UV_ENOBUFS) return sync(c);  // no room: sync() stops reading
+    if (n < 0) c->talk.peer_closed(c->server->now());
+    else c->talk.received(std::string_view(buf->base, static_cast<size_t>(n)), c->server->now());
+    sync(c);
   }
 
   static void on_written(uv_write_t* req, int status) {
@@ -201,37 +236,77 @@ struct Server::Impl {
     auto* c = static_cast<Connection*>(req->handle->data);
     delete req;
     if (c->closing) return;
-    if (status < 0 || !c->keep_alive) return close_connection(c);
-    c->busy = false;
-    c->idle->start(kIdle, [c] { close_connection(c); });
-    process(c);
+    c->talk.written(status == 0, c->server->now());
+    sync(c);
+  }
+
+  // Carries out what the conversation wants after an event: write, read or not, wake at its
+  // deadline, or close.
+  static void sync(Connection* c) {
+    Impl* self = c->server;
+    if (c->talk.state() == Conversation::State::closed) return close_connection(c);
+    bool parked = c->talk.state() == Conversation::State::parked;
+    bool too_many_held = false;
+    if (parked != c->held) {
+      c->held = parked;
+      parked ? ++self->held : --self->held;
+      too_many_held = parked && self->held > kMaxHeldRequests;
+    }
+    if (auto out = c->talk.take_output()) {
+      auto* data = new std::string(std::move(*out));
+      auto* req = new uv_write_t;
+      req->data = data;
+      uv_buf_t buf = uv_buf_init(data->data(), static_cast<unsigned>(data->size()));
+      if (int err = uv_write(req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, on_written); err != 0) {
+        spdlog::debug("health: write: {}", uv_strerror(err));
+        delete data;
+        delete req;
+        return close_connection(c);
+      }
+    }
+    bool want = c->talk.read_room() > 0;
+    if (want != c->reading) {
+      auto* stream = reinterpret_cast<uv_stream_t*>(&c->tcp);
+      int err = want ? uv_read_start(stream, alloc, on_read) : uv_read_stop(stream);
+      if (err != 0) {
+        spdlog::debug("health: {}: {}", want ? "read" : "read stop", uv_strerror(err));
+        return close_connection(c);
+      }
+      c->reading = want;
+    }
+    Millis wait = std::max(Millis(0), c->talk.deadline() - self->now());
+    c->timer.start(wait, [c] {
+      c->talk.tick(c->server->now());
+      sync(c);
+    });
+    if (too_many_held) self->release_a_held_request();
   }
 
   static void close_connection(Connection* c) {
     if (c->closing) return;
     c->closing = true;
-    if (c->parked) unpark(c);
-    if (c->counted) {
-      c->server->open.erase(c->place);
-      --c->server->connections;
-    }
-    c->idle.reset();
-    c->wait.reset();
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) {
-      delete static_cast<Connection*>(h->data);
-    });
+    c->talk.close();
+    if (c->held) --c->server->held;
+    c->held = false;
+    c->server->open.erase(c->place);
+    c->timer.stop();
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Connection*>(h->data); });
   }
 };
 
 Server::Server(uv_loop_t* loop, SnapshotSource source) : impl_(std::make_unique<Impl>()) {
   impl_->loop = loop;
   impl_->source = std::move(source);
+  impl_->next_turn = new uv_check_t;
+  uv_check_init(loop, impl_->next_turn);  // cannot fail: it only links the handle into the loop
+  impl_->next_turn->data = impl_.get();
 }
 
 Server::~Server() {
-  for (Impl::Connection* c : std::vector<Impl::Connection*>(impl_->parked.begin(), impl_->parked.end())) {
+  for (Impl::Connection* c : std::vector<Impl::Connection*>(impl_->open.begin(), impl_->open.end())) {
     Impl::close_connection(c);
   }
+  uv_close(reinterpret_cast<uv_handle_t*>(impl_->next_turn), [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
   if (impl_->listener) {
     impl_->listener->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(impl_->listener), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
@@ -253,7 +328,7 @@ bool Server::listen(const std::string& address, std::string* error) {
   auto* tcp = new uv_tcp_t;
   uv_tcp_init(impl_->loop, tcp);
   int err = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&sa), 0);
-  if (err == 0) err = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 511, Impl::on_connection);
+  if (err == 0) err = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), kListenBacklog, Impl::on_connection);
   if (err != 0) {
     *error = "health: cannot listen on " + address + ": " + uv_strerror(err);
     uv_close(reinterpret_cast<uv_handle_t*>(tcp), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
@@ -265,12 +340,11 @@ bool Server::listen(const std::string& address, std::string* error) {
 }
 
 void Server::notify_change() {
-  if (impl_->parked.empty()) return;
-  Snapshot s = impl_->source();
-  if (!is_ready(s)) return;
-  for (Impl::Connection* c : std::vector<Impl::Connection*>(impl_->parked.begin(), impl_->parked.end())) {
-    Impl::unpark(c);
-    Impl::respond(c, 200, "application/json", status_json(s), c->head_only, c->keep_alive);
+  if (impl_->held == 0 || !is_ready(impl_->source())) return;
+  for (Impl::Connection* c : std::vector<Impl::Connection*>(impl_->open.begin(), impl_->open.end())) {
+    if (!c->held || c->closing) continue;
+    c->talk.became_ready(impl_->now());
+    Impl::sync(c);
   }
 }
 
