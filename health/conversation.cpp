@@ -90,6 +90,7 @@ void Conversation::became_ready(Millis now) {
 void Conversation::close() {
   state_ = State::closed;
   out_.reset();
+  in_flight_ = false;  // a write still completing is ignored
   in_.clear();
   in_.shrink_to_fit();
   offset_ = 0;

@@ -178,6 +178,18 @@ TEST_F(ConversationTest, FailedWriteCloses) {
   EXPECT_EQ(talk.state(), State::closed);
 }
 
+// Found by the http_conversation fuzzer: a write deadline passing with the answer in flight
+// left the closed conversation claiming an answer was still in flight.
+TEST_F(ConversationTest, ClosedWhileAnAnswerIsInFlightHoldsNothing) {
+  talk.received(kGet, 0ms);
+  ASSERT_TRUE(talk.take_output());
+  talk.tick(limits.write_time);
+  EXPECT_EQ(talk.state(), State::closed);
+  EXPECT_FALSE(talk.output_in_flight());
+  talk.written(true, limits.write_time);  // the cancelled write completes later: ignored
+  EXPECT_EQ(talk.state(), State::closed);
+}
+
 TEST_F(ConversationTest, ImpossibleCompletionClosesInsteadOfGoingOn) {
   talk.written(true, 0ms);  // nothing was in flight
   EXPECT_EQ(talk.state(), State::closed);
