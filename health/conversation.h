@@ -37,7 +37,7 @@ namespace wsinit::health {
 using Millis = std::chrono::milliseconds;  // monotonic time
 
 struct Limits {
-  std::size_t input_budget = 16 * 1024;  // unparsed bytes held, in any state (> kMaxHeaderBytes)
+  std::size_t input_budget = 12 * 1024;  // unparsed bytes held, in any state (> kMaxHeaderBytes)
   Millis request_time{10'000};           // to send a whole request once one may come
   Millis write_time{10'000};             // for the client to take its answer
 };

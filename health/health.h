@@ -58,9 +58,11 @@ enum class Parse { incomplete, done, bad };
 Parse parse_request(std::string_view buffer, Request* request, size_t* consumed, int* status);
 
 constexpr size_t kMaxHeaderBytes = 8 * 1024;
-// Connections held at once; a newcomer past this closes the stalest connection of the peer
-// address that holds the most (conversation.h, pick_victim).
-constexpr size_t kMaxConnections = 256;
+// Connections held at once (fewer when RLIMIT_NOFILE is low: a quarter of it, so the health
+// port can never take the descriptors services and the control socket need); a newcomer past
+// this closes the stalest connection of the peer address that holds the most (pick_victim).
+constexpr size_t kMaxConnections = 1024;
+size_t connection_limit();  // kMaxConnections, or a quarter of the soft RLIMIT_NOFILE if lower
 // /status?wait=ready requests held at once; past this the stalest is answered at once.
 constexpr size_t kMaxHeldRequests = 64;
 

@@ -1,5 +1,6 @@
 // The read-only HTTP server: one libuv TCP listener bound to the pure per-connection state
 // machine of conversation.h, with a fair admission policy (see README, "Limits").
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -56,6 +57,12 @@ std::string peer_of(const uv_tcp_t* tcp) {
 
 }  // namespace
 
+size_t connection_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return kMaxConnections;
+  return std::clamp<size_t>(static_cast<size_t>(limit.rlim_cur) / 4, 16, kMaxConnections);
+}
+
 struct Server::Impl : Endpoints {
   struct Connection {
     Connection(Impl* s, Millis now) : server(s), talk(*s, s->limits, now), timer(s->loop) {}
@@ -76,6 +83,7 @@ struct Server::Impl : Endpoints {
   uv_tcp_t* listener = nullptr;
   std::list<Connection*> open;  // every accepted connection, oldest first
   std::size_t held = 0;         // parked /status?wait=ready requests
+  std::size_t max_connections = connection_limit();
   int accepted_this_turn = 0;
   std::uint64_t turn = 0;           // the loop time the count is for
   uv_check_t* next_turn = nullptr;  // after a full turn's accepts: resumes accepting
@@ -160,7 +168,7 @@ struct Server::Impl : Endpoints {
     c->peer = peer_of(&c->tcp);
     uv_tcp_nodelay(&c->tcp, 1);  // a latency hint only: its failure changes nothing
     take_what_came(c);
-    if (self->open.size() > kMaxConnections) self->make_room(c);
+    if (self->open.size() > self->max_connections) self->make_room(c);
     sync(c);
   }
 

@@ -1,5 +1,5 @@
 # The health port against hostile clients, as anything on the pod network could be: 1,000
-# connections of each kind (pipelining without reading, trickling, long polls, slowloris, idle,
+# connections of each kind (and 1,500, past the connection limit) (pipelining without reading, trickling, long polls, slowloris, idle,
 # and a mix), reconnecting whenever they are closed. A fresh client must get /healthz 200
 # within 1 s every time, the control socket must still answer (the loop is not starved), and
 # wsinit's peak RSS must stay under 32 MiB. Then a 20 MB pipeline that is read must not cost
@@ -32,21 +32,23 @@ probe() {
   echo "$worst"
 }
 
-attack() {  # KIND SOURCE
-  "$HELPERS/hostile-clients" "$hp" "$1" 1000 5 "$2" >"$TMP/attack.out" &
+attack() {  # KIND SOURCE [COUNT]
+  "$HELPERS/hostile-clients" "$hp" "$1" "${3:-1000}" 5 "$2" >"$TMP/attack.out" &
   local attacker=$!
   STARTED+=("$attacker")
   sleep 1.5
   local worst
   worst=$(probe "$1 from $2")
   wait "$attacker"
-  ok "$1 x1000 from $2 ($(cat "$TMP/attack.out")): every fresh /healthz 200, slowest ${worst}s; control socket answers"
+  ok "$1 x${3:-1000} from $2 ($(cat "$TMP/attack.out")): every fresh /healthz 200, slowest ${worst}s; control socket answers"
 }
 
 for kind in pipeline trickle longpoll slowloris idle mix; do
   attack "$kind" 127.0.0.2   # another host on the pod network
 done
 attack mix 127.0.0.1         # the prober's own address
+attack mix 127.0.0.2 1500    # more than wsinit keeps (1024): newcomers push out the flood's stalest
+attack mix 127.0.0.1 1500
 
 peak=$(awk '/VmHWM/ {print $2}' "/proc/$WS_PID/status")
 [ "$peak" -lt 32768 ] || fail "wsinit's peak RSS was ${peak} kB under attack (limit 32 MiB)"
