@@ -58,12 +58,13 @@ start_pid1() {
 }
 
 # Takes the unshare process just started in the background ($1): it is waited for and killed
-# at the end, and its one child, wsinit (PID 1 inside), becomes WS_PID.
+# at the end, and its one child, wsinit (PID 1 inside), becomes WS_PID. A wsinit that exited at
+# once (a config error) may be gone before it is seen: then WS_PID is empty.
 adopt_namespace() {
   local unshare_pid=$1
   STARTED+=("$unshare_pid")
-  wait_until "[ -n \"\$(cat /proc/$unshare_pid/task/$unshare_pid/children 2>/dev/null)\" ]" 5
-  WS_PID=$(tr -d ' ' </proc/$unshare_pid/task/$unshare_pid/children)
+  wait_until "[ -n \"\$(cat /proc/$unshare_pid/task/$unshare_pid/children 2>/dev/null)\" ] || ! kill -0 $unshare_pid 2>/dev/null" 5
+  WS_PID=$(cat /proc/$unshare_pid/task/$unshare_pid/children 2>/dev/null | tr -d ' ' || true)
   WS_WAIT_PID=$unshare_pid
 }
 
