@@ -106,6 +106,29 @@ class Reader {
       if (auto v = text(item, path)) out.push_back(*v);
     }
   }
+  // A list each item of which must pass `problem_of`; a refusal names that item's position.
+  void set_each(const YAML::Node& node, std::string_view path, std::vector<std::string>& out,
+                const std::function<std::optional<std::string>(const std::string&)>& problem_of) {
+    if (!node.IsSequence()) {
+      fail(node, std::string(path) + ": expected a list of strings");
+      return;
+    }
+    out.clear();
+    for (const auto& item : node) {
+      auto v = text(item, path);
+      if (!v) continue;
+      if (auto problem = problem_of(*v)) fail(item, std::string(path) + ": " + *problem);
+      out.push_back(*v);
+    }
+  }
+  // A string that must pass `problem_of`.
+  void set_checked(const YAML::Node& node, std::string_view path, std::string& out,
+                   const std::function<std::optional<std::string>(const std::string&)>& problem_of) {
+    auto v = text(node, path);
+    if (!v) return;
+    if (auto problem = problem_of(*v)) fail(node, std::string(path) + ": " + *problem);
+    out = *v;
+  }
   void set(const YAML::Node& node, std::string_view path, std::map<std::string, std::string>& out) {
     if (!node.IsMap()) {
       fail(node, std::string(path) + ": expected a mapping of names to strings");
@@ -138,6 +161,12 @@ class Reader {
   std::vector<std::string>& errors_;
 };
 
+std::optional<std::string> listen_problem(const std::string& text) {
+  if (parse_listen(text)) return std::nullopt;
+  return "'" + text + "' is not IP:PORT (expected a numeric IPv4 address or a bracketed IPv6 one, and a port " +
+         "from 1 to 65535: 0.0.0.0:60022, [::]:60022)";
+}
+
 void Reader::read_user(const YAML::Node& n, Config::User& u) {
   if (!expect_map(n, "user", {"name", "home", "shell"})) return;
   if (n["name"]) set(n["name"], "user.name", u.name);
@@ -159,7 +188,7 @@ void Reader::read_sshd(const YAML::Node& n, Config::Sshd& s) {
     return;
   if (n["enabled"]) set(n["enabled"], "sshd.enabled", s.enabled);
   if (n["binary"]) set(n["binary"], "sshd.binary", s.binary);
-  if (n["listen"]) set(n["listen"], "sshd.listen", s.listen);
+  if (n["listen"]) set_each(n["listen"], "sshd.listen", s.listen, listen_problem);
   if (n["host_key_types"]) {
     set(n["host_key_types"], "sshd.host_key_types", s.host_key_types);
     for (const auto& t : s.host_key_types) {
@@ -187,7 +216,10 @@ void Reader::read_editor(const YAML::Node& n, Config::Editor& e) {
 
 void Reader::read_health(const YAML::Node& n, Config::Health& h) {
   if (!expect_map(n, "health", {"listen", "report"})) return;
-  if (n["listen"]) set(n["listen"], "health.listen", h.listen);
+  if (n["listen"])
+    set_checked(n["listen"], "health.listen", h.listen, [](const std::string& v) {
+      return v.empty() ? std::nullopt : listen_problem(v);  // "" turns the endpoints off
+    });
   const YAML::Node r = n["report"];
   if (!r || !expect_map(r, "health.report", {"url", "interval", "secret_file", "ca_file"})) return;
   if (r["url"]) set(r["url"], "health.report.url", h.report_url);
@@ -355,6 +387,13 @@ std::string must_expand(const std::string& text, const Environment& env) {
   return expand(text, env, &error).value_or(text);
 }
 
+// A default that comes from the environment, checked where it is read: an "environment:" error.
+void check_from_environment(std::vector<std::string>* errors, std::string_view what, std::string_view variables,
+                            std::optional<std::string> problem) {
+  if (problem && errors)
+    errors->push_back("environment: " + std::string(what) + " (from " + std::string(variables) + "): " + *problem);
+}
+
 
 }  // namespace
 
@@ -366,6 +405,7 @@ Config profile_defaults(Profile profile, const Environment& env, std::vector<std
   if (profile == Profile::gitlab) {
     c.sshd.enabled = Switch::automatic;
     c.sshd.listen = {must_expand("0.0.0.0:${GL_SSH_PORT:-60022}", env)};
+    check_from_environment(errors, "sshd.listen", "GL_SSH_PORT", listen_problem(c.sshd.listen.front()));
     c.editor.enabled = Switch::automatic;
     std::string port = must_expand("${GL_VSCODE_PORT:-${GL_EDITOR_PORT:-60001}}", env);
     if (auto parsed = parse_port(port)) c.editor.port = *parsed;

@@ -168,6 +168,16 @@ std::optional<int> parse_signal(std::string_view text);         // TERM SIGTERM 
 std::string signal_name(int signal);                             // 15 -> "TERM"
 std::string format_duration(Duration d);                         // 1500ms -> "1.5s"
 
+// A listen address, the one form sshd.listen and health.listen take: "IPv4:PORT" or
+// "[IPv6]:PORT", the host a numeric IP literal (never a name), the port digits only, 1 to 65535.
+struct ListenAddress {
+  std::string host;  // without brackets
+  int port = 0;
+  bool ipv6 = false;
+  std::string text() const;  // "0.0.0.0:60022" or "[::]:60022"
+};
+std::optional<ListenAddress> parse_listen(std::string_view text);
+
 Environment environment_of(char** envp);
 
 }  // namespace wsinit::config

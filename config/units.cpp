@@ -1,4 +1,7 @@
-// Parsing of the small value types the config uses: durations, sizes, signal names.
+// Parsing of the small value types the config uses: durations, sizes, signal names, listen
+// addresses.
+#include <arpa/inet.h>
+
 #include <csignal>
 #include <cstring>
 #include <string>
@@ -22,6 +25,11 @@ bool read_number(std::string_view text, size_t& pos, std::uint64_t& value) {
   return pos > start;
 }
 
+bool is_ip(int family, const std::string& text) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(family, text.c_str(), buf) == 1;
+}
+
 }  // namespace
 
 std::optional<int> parse_port(std::string_view text) {
@@ -29,6 +37,23 @@ std::optional<int> parse_port(std::string_view text) {
   std::uint64_t n = 0;
   if (!read_number(text, pos, n) || pos != text.size() || n < 1 || n > 65535) return std::nullopt;
   return static_cast<int>(n);
+}
+
+std::string ListenAddress::text() const {
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::optional<ListenAddress> parse_listen(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  auto port = parse_port(text.substr(colon + 1));
+  std::string_view host = text.substr(0, colon);
+  bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) host = host.substr(1, host.size() - 2);
+  ListenAddress address{std::string(host), port.value_or(0), bracketed};
+  // Brackets for IPv6 and only for it: "::1:22" would be ambiguous.
+  if (!port || !is_ip(bracketed ? AF_INET6 : AF_INET, address.host)) return std::nullopt;
+  return address;
 }
 
 std::optional<Duration> parse_duration(std::string_view text) {

@@ -322,15 +322,13 @@ Server::~Server() {
 }
 
 bool Server::listen(const std::string& address, std::string* error) {
-  size_t colon = address.rfind(':');
-  std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  auto port = colon == std::string::npos ? std::nullopt : config::parse_size(address.substr(colon + 1));
+  auto parsed = config::parse_listen(address);  // the same parser config/ checks health.listen with
   sockaddr_storage sa{};
-  if (!port || *port < 1 || *port > 65535 ||
-      (uv_ip4_addr(host.c_str(), static_cast<int>(*port), reinterpret_cast<sockaddr_in*>(&sa)) != 0 &&
-       uv_ip6_addr(host.c_str(), static_cast<int>(*port), reinterpret_cast<sockaddr_in6*>(&sa)) != 0)) {
-    *error = "health.listen: '" + address + "' is not IP:PORT";
+  int bad = !parsed        ? UV_EINVAL
+            : parsed->ipv6 ? uv_ip6_addr(parsed->host.c_str(), parsed->port, reinterpret_cast<sockaddr_in6*>(&sa))
+                           : uv_ip4_addr(parsed->host.c_str(), parsed->port, reinterpret_cast<sockaddr_in*>(&sa));
+  if (bad != 0) {
+    *error = "health.listen: '" + address + "' is not IP:PORT (expected e.g. 0.0.0.0:60080 or [::]:60080)";
     return false;
   }
   auto* tcp = new uv_tcp_t;

@@ -15,23 +15,7 @@
 namespace wsinit::sshd_setup {
 namespace {
 
-struct Listen {
-  std::string host;
-  int port = 0;
-};
-
-std::optional<Listen> parse_listen(const std::string& text) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= text.size()) return std::nullopt;
-  Listen l;
-  l.host = text.substr(0, colon);
-  if (l.host.size() >= 2 && l.host.front() == '[' && l.host.back() == ']') l.host = l.host.substr(1, l.host.size() - 2);
-  std::string port = text.substr(colon + 1);
-  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  l.port = std::stoi(port);
-  if (l.port < 1 || l.port > 65535 || l.host.empty()) return std::nullopt;
-  return l;
-}
+using Listen = config::ListenAddress;
 
 std::string path_of(const std::vector<std::string>& env) {
   for (const auto& e : env) {
@@ -168,12 +152,12 @@ Setup prepare(const config::Config& config, const user_ids::Identity& identity,
     if (getcwd(cwd, sizeof cwd)) s.binary = std::string(cwd) + "/" + s.binary;  // sshd re-execs itself by path
   }
 
-  std::vector<Listen> listens;
+  std::vector<Listen> listens;  // checked by config/; parsed again for the host and port
   for (const auto& l : c.listen) {
-    if (auto parsed = parse_listen(l)) listens.push_back(*parsed);
-    else s.errors.push_back("sshd.listen: '" + l + "' is not ADDRESS:PORT");
+    if (auto parsed = config::parse_listen(l)) listens.push_back(*parsed);
+    else s.errors.push_back("sshd.listen: '" + l + "' is not IP:PORT");
   }
-  if (c.listen.empty()) s.errors.push_back("sshd.listen: at least one ADDRESS:PORT is needed");
+  if (c.listen.empty()) s.errors.push_back("sshd.listen: at least one IP:PORT is needed");
   for (const auto& cidr : c.allow_from) {
     if (auto problem = invalid_cidr(cidr)) s.errors.push_back("sshd.allow_from: " + *problem);
   }
@@ -199,7 +183,7 @@ Setup prepare(const config::Config& config, const user_ids::Identity& identity,
   for (const auto& name : left_out) {
     s.warnings.push_back("SSH sessions will not see " + name + ": its value holds a newline or its name is unusual");
   }
-  text.listen = c.listen;
+  for (const auto& l : listens) text.listen.push_back(l.text());
   text.runtime_dir = config.paths.runtime;
   text.user = identity.name;
   text.password_less = c.password_less;

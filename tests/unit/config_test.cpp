@@ -203,3 +203,44 @@ TEST(LoadFile, MissingFileIsAnError) {
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0], "/nonexistent/wsinit.yaml: cannot read config file: No such file or directory");
 }
+
+TEST(Units, ListenAddresses) {
+  auto v4 = parse_listen("0.0.0.0:60022");
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(v4->host, "0.0.0.0");
+  EXPECT_EQ(v4->port, 60022);
+  EXPECT_FALSE(v4->ipv6);
+  auto v6 = parse_listen("[::1]:8080");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_TRUE(v6->ipv6);
+  EXPECT_EQ(v6->text(), "[::1]:8080");
+  EXPECT_EQ(parse_listen("127.0.0.1:080")->text(), "127.0.0.1:80");
+  for (auto bad : {"127.0.0.1:59KiB", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:", "127.0.0.1", ":22",
+                   "localhost:22", "::1:22", "[127.0.0.1]:22", "[::1]", "127.1:22", "0.0.0.0:+22", "0.0.0.0: 22",
+                   "0.0.0.0:61022\nBanner /etc/x", "0.0.0.0\nBanner /x:22", "[::]:99999999999999999999"})
+    EXPECT_FALSE(parse_listen(bad)) << bad;
+}
+
+TEST(Load, ListenAddressesAreCheckedPerItem) {
+  EXPECT_EQ(only_error(load("version: 1\nhealth: {listen: \"127.0.0.1:59KiB\"}\n")),
+            "test.yaml:2:18: health.listen: '127.0.0.1:59KiB' is not IP:PORT (expected a numeric IPv4 address or a "
+            "bracketed IPv6 one, and a port from 1 to 65535: 0.0.0.0:60022, [::]:60022)");
+  EXPECT_TRUE(load("version: 1\nhealth: {listen: \"\"}\n").config);
+  EXPECT_TRUE(load("version: 1\nhealth: {listen: \"[::1]:60080\"}\n").config);
+  auto r = load("version: 1\nsshd:\n  listen: [\"127.0.0.1:22\", \"localhost:22\", \"0.0.0.0:22\\nBanner /x\"]\n");
+  ASSERT_EQ(r.errors.size(), 2u) << ::testing::PrintToString(r.errors);
+  EXPECT_EQ(r.errors[0].substr(0, 46), "test.yaml:3:28: sshd.listen: 'localhost:22' is");
+  EXPECT_EQ(r.errors[1].substr(0, 29), "test.yaml:3:44: sshd.listen: ");
+}
+
+TEST(Load, DefaultsFromTheEnvironmentAreCheckedWhereTheyAreRead) {
+  auto r = load("version: 1\nprofile: gitlab\n", {{"GL_SSH_PORT", "61022\nBanner /etc/issue"}});
+  EXPECT_EQ(only_error(r).substr(0, 99),
+            "environment: sshd.listen (from GL_SSH_PORT): '0.0.0.0:61022\nBanner /etc/issue' is not IP:PORT (expe");
+  r = load("version: 1\nprofile: gitlab\n", {{"GL_SSH_PORT", "59KiB"}});
+  EXPECT_NE(only_error(r).find("(from GL_SSH_PORT)"), std::string::npos);
+  std::vector<std::string> errors;
+  profile_defaults(Profile::gitlab, {{"GL_SSH_PORT", "2222"}}, &errors);
+  EXPECT_TRUE(errors.empty()) << ::testing::PrintToString(errors);
+}
