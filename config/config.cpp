@@ -161,25 +161,29 @@ class Reader {
   std::vector<std::string>& errors_;
 };
 
+std::optional<std::string> passwd_path(const std::string& path) { return invalid_path(path, true); }
+std::optional<std::string> plain_path(const std::string& path) { return invalid_path(path, false); }
 std::optional<std::string> listen_problem(const std::string& text) {
   if (parse_listen(text)) return std::nullopt;
   return "'" + text + "' is not IP:PORT (expected a numeric IPv4 address or a bracketed IPv6 one, and a port " +
          "from 1 to 65535: 0.0.0.0:60022, [::]:60022)";
 }
 
+// Every user.* value goes into the passwd line, user.name into sshd_config too.
 void Reader::read_user(const YAML::Node& n, Config::User& u) {
   if (!expect_map(n, "user", {"name", "home", "shell"})) return;
-  if (n["name"]) set(n["name"], "user.name", u.name);
-  if (n["home"]) set(n["home"], "user.home", u.home);
-  if (n["shell"]) set(n["shell"], "user.shell", u.shell);
+  if (n["name"]) set_checked(n["name"], "user.name", u.name, [](const std::string& v) { return invalid_user_name(v); });
+  if (n["home"]) set_checked(n["home"], "user.home", u.home, passwd_path);
+  if (n["shell"]) set_checked(n["shell"], "user.shell", u.shell, passwd_path);
 }
 
+// paths.data may become a passwd field (<data>/home is a fallback HOME).
 void Reader::read_paths(const YAML::Node& n, Config::Paths& p) {
   if (!expect_map(n, "paths", {"data", "logs", "variables", "runtime"})) return;
-  if (n["data"]) set(n["data"], "paths.data", p.data);
-  if (n["logs"]) set(n["logs"], "paths.logs", p.logs);
-  if (n["variables"]) set(n["variables"], "paths.variables", p.variables);
-  if (n["runtime"]) set(n["runtime"], "paths.runtime", p.runtime);
+  if (n["data"]) set_checked(n["data"], "paths.data", p.data, passwd_path);
+  if (n["logs"]) set_checked(n["logs"], "paths.logs", p.logs, plain_path);
+  if (n["variables"]) set_checked(n["variables"], "paths.variables", p.variables, plain_path);
+  if (n["runtime"]) set_checked(n["runtime"], "paths.runtime", p.runtime, plain_path);
 }
 
 void Reader::read_sshd(const YAML::Node& n, Config::Sshd& s) {
@@ -197,8 +201,11 @@ void Reader::read_sshd(const YAML::Node& n, Config::Sshd& s) {
     }
   }
   if (n["password_less"]) set(n["password_less"], "sshd.password_less", s.password_less);
-  if (n["allow_from"]) set(n["allow_from"], "sshd.allow_from", s.allow_from);
-  if (n["authorized_keys"]) set(n["authorized_keys"], "sshd.authorized_keys", s.authorized_keys);
+  if (n["allow_from"])
+    set_each(n["allow_from"], "sshd.allow_from", s.allow_from, [](const std::string& v) { return invalid_cidr(v); });
+  if (n["authorized_keys"])
+    set_each(n["authorized_keys"], "sshd.authorized_keys", s.authorized_keys,
+             [](const std::string& v) { return invalid_key_line(v); });
 }
 
 void Reader::read_editor(const YAML::Node& n, Config::Editor& e) {
@@ -401,7 +408,9 @@ Config profile_defaults(Profile profile, const Environment& env, std::vector<std
   Config c;
   c.profile = profile;
   c.paths.logs = must_expand("${GL_WORKSPACE_LOGS_DIR:-/projects/workspace-logs}", env);
+  check_from_environment(errors, "paths.logs", "GL_WORKSPACE_LOGS_DIR", plain_path(c.paths.logs));
   c.paths.runtime = must_expand(runtime_default(), env);
+  check_from_environment(errors, "paths.runtime", "XDG_RUNTIME_DIR", plain_path(c.paths.runtime));
   if (profile == Profile::gitlab) {
     c.sshd.enabled = Switch::automatic;
     c.sshd.listen = {must_expand("0.0.0.0:${GL_SSH_PORT:-60022}", env)};

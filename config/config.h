@@ -178,6 +178,15 @@ struct ListenAddress {
 };
 std::optional<ListenAddress> parse_listen(std::string_view text);
 
+// Checks of values that end up in a file format (/etc/passwd, sshd_config, authorized_keys);
+// config/ refuses them with file:line:column. Each says what is wrong, or nullopt.
+std::optional<std::string> invalid_user_name(std::string_view name);  // [a-z_][a-z0-9_-]{0,31}
+// An absolute path on one line (no newline, CR or NUL), at most 4096 bytes; with `in_passwd`
+// (it may become a passwd field: user.home, user.shell, paths.data) no ':' either.
+std::optional<std::string> invalid_path(std::string_view path, bool in_passwd);
+std::optional<std::string> invalid_cidr(std::string_view text);       // a.b.c.d/n, v6/n, or an address
+std::optional<std::string> invalid_key_line(std::string_view text);   // one authorized_keys line
+
 Environment environment_of(char** envp);
 
 }  // namespace wsinit::config

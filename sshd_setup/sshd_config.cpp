@@ -1,6 +1,4 @@
 // The sshd_config text and the session environment line.
-#include <arpa/inet.h>
-
 #include "sshd_setup/sshd_setup.h"
 
 namespace wsinit::sshd_setup {
@@ -33,20 +31,6 @@ std::string setenv_line(const std::vector<std::string>& env, std::vector<std::st
     line += " " + name + "=\"" + quoted + "\"";
   }
   return line.empty() ? "" : "SetEnv" + line;
-}
-
-std::optional<std::string> invalid_cidr(const std::string& text) {
-  size_t slash = text.find('/');
-  std::string address = text.substr(0, slash);
-  unsigned char buf[16];
-  bool v4 = inet_pton(AF_INET, address.c_str(), buf) == 1, v6 = !v4 && inet_pton(AF_INET6, address.c_str(), buf) == 1;
-  if (!v4 && !v6) return "'" + text + "' is not an address or CIDR (expected e.g. 10.0.0.0/8)";
-  if (slash == std::string::npos) return std::nullopt;
-  std::string bits = text.substr(slash + 1);
-  int max = v4 ? 32 : 128;
-  if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos || std::stoi(bits) > max)
-    return "'" + text + "' has a bad prefix length (expected 0 to " + std::to_string(max) + ")";
-  return std::nullopt;
 }
 
 std::string render_config(const ConfigText& c) {

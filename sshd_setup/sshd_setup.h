@@ -51,7 +51,4 @@ std::string render_config(const ConfigText& c);
 std::string setenv_line(const std::vector<std::string>& env, std::vector<std::string>* left_out);
 bool excluded_from_sessions(const std::string& name);
 
-// Checks "a.b.c.d/n" or "v6/n" (or a bare address); the reason when it is not one.
-std::optional<std::string> invalid_cidr(const std::string& text);
-
 }  // namespace wsinit::sshd_setup

@@ -58,16 +58,14 @@ wait_wsinit
 cmp -s /etc/passwd "$TMP/etc/passwd" || fail "the read-only passwd changed"
 ok "read-only /etc/passwd: whoami and ssh-keygen work through nss_wrapper; the file is untouched"
 
-# Bad user settings are refused before anything is written.
+# Bad user settings are a config error: wsinit stops at start, before anything is written.
 sed -i "s|user: {home: $ws/home}|user: {name: \"bad:name\", home: $ws/home}|" "$TMP/config.yaml"
 cp /etc/passwd "$TMP/etc/passwd"
 chmod 0664 "$TMP/etc/passwd"
-start "mount -o remount,bind,ro /etc/group &&"
-wait_status '.services[0].state == "exited" or .services[0].state == "failed"' 15
-expect_eq "$(status_json | jq -r .user.entry)" none "entry with an invalid name"
-expect_contains "$(status_json | jq -r '.user.warnings[0]')" "user.name: 'bad:name' is not a user name" "warning names the key"
-grep -q "user.name: 'bad:name' is not a user name" "$TMP/err" || fail "warning not logged"
-kill -TERM "$WS_PID"
+start ""
+wait_until "! kill -0 $WS_WAIT_PID 2>/dev/null" 10
 wait_wsinit
+expect_eq "$WS_STATUS" 2 "exit status with an invalid user.name"
+expect_contains "$(cat "$TMP/err")" "$TMP/config.yaml:3:14: user.name: 'bad:name' is not a user name" "the error names the key and its position"
 cmp -s /etc/passwd "$TMP/etc/passwd" || fail "passwd changed despite an invalid name"
-ok "an invalid user.name is refused with a message naming the key; passwd byte-identical"
+ok "an invalid user.name stops wsinit at start (exit 2, file:line:column); passwd byte-identical"

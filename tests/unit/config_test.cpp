@@ -222,7 +222,56 @@ TEST(Units, ListenAddresses) {
     EXPECT_FALSE(parse_listen(bad)) << bad;
 }
 
-TEST(Load, ListenAddressesAreCheckedPerItem) {
+TEST(Units, ValuesThatEndUpInFileFormats) {
+  EXPECT_FALSE(invalid_user_name("gitlab-workspaces"));
+  EXPECT_FALSE(invalid_user_name("_x9"));
+  for (const std::string& bad : std::vector<std::string>{"", "Root", "9lives", "a b", "evil:0:0", "evil\nroot::0:0::/:/bin/sh", std::string(33, 'a'),
+                          std::string("ev\0il", 5)})
+    EXPECT_TRUE(invalid_user_name(bad)) << bad;
+  EXPECT_FALSE(invalid_path("/home/a b/c", true));
+  EXPECT_FALSE(invalid_path("/run/x:y", false));
+  EXPECT_EQ(invalid_path("/x:y", true), "'/x:y' holds ':', which an /etc/passwd field cannot (expected a path without ':')");
+  EXPECT_EQ(invalid_path("relative", false), "'relative' is not an absolute path (expected it to start with /)");
+  for (const std::string& bad : std::vector<std::string>{"/x/e\nroot2::0:0::/x", "/x\r", std::string("/x\0y", 4)})
+    EXPECT_NE(invalid_path(bad, false).value_or("").find("holds a newline, CR or NUL"), std::string::npos) << bad;
+  EXPECT_TRUE(invalid_path("/" + std::string(5000, 'h'), false));
+  EXPECT_FALSE(invalid_cidr("10.0.0.0/8"));
+  EXPECT_FALSE(invalid_cidr("127.0.0.1"));
+  EXPECT_FALSE(invalid_cidr("fd00::/8"));
+  for (auto bad : {"10.0.0.0/33", "10.0.0/8", "evil host", "10.0.0.0/", "10.0.0.0/0008", "fd00::/129", "1.2.3.4/8 x"})
+    EXPECT_TRUE(invalid_cidr(bad)) << bad;
+  EXPECT_FALSE(invalid_key_line("ssh-ed25519 AAAAC3Nza comment with spaces"));
+  EXPECT_TRUE(invalid_key_line("ssh-ed25519 AAAA\ncommand=\"/bin/sh\" ssh-ed25519 BBBB"));
+}
+
+TEST(Load, UserAndPathsThatFileFormatsCannotHoldAreErrorsWithPositions) {
+  EXPECT_EQ(only_error(load("version: 1\nuser: {name: \"evil\\nBanner /etc/shadow\"}\n")),
+            "test.yaml:2:14: user.name: 'evil\nBanner /etc/shadow' is not a user name (expected [a-z_][a-z0-9_-]{0,31})");
+  EXPECT_EQ(only_error(load("version: 1\nuser:\n  home: home/dev\n")),
+            "test.yaml:3:9: user.home: 'home/dev' is not an absolute path (expected it to start with /)");
+  EXPECT_EQ(only_error(load("version: 1\nuser:\n  shell: \"/bin/sh:x\"\n")).substr(0, 32),
+            "test.yaml:3:10: user.shell: '/bi");
+  EXPECT_EQ(only_error(load("version: 1\npaths: {data: \"/x/e\\nroot2::0:0::/x\"}\n")),
+            "test.yaml:2:15: paths.data: '/x/e\nroot2::0:0::/x' holds a newline, CR or NUL (expected a path on one line)");
+  EXPECT_EQ(only_error(load("version: 1\npaths: {data: \"/x/a:b\"}\n")),
+            "test.yaml:2:15: paths.data: '/x/a:b' holds ':', which an /etc/passwd field cannot (expected a path without ':')");
+  EXPECT_EQ(only_error(load("version: 1\npaths: {logs: logs}\n")),
+            "test.yaml:2:15: paths.logs: 'logs' is not an absolute path (expected it to start with /)");
+  EXPECT_NE(only_error(load("version: 1\npaths: {runtime: \"/run/a\\rb\"}\n")).find("test.yaml:2:18: paths.runtime:"),
+            std::string::npos);
+  EXPECT_NE(only_error(load("version: 1\npaths: {variables: \"\"}\n")).find("test.yaml:2:20: paths.variables:"),
+            std::string::npos);
+  // From the environment through ${VAR}: checked the same way, after expansion.
+  EXPECT_NE(only_error(load("version: 1\nuser: {home: \"${H}\"}\n", {{"H", "/h\nx"}})).find("test.yaml:2:14: user.home:"),
+            std::string::npos);
+  auto r = load("version: 1\nuser: {name: dev, home: /home/dev, shell: /bin/sh}\npaths: {data: /p/.wsinit, logs: /p/l, "
+                "variables: /v, runtime: /r}\n");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_EQ(r.config->user.name, "dev");
+  EXPECT_EQ(r.config->paths.data, "/p/.wsinit");
+}
+
+TEST(Load, ListenAddressesKeysAndCidrsAreCheckedPerItem) {
   EXPECT_EQ(only_error(load("version: 1\nhealth: {listen: \"127.0.0.1:59KiB\"}\n")),
             "test.yaml:2:18: health.listen: '127.0.0.1:59KiB' is not IP:PORT (expected a numeric IPv4 address or a "
             "bracketed IPv6 one, and a port from 1 to 65535: 0.0.0.0:60022, [::]:60022)");
@@ -232,6 +281,10 @@ TEST(Load, ListenAddressesAreCheckedPerItem) {
   ASSERT_EQ(r.errors.size(), 2u) << ::testing::PrintToString(r.errors);
   EXPECT_EQ(r.errors[0].substr(0, 46), "test.yaml:3:28: sshd.listen: 'localhost:22' is");
   EXPECT_EQ(r.errors[1].substr(0, 29), "test.yaml:3:44: sshd.listen: ");
+  EXPECT_EQ(only_error(load("version: 1\nsshd: {allow_from: [10.0.0.0/8, 10.0.0.0/33]}\n")),
+            "test.yaml:2:33: sshd.allow_from: '10.0.0.0/33' has a bad prefix length (expected 0 to 32)");
+  EXPECT_EQ(only_error(load("version: 1\nsshd: {authorized_keys: [\"ssh-ed25519 AAAA\\nssh-rsa BBBB\"]}\n")).substr(0, 41),
+            "test.yaml:2:26: sshd.authorized_keys: 'ss");
 }
 
 TEST(Load, DefaultsFromTheEnvironmentAreCheckedWhereTheyAreRead) {
@@ -240,7 +293,12 @@ TEST(Load, DefaultsFromTheEnvironmentAreCheckedWhereTheyAreRead) {
             "environment: sshd.listen (from GL_SSH_PORT): '0.0.0.0:61022\nBanner /etc/issue' is not IP:PORT (expe");
   r = load("version: 1\nprofile: gitlab\n", {{"GL_SSH_PORT", "59KiB"}});
   EXPECT_NE(only_error(r).find("(from GL_SSH_PORT)"), std::string::npos);
+  r = load("version: 1\n", {{"GL_WORKSPACE_LOGS_DIR", "workspace-logs"}});
+  EXPECT_EQ(only_error(r), "environment: paths.logs (from GL_WORKSPACE_LOGS_DIR): 'workspace-logs' is not an absolute "
+                           "path (expected it to start with /)");
+  r = load("version: 1\n", {{"XDG_RUNTIME_DIR", "/run/user/1\nx"}});
+  EXPECT_NE(only_error(r).find("environment: paths.runtime (from XDG_RUNTIME_DIR): "), std::string::npos);
   std::vector<std::string> errors;
-  profile_defaults(Profile::gitlab, {{"GL_SSH_PORT", "2222"}}, &errors);
+  profile_defaults(Profile::gitlab, {{"GL_SSH_PORT", "2222"}, {"GL_WORKSPACE_LOGS_DIR", "/p/logs"}}, &errors);
   EXPECT_TRUE(errors.empty()) << ::testing::PrintToString(errors);
 }
