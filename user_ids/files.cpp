@@ -46,7 +46,61 @@ void for_each_line(std::string_view text, F handle) {
   }
 }
 
+// What a field holding these would do to the line: split it, end it, or cut it short.
+constexpr std::string_view kBreaksALine(":\n\0", 3);
+
+// The first field of `fields` (name, value) that cannot be written, as "NAME 'VALUE'".
+std::optional<std::string> unwritable_field(std::initializer_list<std::pair<const char*, const std::string*>> fields) {
+  for (const auto& [name, value] : fields) {
+    if (value->find_first_of(kBreaksALine) != std::string::npos)
+      return std::string(name) + " '" + value->substr(0, 80) + "' holds ':', a newline or NUL";
+  }
+  return std::nullopt;
+}
+
+// The name is the first field: empty it is no entry, and '#', '+', '-' or a blank in front
+// make readers take the line for a comment, a NIS entry, or another name.
+std::optional<std::string> unwritable_name(const std::string& name) {
+  if (name.empty()) return std::string("the name is empty");
+  if (std::string_view("#+- \t").find(name[0]) != std::string_view::npos)
+    return "the name '" + name.substr(0, 80) + "' starts with '" + name[0] + "'";
+  return std::nullopt;
+}
+
+template <typename... Problems>
+bool refuse(std::string* error, const char* file, Problems... problems) {
+  for (const std::optional<std::string>& p : {problems...}) {
+    if (p) {
+      *error = std::string("a ") + file + " line cannot be written: " + *p;
+      return true;
+    }
+  }
+  return false;
+}
+
+constexpr unsigned long kNoId = 0xFFFFFFFFul;  // (uid_t)-1: "no uid"
+
 }  // namespace
+
+std::optional<std::string> passwd_line(const PasswdEntry& e, std::string* error) {
+  std::optional<std::string> bad_id;
+  if (e.uid == kNoId || e.gid == kNoId) bad_id = "the id 4294967295 means no id";
+  if (refuse(error, "passwd", unwritable_name(e.name), bad_id,
+             unwritable_field({{"name", &e.name}, {"password", &e.password}, {"gecos", &e.gecos}, {"home", &e.home},
+                               {"shell", &e.shell}})))
+    return std::nullopt;
+  return e.name + ":" + e.password + ":" + std::to_string(e.uid) + ":" + std::to_string(e.gid) + ":" + e.gecos + ":" +
+         e.home + ":" + e.shell + "\n";
+}
+
+std::optional<std::string> group_line(const GroupEntry& e, std::string* error) {
+  std::optional<std::string> bad_id;
+  if (e.gid == kNoId) bad_id = "the id 4294967295 means no id";
+  if (refuse(error, "group", unwritable_name(e.name), bad_id,
+             unwritable_field({{"name", &e.name}, {"password", &e.password}, {"members", &e.members}})))
+    return std::nullopt;
+  return e.name + ":" + e.password + ":" + std::to_string(e.gid) + ":" + e.members + "\n";
+}
 
 std::vector<PasswdEntry> parse_passwd(std::string_view text) {
   std::vector<PasswdEntry> entries;

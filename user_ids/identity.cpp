@@ -29,11 +29,6 @@ bool refuses_logins(const std::string& shell) {
   return base == "nologin" || base == "false" || !is_executable_file(shell);
 }
 
-std::string passwd_line(const PasswdEntry& e) {
-  return e.name + ":" + e.password + ":" + std::to_string(e.uid) + ":" + std::to_string(e.gid) + ":" + e.gecos + ":" +
-         e.home + ":" + e.shell + "\n";
-}
-
 // `wanted` unless another uid has it; then wanted-<uid>, cut to 32 characters.
 std::string free_name(const std::string& wanted, const std::vector<PasswdEntry>& entries, uid_t uid) {
   auto taken = [&](const std::string& n) {
@@ -51,8 +46,9 @@ const PasswdEntry* entry_for(const std::vector<PasswdEntry>& entries, uid_t uid)
 }
 
 // Group lines for the gids that have none: the user's name for its own gid when free, else gid<N>.
+// A line the encoder refuses is left out and said in `warnings`.
 std::string missing_group_lines(std::string_view group_text, const std::string& user, gid_t gid,
-                                const std::vector<gid_t>& groups) {
+                                const std::vector<gid_t>& groups, std::vector<std::string>& warnings) {
   auto existing = parse_group(group_text);
   auto has_gid = [&](gid_t g) { return std::any_of(existing.begin(), existing.end(), [&](auto& e) { return e.gid == g; }); };
   auto has_name = [&](const std::string& n) {
@@ -65,9 +61,11 @@ std::string missing_group_lines(std::string_view group_text, const std::string& 
   std::string lines;
   for (gid_t g : all) {
     if (has_gid(g)) continue;
-    std::string name = g == 0 ? "root" : (g == gid && !has_name(user)) ? user : "gid" + std::to_string(g);
-    lines += name + ":x:" + std::to_string(g) + ":\n";
-    existing.push_back({name, "x", g, ""});
+    GroupEntry entry{g == 0 ? "root" : (g == gid && !has_name(user)) ? user : "gid" + std::to_string(g), "x", g, ""};
+    std::string error;
+    if (auto line = group_line(entry, &error)) lines += *line;
+    else warnings.push_back(error);
+    existing.push_back(entry);
   }
   return lines;
 }
@@ -88,14 +86,15 @@ bool write_nss_wrapper_files(const Options& options, Identity& id, const std::st
     id.warnings.push_back("nss_wrapper: " + *problem);
     return false;
   }
-  std::string passwd;
+  std::string passwd, error;
   for (const auto& e : parse_passwd(passwd_text)) {
-    if (e.uid != id.uid) passwd += passwd_line(e);
+    if (e.uid == id.uid) continue;
+    if (auto other = passwd_line(e, &error)) passwd += *other;  // a line no reader would take is left out
   }
   passwd += line;
   std::string group = group_text;
   if (!group.empty() && group.back() != '\n') group += '\n';
-  group += missing_group_lines(group_text, id.name, id.gid, groups);
+  group += missing_group_lines(group_text, id.name, id.gid, groups, id.warnings);
   std::string passwd_path = options.runtime_dir + "/passwd", group_path = options.runtime_dir + "/group";
   for (auto [path, content] : {std::pair{passwd_path, passwd}, std::pair{group_path, group}}) {
     if (auto problem = fs::write_atomically(path, content, 0644)) {
@@ -165,29 +164,6 @@ const char* source_name(Source source) {
   return "?";
 }
 
-std::optional<std::string> invalid_name(std::string_view key, std::string_view name) {
-  auto ok_first = [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; };
-  auto ok_rest = [&](char c) { return ok_first(c) || (c >= '0' && c <= '9') || c == '-'; };
-  if (name.empty() || name.size() > 32 || !ok_first(name[0]) || !std::all_of(name.begin(), name.end(), ok_rest))
-    return std::string(key) + ": '" + std::string(name.substr(0, 64)) + "' is not a user name (expected [a-z_][a-z0-9_-]{0,31})";
-  return std::nullopt;
-}
-
-std::optional<std::string> invalid_path(std::string_view key, std::string_view path) {
-  if (path.empty() || path[0] != '/') return std::string(key) + ": expected an absolute path";
-  if (path.size() > 4096) return std::string(key) + ": path longer than 4096 bytes";
-  if (path.find_first_of(std::string_view(":\n\0", 3)) != std::string_view::npos)
-    return std::string(key) + ": a path must not hold ':', a newline or NUL";
-  return std::nullopt;
-}
-
-std::optional<std::string> invalid_gecos(std::string_view gecos) {
-  if (gecos.size() > 256) return std::string("user.gecos: longer than 256 bytes");
-  if (gecos.find_first_of(std::string_view(":\n\0", 3)) != std::string_view::npos)
-    return std::string("user.gecos: must not hold ':', a newline or NUL");
-  return std::nullopt;
-}
-
 namespace {
 
 // The uid has a line: use it; a shell that refuses logins or an unusable home is reported,
@@ -205,35 +181,40 @@ void adopt_existing(const Options& options, const PasswdEntry& existing, Identit
     fixed.shell = is_executable_file(options.shell) ? options.shell : "/bin/sh";
   }
   bool needs_fix = fixed.shell != existing.shell || (!c.keep_env_home && fixed.home != existing.home);
-  if (!needs_fix || c.dry_run) return;
-  if (c.library && write_nss_wrapper_files(options, id, *c.library, c.passwd_text, passwd_line(fixed), c.group_text, c.groups)) {
+  if (!needs_fix || c.dry_run || !c.library) return;
+  std::string error;
+  std::optional<std::string> line = passwd_line(fixed, &error);
+  if (!line) {
+    id.warnings.push_back(error + "; not fixed through nss_wrapper");
+    return;
+  }
+  if (write_nss_wrapper_files(options, id, *c.library, c.passwd_text, *line, c.group_text, c.groups)) {
     id.shell = fixed.shell;
     id.warnings.push_back("fixed for services and SSH sessions through nss_wrapper (shell " + fixed.shell + ", home " +
                           fixed.home + ")");
   }
 }
 
-// No line for the uid: append one (in place, once), else private copies for nss_wrapper.
+// No line for the uid: append one (in place, once), else private copies for nss_wrapper. The
+// values were checked by config/; the line encoder refuses whatever would still break the file.
 void create_entry(const Options& options, const std::vector<PasswdEntry>& entries, Identity& id, const Context& c) {
-  for (auto problem : {invalid_name("user.name", options.name), invalid_path("user.home", options.home),
-                       invalid_path("user.shell", options.shell), invalid_gecos(options.gecos)}) {
-    if (problem) id.warnings.push_back(*problem + "; no passwd entry written");
-  }
-  bool valid = id.warnings.empty();
   id.home = c.keep_env_home ? options.home : usable_home(options.home, options, id.uid, c.dry_run, id);
   PasswdEntry wanted{free_name(options.name, entries, id.uid), options.empty_password ? "" : "x", id.uid, id.gid,
                      options.gecos, id.home, is_executable_file(options.shell) ? options.shell : "/bin/sh"};
   id.name = wanted.name;
   id.shell = wanted.shell;
   id.password = wanted.password;
+  std::string error;
+  std::optional<std::string> line = passwd_line(wanted, &error);
+  if (!line) id.warnings.push_back(error + "; no passwd entry written");
   bool writable = access(options.passwd_file.c_str(), W_OK) == 0;
-  if (valid && c.dry_run) {
+  if (line && c.dry_run) {
     id.source = writable ? Source::appended : c.library ? Source::nss_wrapper : Source::none;
-  } else if (valid && writable) {
-    append_entry(options, passwd_line(wanted), id, c);
+  } else if (line && writable) {
+    append_entry(options, *line, id, c);
   }
-  if (valid && !c.dry_run && id.source == Source::none && c.library) {
-    write_nss_wrapper_files(options, id, *c.library, c.passwd_text, passwd_line(wanted), c.group_text, c.groups);
+  if (line && !c.dry_run && id.source == Source::none && c.library) {
+    write_nss_wrapper_files(options, id, *c.library, c.passwd_text, *line, c.group_text, c.groups);
   }
   if (id.source == Source::none) {
     id.warnings.push_back("uid " + std::to_string(id.uid) + " has no passwd entry, " + options.passwd_file +
@@ -258,7 +239,7 @@ void append_entry(const Options& options, const std::string& line, Identity& id,
   }
   id.source = out.appended ? Source::appended : Source::existing;
   AppendOutcome groups_out = append_once(options.group_file, [&](std::string_view text) -> std::optional<std::string> {
-    std::string lines = missing_group_lines(text, id.name, id.gid, c.groups);
+    std::string lines = missing_group_lines(text, id.name, id.gid, c.groups, id.warnings);
     if (lines.empty()) return std::nullopt;
     return lines;
   });

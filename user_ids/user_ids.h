@@ -29,6 +29,13 @@ struct GroupEntry {
 std::vector<PasswdEntry> parse_passwd(std::string_view text);
 std::vector<GroupEntry> parse_group(std::string_view text);
 
+// The one way a line is made for /etc/passwd or /etc/group (and nss_wrapper's copies): the
+// entry as one line, "\n" included, that parses back to exactly this entry. Refused (nullopt,
+// `error` names the field) when a field holds ':', a newline or NUL, the name is empty or would
+// be read as something else (a leading '#', '+', '-' or blank), or an id is (uid_t)-1.
+std::optional<std::string> passwd_line(const PasswdEntry& entry, std::string* error);
+std::optional<std::string> group_line(const GroupEntry& entry, std::string* error);
+
 // How the running uid got its entry.
 enum class Source { existing, appended, nss_wrapper, none };
 const char* source_name(Source source);
@@ -63,11 +70,6 @@ struct Identity {
 // the environment already has (kept when it is a usable directory).
 Identity establish(const Options& options, uid_t uid, gid_t gid, const std::vector<gid_t>& groups,
                    const std::vector<std::string>& inherited_env, bool dry_run);
-
-// The checks every field passes before it is written; a message naming the key otherwise.
-std::optional<std::string> invalid_name(std::string_view key, std::string_view name);
-std::optional<std::string> invalid_path(std::string_view key, std::string_view path);
-std::optional<std::string> invalid_gecos(std::string_view gecos);
 
 // Appends the line `make_line(current contents)` returns to `path`, in place, under an
 // exclusive flock, unless it returns nullopt (already there). One write(); on any failure the
