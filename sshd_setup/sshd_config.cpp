@@ -1,7 +1,78 @@
-// The sshd_config text and the session environment line.
+// The sshd_config text, the authorized_keys lines and the session environment: every line
+// sshd reads from wsinit is made by one of the encoders here.
+#include <algorithm>
+
 #include "sshd_setup/sshd_setup.h"
 
 namespace wsinit::sshd_setup {
+namespace {
+
+constexpr std::string_view kCannotCarry("\n\r\0", 3);  // ends or cuts a line, whatever the quoting
+
+// What sshd's tokenizer (argv_split) treats specially: blanks split, quotes and backslashes
+// quote, '#' at a token's start begins a comment; a control character is safer quoted (a
+// trailing form feed is stripped with the line's blanks). A leading '=' right after the keyword
+// is taken for "Keyword=value".
+bool needs_quotes(std::string_view arg) {
+  if (arg.empty() || arg.front() == '=') return true;
+  return std::any_of(arg.begin(), arg.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u <= ' ' || u == 0x7f || c == '"' || c == '\'' || c == '\\' || c == '#';
+  });
+}
+
+std::string quoted(std::string_view arg) {
+  std::string out = "\"";
+  for (char c : arg) {
+    if (c == '"' || c == '\\') out += '\\';  // argv_split takes \" and \\ as escapes
+    out += c;
+  }
+  return out + "\"";
+}
+
+bool valid_variable_name(std::string_view name) {
+  auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+  return !name.empty() && letter(name[0]) &&
+         std::all_of(name.begin(), name.end(), [&](char c) { return letter(c) || (c >= '0' && c <= '9'); });
+}
+
+// AuthorizedKeysFile expands %h, %u, %U and %%: a literal '%' is written "%%".
+std::string without_tokens(std::string_view path) {
+  std::string out;
+  for (char c : path) out += c == '%' ? "%%" : std::string(1, c);
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> directive(std::string_view keyword, const std::vector<std::string>& args, std::string* error) {
+  bool letters = !keyword.empty() && std::all_of(keyword.begin(), keyword.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  });
+  if (!letters || args.empty()) {
+    *error = "sshd_config: '" + std::string(keyword) + "' with " + std::to_string(args.size()) +
+             " arguments is not a directive wsinit writes";
+    return std::nullopt;
+  }
+  std::string line(keyword);
+  for (const auto& arg : args) {
+    if (arg.find_first_of(kCannotCarry) != std::string::npos) {
+      *error = "sshd_config: an argument of " + std::string(keyword) + " holds a newline, CR or NUL: '" +
+               arg.substr(0, 80) + "'";
+      return std::nullopt;
+    }
+    line += " " + (needs_quotes(arg) ? quoted(arg) : arg);
+  }
+  return line + "\n";
+}
+
+std::optional<std::string> authorized_keys_line(std::string_view key, std::string* error) {
+  if (key.find_first_of(kCannotCarry) != std::string_view::npos) {
+    *error = "authorized_keys: a key holds a newline, CR or NUL: '" + std::string(key.substr(0, 80)) + "'";
+    return std::nullopt;
+  }
+  return std::string(key) + "\n";
+}
 
 bool excluded_from_sessions(const std::string& name) {
   static const char* exact[] = {"HOSTNAME", "HOME", "PWD", "OLDPWD", "SHLVL", "_"};
@@ -11,50 +82,50 @@ bool excluded_from_sessions(const std::string& name) {
   return name.rfind("KUBERNETES_", 0) == 0 || name.rfind("WSINIT_", 0) == 0;
 }
 
-std::string setenv_line(const std::vector<std::string>& env, std::vector<std::string>* left_out) {
-  std::string line;
+std::vector<std::string> session_variables(const std::vector<std::string>& env, std::vector<std::string>* left_out) {
+  std::vector<std::string> out;
   for (const auto& entry : env) {
     size_t eq = entry.find('=');
     if (eq == std::string::npos || eq == 0) continue;
-    std::string name = entry.substr(0, eq), value = entry.substr(eq + 1);
+    std::string name = entry.substr(0, eq);
     if (excluded_from_sessions(name)) continue;
-    bool bad_name = name.find_first_of(" \t\"'\\#") != std::string::npos;
-    if (bad_name || value.find_first_of("\n\r") != std::string::npos) {
+    if (!valid_variable_name(name) || entry.find_first_of(kCannotCarry, eq) != std::string::npos) {
       left_out->push_back(name);
       continue;
     }
-    std::string quoted;
-    for (char c : value) {
-      if (c == '"' || c == '\\') quoted += '\\';  // sshd's argv_split takes \" and \\ as escapes
-      quoted += c;
-    }
-    line += " " + name + "=\"" + quoted + "\"";
+    out.push_back(entry);
   }
-  return line.empty() ? "" : "SetEnv" + line;
+  return out;
 }
 
-std::string render_config(const ConfigText& c) {
+std::optional<std::string> render_config(const ConfigText& c, std::string* error) {
   std::string out = "# Written by wsinit at each start from its sshd settings; changes here are lost.\n";
-  for (const auto& l : c.listen) out += "ListenAddress " + l + "\n";
-  for (const auto& k : c.host_key_paths) out += "HostKey " + k + "\n";
-  out += "PidFile " + c.runtime_dir + "/sshd.pid\n";
+  bool ok = true;
+  auto add = [&](std::string_view keyword, const std::vector<std::string>& args) {
+    if (!ok) return;
+    auto line = directive(keyword, args, error);
+    if (line) out += *line;
+    ok = line.has_value();
+  };
+  for (const auto& l : c.listen) add("ListenAddress", {l});
+  for (const auto& k : c.host_key_paths) add("HostKey", {k});
+  add("PidFile", {c.runtime_dir + "/sshd.pid"});
   // Unprivileged: no PAM (it needs root), no strict modes (a g=u home fails them).
-  out += "UsePAM no\nStrictModes no\nPermitRootLogin no\n";
-  if (c.allow_from.empty()) {
-    out += "AllowUsers " + c.user + "\n";
-  } else {
-    out += "AllowUsers";  // USER@CIDR: logins only from these networks
-    for (const auto& cidr : c.allow_from) out += " " + c.user + "@" + cidr;
-    out += "\n";
-  }
-  out += "PubkeyAuthentication yes\n";
-  out += "AuthorizedKeysFile .ssh/authorized_keys " + c.runtime_dir + "/authorized_keys\n";
-  out += c.password_less ? "PasswordAuthentication yes\nPermitEmptyPasswords yes\n"
-                         : "PasswordAuthentication no\nPermitEmptyPasswords no\n";
-  out += "KbdInteractiveAuthentication no\n";
-  out += "Subsystem sftp internal-sftp\n";
-  out += "PrintMotd no\n";
-  if (!c.setenv.empty()) out += c.setenv + "\n";
+  add("UsePAM", {"no"});
+  add("StrictModes", {"no"});
+  add("PermitRootLogin", {"no"});
+  std::vector<std::string> users;  // USER@CIDR: logins only from these networks
+  for (const auto& cidr : c.allow_from) users.push_back(c.user + "@" + cidr);
+  add("AllowUsers", c.allow_from.empty() ? std::vector<std::string>{c.user} : users);
+  add("PubkeyAuthentication", {"yes"});
+  add("AuthorizedKeysFile", {".ssh/authorized_keys", without_tokens(c.runtime_dir + "/authorized_keys")});
+  add("PasswordAuthentication", {c.password_less ? "yes" : "no"});
+  add("PermitEmptyPasswords", {c.password_less ? "yes" : "no"});
+  add("KbdInteractiveAuthentication", {"no"});
+  add("Subsystem", {"sftp", "internal-sftp"});
+  add("PrintMotd", {"no"});
+  if (!c.setenv.empty()) add("SetEnv", c.setenv);
+  if (!ok) return std::nullopt;
   return out;
 }
 

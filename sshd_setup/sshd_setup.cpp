@@ -74,13 +74,15 @@ std::optional<HostKey> host_key(KeyType type, const std::string& dir, bool dry_r
   return key;
 }
 
-// sshd.authorized_keys: key lines as they are, anything else is a file to read keys from.
+// sshd.authorized_keys: key lines as they are (one line each), anything else is a file to
+// read keys from.
 std::string authorized_keys(const config::Config::Sshd& c, Setup& s) {
-  std::string out;
+  std::string out, error;
   for (const auto& entry : c.authorized_keys) {
     bool is_key = entry.rfind("ssh-", 0) == 0 || entry.rfind("ecdsa-", 0) == 0 || entry.rfind("sk-", 0) == 0;
     if (is_key) {
-      out += entry + "\n";
+      if (auto line = authorized_keys_line(entry, &error)) out += *line;
+      else s.errors.push_back("sshd.authorized_keys: " + error);
     } else if (auto text = fs::read_file(entry)) {
       out += *text;
       if (!out.empty() && out.back() != '\n') out += '\n';
@@ -176,9 +178,10 @@ Setup prepare(const config::Config& config, const user_ids::Identity& identity,
   }
   check_password_less(c, identity, s);
   std::vector<std::string> left_out;
-  text.setenv = setenv_line(session_env, &left_out);
+  text.setenv = session_variables(session_env, &left_out);
   for (const auto& name : left_out) {
-    s.warnings.push_back("SSH sessions will not see " + name + ": its value holds a newline or its name is unusual");
+    s.warnings.push_back("SSH sessions will not see " + name +
+                         ": its value holds a newline or CR, or its name is not [A-Za-z_][A-Za-z0-9_]*");
   }
   for (const auto& l : listens) text.listen.push_back(l.text());
   text.runtime_dir = config.paths.runtime;
@@ -186,12 +189,15 @@ Setup prepare(const config::Config& config, const user_ids::Identity& identity,
   text.password_less = c.password_less;
   text.allow_from = c.allow_from;
   s.config_path = config.paths.runtime + "/sshd_config";
+  std::string error;
+  std::optional<std::string> rendered = render_config(text, &error);
+  if (!rendered) s.errors.push_back(error);
   if (!dry_run && s.errors.empty()) {
     // As root sshd separates privileges and wants its empty directory (Debian's service makes it).
     if (getuid() == 0 && mkdir("/run/sshd", 0755) < 0 && errno != EEXIST)
       s.warnings.push_back("cannot create /run/sshd, which sshd needs when run as root: " + std::string(strerror(errno)));
     if (auto problem = fs::prepare_private_dir(config.paths.runtime)) s.errors.push_back(*problem);
-    for (auto [path, content] : {std::pair{s.config_path, render_config(text)},
+    for (auto [path, content] : {std::pair{s.config_path, *rendered},
                                  std::pair{config.paths.runtime + "/authorized_keys", authorized_keys(c, s)}}) {
       if (!s.errors.empty()) break;
       if (auto problem = fs::write_atomically(path, content, 0600)) s.errors.push_back(*problem);
@@ -200,7 +206,7 @@ Setup prepare(const config::Config& config, const user_ids::Identity& identity,
   if (s.errors.empty()) {
     s.services = sshd_services(s.binary, s.config_path, listens.front());
     // A changed sshd_config changes the service's definition, so a reload restarts sshd.
-    s.services.back().env["WSINIT_SSHD_CONFIG"] = fingerprint(render_config(text));
+    s.services.back().env["WSINIT_SSHD_CONFIG"] = fingerprint(*rendered);
   }
   return s;
 }

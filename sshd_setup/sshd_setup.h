@@ -36,19 +36,33 @@ Setup prepare(const config::Config& config, const user_ids::Identity& identity,
 
 // Pieces of prepare(), exposed for tests.
 struct ConfigText {
-  std::vector<std::string> listen;
+  std::vector<std::string> listen;  // IP:PORT, as config::ListenAddress::text() makes them
   std::vector<std::string> host_key_paths;
   std::string runtime_dir;
   std::string user;
   bool password_less = true;
   std::vector<std::string> allow_from;
-  std::string setenv;  // the SetEnv line, or empty
+  std::vector<std::string> setenv;  // NAME=value for the SetEnv directive; none: no directive
 };
-std::string render_config(const ConfigText& c);
+// The whole sshd_config, every line made by directive(); nullopt and `error` when a value
+// cannot be written (config/ refuses such values first: this is the last guard).
+std::optional<std::string> render_config(const ConfigText& c, std::string* error);
 
-// One `SetEnv` line with every variable sessions should see; values are quoted, with `"` and
-// `\` escaped. Names not passed on are listed in `left_out` (never their values).
-std::string setenv_line(const std::vector<std::string>& env, std::vector<std::string>* left_out);
+// The one way a line is made for sshd_config: the keyword, then each argument, double-quoted
+// (with \" and \\) when it holds a blank, a quote, a backslash or '#', starts with '=' or is
+// empty, as sshd's own tokenizer reads them back. Refused (nullopt, `error` says why) when an
+// argument holds a newline, CR or NUL, which no quoting carries, when there is no argument,
+// or the keyword is not letters only.
+std::optional<std::string> directive(std::string_view keyword, const std::vector<std::string>& args, std::string* error);
+
+// The one way a line is made for authorized_keys: one key, one line. Refused when it holds a
+// newline, CR or NUL (it would become several entries, or a cut one).
+std::optional<std::string> authorized_keys_line(std::string_view key, std::string* error);
+
+// NAME=value for each variable sessions should see, for the SetEnv directive. Left out, and
+// named in `left_out` (never with their values): names not [A-Za-z_][A-Za-z0-9_]*, values with
+// a newline or CR, and the names excluded_from_sessions().
+std::vector<std::string> session_variables(const std::vector<std::string>& env, std::vector<std::string>* left_out);
 bool excluded_from_sessions(const std::string& name);
 
 }  // namespace wsinit::sshd_setup

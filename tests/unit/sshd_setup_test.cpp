@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -82,19 +83,38 @@ TEST(Keys, Base64RoundTrip) {
   EXPECT_FALSE(unbase64("abc"));
 }
 
-TEST(SessionEnvironment, QuotesEscapesAndLeavesOut) {
+TEST(SessionEnvironment, PassesValuesOnAndLeavesOutWhatCannotBeADirective) {
   std::vector<std::string> left_out;
-  std::string line = setenv_line({"PATH=/usr/local/bin:/usr/bin", "GIT_CONFIG_COUNT=3", "SPACED=a b  c",
-                                  "QUOTE=say \"hi\"", "BACKSLASH=C:\\dir", "NEWLINE=a\nb", "HOME=/root",
-                                  "KUBERNETES_SERVICE_HOST=10.0.0.1", "WSINIT_SOCKET=/x", "HOSTNAME=ws", "_=/bin/env",
-                                  "EMPTY="},
-                                 &left_out);
-  EXPECT_EQ(line,
-            "SetEnv PATH=\"/usr/local/bin:/usr/bin\" GIT_CONFIG_COUNT=\"3\" SPACED=\"a b  c\" "
-            "QUOTE=\"say \\\"hi\\\"\" BACKSLASH=\"C:\\\\dir\" EMPTY=\"\"");
-  EXPECT_EQ(left_out, std::vector<std::string>{"NEWLINE"});
+  auto vars = session_variables({"PATH=/usr/local/bin:/usr/bin", "GIT_CONFIG_COUNT=3", "SPACED=a b  c", "QUOTE=say \"hi\"",
+                                 "NEWLINE=a\nb", "CR=a\rb", "HOME=/root", "KUBERNETES_SERVICE_HOST=10.0.0.1",
+                                 "WSINIT_SOCKET=/x", "HOSTNAME=ws", "_=/bin/env", "EMPTY=", "\nForceCommand=/bin/sh",
+                                 "A B=1", "9LIVES=1", "\x1b[31mRED=1", "dotted.name=1", "_ok9=1"},
+                                &left_out);
+  EXPECT_EQ(vars, (std::vector<std::string>{"PATH=/usr/local/bin:/usr/bin", "GIT_CONFIG_COUNT=3", "SPACED=a b  c",
+                                            "QUOTE=say \"hi\"", "EMPTY=", "_ok9=1"}));
+  EXPECT_EQ(left_out, (std::vector<std::string>{"NEWLINE", "CR", "\nForceCommand", "A B", "9LIVES", "\x1b[31mRED",
+                                                "dotted.name"}));
   EXPECT_TRUE(excluded_from_sessions("KUBERNETES_PORT"));
   EXPECT_FALSE(excluded_from_sessions("GL_TOKEN_FILE_PATH"));
+}
+
+TEST(SshdConfig, DirectivesQuoteWhatNeedsItAndRefuseLineBreaks) {
+  std::string error;
+  EXPECT_EQ(directive("UsePAM", {"no"}, &error), "UsePAM no\n");
+  EXPECT_EQ(directive("AllowUsers", {"a", "b@10.0.0.0/8"}, &error), "AllowUsers a b@10.0.0.0/8\n");
+  EXPECT_EQ(directive("SetEnv", {"A=x \"q\" \\ #"}, &error), "SetEnv \"A=x \\\"q\\\" \\\\ #\"\n");
+  EXPECT_EQ(directive("HostKey", {"#key"}, &error), "HostKey \"#key\"\n");
+  EXPECT_EQ(directive("SetEnv", {"=x"}, &error), "SetEnv \"=x\"\n");
+  EXPECT_EQ(directive("PidFile", {""}, &error), "PidFile \"\"\n");
+  for (const std::string& bad : std::vector<std::string>{"evil\nBanner /etc/shadow", "a\rb", std::string("a\0b", 3)}) {
+    EXPECT_FALSE(directive("AllowUsers", {"ok", bad}, &error)) << bad;
+    EXPECT_NE(error.find("holds a newline, CR or NUL"), std::string::npos) << error;
+  }
+  EXPECT_FALSE(directive("Allow Users", {"x"}, &error));
+  EXPECT_FALSE(directive("Banner\n", {"x"}, &error));
+  EXPECT_FALSE(directive("UsePAM", {}, &error));
+  EXPECT_EQ(authorized_keys_line("ssh-ed25519 AAAA c", &error), "ssh-ed25519 AAAA c\n");
+  EXPECT_FALSE(authorized_keys_line("ssh-ed25519 AAAA\ncommand=\"sh\" ssh-ed25519 BBBB", &error));
 }
 
 TEST(SshdConfig, RendersTheSettingsSshdNeedsUnprivileged) {
@@ -103,21 +123,63 @@ TEST(SshdConfig, RendersTheSettingsSshdNeedsUnprivileged) {
   c.host_key_paths = {"/data/ssh/ssh_host_ed25519_key"};
   c.runtime_dir = "/run/ws";
   c.user = "gitlab-workspaces";
-  c.setenv = "SetEnv A=\"1\"";
-  std::string text = render_config(c);
+  c.setenv = {"A=1"};
+  std::string error;
+  std::string text = render_config(c, &error).value_or(error);
   for (const char* line : {"ListenAddress 0.0.0.0:60022\n", "HostKey /data/ssh/ssh_host_ed25519_key\n",
                            "PidFile /run/ws/sshd.pid\n", "UsePAM no\n", "StrictModes no\n", "PermitRootLogin no\n",
                            "AllowUsers gitlab-workspaces\n", "PubkeyAuthentication yes\n",
                            "AuthorizedKeysFile .ssh/authorized_keys /run/ws/authorized_keys\n",
                            "PasswordAuthentication yes\n", "PermitEmptyPasswords yes\n",
-                           "Subsystem sftp internal-sftp\n", "PrintMotd no\n", "SetEnv A=\"1\"\n"}) {
+                           "Subsystem sftp internal-sftp\n", "PrintMotd no\n", "SetEnv A=1\n"}) {
     EXPECT_NE(text.find(line), std::string::npos) << line;
   }
   c.password_less = false;
   c.allow_from = {"10.0.0.0/8", "192.168.1.7"};
-  text = render_config(c);
+  text = render_config(c, &error).value_or(error);
   EXPECT_NE(text.find("PasswordAuthentication no\nPermitEmptyPasswords no\n"), std::string::npos);
   EXPECT_NE(text.find("AllowUsers gitlab-workspaces@10.0.0.0/8 gitlab-workspaces@192.168.1.7\n"), std::string::npos);
+  c.user = "evil\nBanner /etc/shadow";
+  EXPECT_FALSE(render_config(c, &error));
+  EXPECT_NE(error.find("AllowUsers holds a newline"), std::string::npos) << error;
+}
+
+// What real sshd reads back from the rendered file: each value whole, nothing more.
+TEST(SshdConfig, SshdReadsBackExactlyTheValuesWritten) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run sshd -T as another uid";
+  TempDir dir;
+  chmod(dir.path.c_str(), 0755);
+  std::string error;
+  auto key = generate_key(KeyType::ed25519, "t", &error);
+  ASSERT_TRUE(key) << error;
+  std::string odd = dir.path + "/a b #c \"d\" \\e %u";
+  ASSERT_EQ(mkdir(odd.c_str(), 0755), 0);
+  ASSERT_FALSE(wsinit::fs::write_atomically(odd + "/hk", key->private_text, 0600));
+  ASSERT_EQ(chown((odd + "/hk").c_str(), 1000770000, 0), 0);
+  ConfigText c;
+  c.listen = {"127.0.0.1:2222"};
+  c.host_key_paths = {odd + "/hk"};
+  c.runtime_dir = odd;
+  c.user = "dev";
+  c.setenv = {"PLAIN=1", "SPACED=a  b", "QUOTES=say \"hi\" it's", "SLASHES=C:\\dir\\", "HASH=#not a comment",
+              "EQ==x", "TAB=a\tb"};
+  auto text = render_config(c, &error);
+  ASSERT_TRUE(text) << error;
+  wsinit::testing::spit(dir.path + "/sshd_config", *text);
+  chmod((dir.path + "/sshd_config").c_str(), 0644);
+  std::string out = run("setpriv --reuid=1000770000 --regid=0 --clear-groups /usr/sbin/sshd -T -f '" + dir.path +
+                        "/sshd_config' 2>&1");
+  for (const std::string& line :
+       {"hostkey " + odd + "/hk", "pidfile " + odd + "/sshd.pid",
+        "authorizedkeysfile .ssh/authorized_keys " + odd.substr(0, odd.size() - 2) + "%%u/authorized_keys",
+        std::string("allowusers dev"),
+        std::string("setenv PLAIN=1"), std::string("setenv SPACED=a  b"), std::string("setenv QUOTES=say \"hi\" it's"),
+        std::string("setenv SLASHES=C:\\dir\\"), std::string("setenv HASH=#not a comment"), std::string("setenv EQ==x"),
+        std::string("setenv TAB=a\tb")}) {
+    EXPECT_NE(out.find("\n" + line + "\n"), std::string::npos) << line << "\n" << out;
+  }
+  // AuthorizedKeysFile expands %u at login: the literal '%' went in as "%%" (-T shows it unexpanded).
+  EXPECT_NE(text->find("/a b #c \\\"d\\\" \\\\e %%u/authorized_keys\""), std::string::npos) << *text;
 }
 
 TEST(Prepare, DamagedHostKeyIsMovedAsideAndReplacedAndGoodOnesReused) {
