@@ -1,6 +1,7 @@
 // Everything sshd needs, written before it starts.
 #include "sshd_setup/sshd_setup.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@ namespace wsinit::sshd_setup {
 namespace {
 
 using Listen = config::ListenAddress;
+constexpr off_t kMaxKeyFile = 64 << 10;  // an RSA 3072 key file is under 3 KiB
 
 std::string path_of(const std::vector<std::string>& env) {
   for (const auto& e : env) {
@@ -37,23 +39,71 @@ std::string data_dir(const config::Config& config, const user_ids::Identity& id,
   return fallback;
 }
 
-// An existing usable key is reused; a broken one is moved aside (never deleted) and replaced.
+// The whole of the open file `fd` when it is a regular file of a key's size; else nullopt and `why`.
+std::optional<std::string> read_key_file(int fd, const struct stat& st, std::string* why) {
+  if (!S_ISREG(st.st_mode)) {
+    *why = "not a regular file";
+    return std::nullopt;
+  }
+  if (st.st_size > kMaxKeyFile) {
+    *why = "larger than " + std::to_string(kMaxKeyFile) + " bytes";
+    return std::nullopt;
+  }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    ssize_t n = read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      *why = n < 0 ? std::string("cannot read: ") + strerror(errno) : "it shrank while being read";
+      return std::nullopt;
+    }
+    got += static_cast<size_t>(n);
+  }
+  return text;
+}
+
+// The key in the open file `fd`, made 0600 through that same fd (sshd refuses group- or
+// world-readable keys); false and `why` when it is not a usable key file.
+bool reuse_key(int fd, bool dry_run, HostKey& key, std::string* why) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    *why = std::string("cannot stat: ") + strerror(errno);
+    return false;
+  }
+  auto text = read_key_file(fd, st, why);
+  auto blob = text ? public_blob_of(*text, why) : std::nullopt;
+  if (!blob) return false;
+  if (!dry_run && (st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0) {
+    *why = std::string("cannot make it 0600: ") + strerror(errno);
+    return false;
+  }
+  key.fingerprint = fingerprint(*blob);
+  return true;
+}
+
+// An existing usable key is reused. Anything else there (a damaged or unreadable file, a
+// symlink, which is never followed, a directory) is moved aside, never deleted, and replaced.
 std::optional<HostKey> host_key(KeyType type, const std::string& dir, bool dry_run, Setup& s) {
   HostKey key;
   key.type = key_type_name(type);
   key.path = dir + "/ssh_host_" + key.type + "_key";
   std::string why;
-  if (auto text = fs::read_file(key.path)) {
-    if (auto blob = public_blob_of(*text, &why)) {
-      key.fingerprint = fingerprint(*blob);
-      if (!dry_run) chmod(key.path.c_str(), 0600);  // sshd refuses group- or world-readable keys
-      return key;
-    }
+  int fd = open(key.path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd >= 0) {
+    bool reused = reuse_key(fd, dry_run, key, &why);
+    close(fd);
+    if (reused) return key;
+  } else if (errno != ENOENT) {
+    why = errno == ELOOP ? "a symlink, which is never followed" : std::string("cannot open: ") + strerror(errno);
+  }
+  if (!why.empty()) {
     std::string aside = key.path + ".broken-" + std::to_string(time(nullptr));
     s.warnings.push_back(key.path + " is unusable (" + why + "); kept as " + aside + ", a new key replaces it");
-    if (!dry_run) rename(key.path.c_str(), aside.c_str());
-  } else if (errno != ENOENT) {
-    s.warnings.push_back(key.path + " is unreadable (" + strerror(errno) + "); a new key replaces it");
+    if (!dry_run && rename(key.path.c_str(), aside.c_str()) != 0) {
+      s.errors.push_back("cannot move " + key.path + " aside: " + strerror(errno));
+      return std::nullopt;
+    }
   }
   if (dry_run) return key;
   std::string error;

@@ -212,3 +212,41 @@ TEST(Prepare, DamagedHostKeyIsMovedAsideAndReplacedAndGoodOnesReused) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_NE(wsinit::testing::slurp(config.paths.runtime + "/sshd_config").find("AllowUsers dev\n"), std::string::npos);
 }
+
+// A host key that is a symlink is never followed: its target is neither read, nor chmodded;
+// the link is moved aside (not deleted) and a new key takes its place.
+TEST(Prepare, SymlinkedHostKeyIsNotFollowed) {
+  TempDir dir;
+  wsinit::config::Config config = wsinit::config::profile_defaults(wsinit::config::Profile::gitlab, {});
+  config.paths.data = dir.path + "/data";
+  config.paths.runtime = dir.path + "/run";
+  config.sshd.binary = "/usr/sbin/sshd";
+  config.sshd.listen = {"127.0.0.1:2222"};
+  config.sshd.host_key_types = {"ed25519"};
+  std::string error;
+  auto elsewhere = generate_key(KeyType::ed25519, "elsewhere", &error);
+  ASSERT_TRUE(elsewhere) << error;
+  std::string target = dir.path + "/target_key";
+  ASSERT_FALSE(wsinit::fs::write_atomically(target, elsewhere->private_text, 0644));
+  ASSERT_EQ(wsinit::fs::make_dirs(dir.path + "/data/ssh", 0700), std::nullopt);
+  std::string link = dir.path + "/data/ssh/ssh_host_ed25519_key";
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
+  wsinit::user_ids::Identity id;
+  id.name = "dev";
+  id.home = dir.path;
+  wsinit::sshd_setup::Setup s = prepare(config, id, {}, false);
+  ASSERT_TRUE(s.errors.empty()) << s.errors[0];
+  ASSERT_EQ(s.host_keys.size(), 1u);
+  EXPECT_TRUE(s.host_keys[0].generated);
+  EXPECT_NE(s.host_keys[0].fingerprint, fingerprint(elsewhere->public_blob));
+  ASSERT_FALSE(s.warnings.empty());
+  EXPECT_NE(s.warnings[0].find("a symlink, which is never followed"), std::string::npos) << s.warnings[0];
+  struct stat st;
+  ASSERT_EQ(stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);  // not chmodded through the link
+  EXPECT_EQ(wsinit::testing::slurp(target), elsewhere->private_text);
+  ASSERT_EQ(lstat(link.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));  // the new key, a file of its own
+  std::string aside = run("cd " + dir.path + "/data/ssh && for f in *.broken-*; do [ -L \"$f\" ] && readlink \"$f\"; done");
+  EXPECT_EQ(aside, target + "\n");  // the link itself, kept
+}
