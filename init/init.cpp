@@ -19,6 +19,7 @@
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/log_text.h"
 #include "common/timer.h"
 #include "config/config.h"
 #include "init/init.h"
@@ -468,6 +469,23 @@ void Init::start_health() {
 }
 
 
+// %*: the message through the text log's encoder, for log.format: text.
+class TextMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    std::string escaped = log_text::escape(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<TextMessageFlag>(); }
+};
+
+// A value in `wsinit check`'s plan, through the text log's encoder (it may come from the
+// environment, a devfile, or /etc/passwd).
+std::string shown(const std::string& value) { return log_text::escape(value); }
+
+// Config errors and the like, printed before (or instead of) logging: through the same encoder.
+void print_error(const std::string& error) { fprintf(stderr, "wsinit: %s\n", log_text::escape(error).c_str()); }
+
 // %*: the message as a JSON string, for log.format: json.
 class JsonMessageFlag : public spdlog::custom_flag_formatter {
  public:
@@ -492,6 +510,12 @@ void apply_log_settings(const config::Config& config, const config::Environment&
 
 }  // namespace
 
+std::unique_ptr<spdlog::formatter> text_log_formatter() {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  formatter->add_flag<TextMessageFlag>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%eZ wsinit %l: %*");
+  return formatter;
+}
+
 int run(const Command& command, char** envp) {
   config::Environment env = config::environment_of(envp);
   std::vector<std::string> errors;
@@ -503,7 +527,7 @@ int run(const Command& command, char** envp) {
     }
   }
   if (!config || !errors.empty()) {
-    for (const auto& e : errors) fprintf(stderr, "wsinit: %s\n", e.c_str());
+    for (const auto& e : errors) print_error(e);
     return 2;
   }
   apply_log_settings(*config, env, !command.argv.empty());
@@ -516,7 +540,7 @@ int run(const Command& command, char** envp) {
   auto effective = effective_config(std::move(*config), env, identity,
                                     workspace::service_environment(environment_list(envp), identity), false, &errors);
   if (!effective) {
-    for (const auto& e : errors) fprintf(stderr, "wsinit: %s\n", e.c_str());
+    for (const auto& e : errors) print_error(e);
     return 2;
   }
   log_sshd(effective->sshd);
@@ -534,22 +558,22 @@ int check(const Command& command, char** envp) {
   std::string file;
   auto config = load_config(command, env, &errors, &file);
   if (!config) {
-    for (const auto& e : errors) fprintf(stderr, "wsinit: %s\n", e.c_str());
+    for (const auto& e : errors) print_error(e);
     fprintf(stderr, "wsinit: %zu error%s\n", errors.size(), errors.size() == 1 ? "" : "s");
     return 1;
   }
   printf("config: %s (profile %s)\n", config->source.c_str(), config->profile == config::Profile::gitlab ? "gitlab" : "plain");
   printf("shutdown grace: %s\n", config::format_duration(config->shutdown.grace).c_str());
   user_ids::Identity id = establish_identity(*config, envp, true);
-  printf("user: %s (uid %u, gid %u), home %s, shell %s, entry: %s%s\n", id.name.c_str(), id.uid, id.gid, id.home.c_str(),
-         id.shell.c_str(), id.source == user_ids::Source::appended ? "would be appended"
+  printf("user: %s (uid %u, gid %u), home %s, shell %s, entry: %s%s\n", shown(id.name).c_str(), id.uid, id.gid,
+         shown(id.home).c_str(), shown(id.shell).c_str(), id.source == user_ids::Source::appended ? "would be appended"
                             : id.source == user_ids::Source::nss_wrapper ? "would go through nss_wrapper"
                                                                         : user_ids::source_name(id.source),
          "");
-  for (const auto& warning : id.warnings) printf("  warning: %s\n", warning.c_str());
+  for (const auto& warning : id.warnings) printf("  warning: %s\n", shown(warning).c_str());
   auto sshd = sshd_setup::prepare(*config, id, workspace::service_environment(environment_list(envp), id), true);
   if (!sshd.enabled) {
-    printf("sshd: off (%s)\n", sshd.why_off.c_str());
+    printf("sshd: off (%s)\n", shown(sshd.why_off).c_str());
   } else {
     printf("sshd: %s, listening on", sshd.binary.c_str());
     for (const auto& l : config->sshd.listen) printf(" %s", l.c_str());
@@ -558,10 +582,10 @@ int check(const Command& command, char** envp) {
       printf("  host key %s: %s\n", key.type.c_str(), key.fingerprint.empty() ? "to be generated" : key.fingerprint.c_str());
     }
   }
-  for (const auto& warning : sshd.warnings) printf("  warning: %s\n", warning.c_str());
-  for (const auto& error : sshd.errors) printf("  problem: %s\n", error.c_str());
+  for (const auto& warning : sshd.warnings) printf("  warning: %s\n", shown(warning).c_str());
+  for (const auto& error : sshd.errors) printf("  problem: %s\n", shown(error).c_str());
   workspace::Plan plan = workspace::prepare(*config, env, true);
-  if (plan.editor_url.empty()) printf("editor: off (%s)\n", plan.editor_why_off.c_str());
+  if (plan.editor_url.empty()) printf("editor: off (%s)\n", shown(plan.editor_why_off).c_str());
   else printf("editor: %s\n", plan.editor_url.c_str());
   if (!config->workspace.devfile.empty()) {
     auto post_start = std::count_if(plan.services.begin(), plan.services.end(), [](const config::Service& s) {
@@ -570,9 +594,9 @@ int check(const Command& command, char** envp) {
     printf("devfile: %s, %ld postStart command%s\n", config->workspace.devfile.c_str(), static_cast<long>(post_start),
            post_start == 1 ? "" : "s");
   }
-  for (const auto& note : plan.notes) printf("  note: %s\n", note.c_str());
-  for (const auto& warning : plan.warnings) printf("  warning: %s\n", warning.c_str());
-  for (const auto& error : plan.errors) printf("  problem: %s\n", error.c_str());
+  for (const auto& note : plan.notes) printf("  note: %s\n", shown(note).c_str());
+  for (const auto& warning : plan.warnings) printf("  warning: %s\n", shown(warning).c_str());
+  for (const auto& error : plan.errors) printf("  problem: %s\n", shown(error).c_str());
   int problems = static_cast<int>(sshd.errors.size() + plan.errors.size());
   auto* services = &config->services;
   services->insert(services->begin(), plan.services.begin(), plan.services.end());
@@ -585,7 +609,7 @@ int check(const Command& command, char** envp) {
   for (const config::Service* s : order) {
     std::string line = "  " + s->name + (s->enabled ? "" : " (disabled)") + ":";
     for (const auto& arg : s->command) line += " " + arg;
-    printf("%s\n", line.c_str());
+    printf("%s\n", shown(line).c_str());
     if (!s->after.empty()) {
       std::string after;
       for (const auto& d : s->after) after += (after.empty() ? "" : ", ") + d;
@@ -595,10 +619,10 @@ int check(const Command& command, char** envp) {
     std::string service_path = s->env.count("PATH") ? s->env.at("PATH") : path;
     supervisor::Lookup found = supervisor::find_executable(s->command[0], service_path);
     if (found.error) {
-      printf("      problem: %s: %s\n", s->command[0].c_str(), strerror(found.error));
+      printf("      problem: %s: %s\n", shown(s->command[0]).c_str(), strerror(found.error));
       ++problems;
     } else {
-      printf("      runs: %s\n", found.path.c_str());
+      printf("      runs: %s\n", shown(found.path).c_str());
     }
   }
   if (problems) printf("%d problem%s\n", problems, problems == 1 ? "" : "s");

@@ -1,9 +1,14 @@
 // init/: the command line and the PID-1 core (signals, the one reaper, subreaper, shutdown).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+namespace spdlog {
+class formatter;
+}
 
 namespace wsinit::init {
 
@@ -19,6 +24,10 @@ struct Command {
 
 Command parse_command_line(const std::vector<std::string>& args);  // args without argv[0]
 std::string usage_text();
+
+// How wsinit's own lines look as text: "TIME wsinit LEVEL: MESSAGE", the message through
+// log_text::escape(), so nothing a message carries can end the line or act on a terminal.
+std::unique_ptr<spdlog::formatter> text_log_formatter();
 
 // Runs wsinit as init/supervisor; returns the process exit status.
 int run(const Command& command, char** envp);

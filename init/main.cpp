@@ -11,7 +11,7 @@ namespace {
 
 void set_up_logging() {
   auto logger = spdlog::stderr_logger_st("wsinit");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ wsinit %l: %v", spdlog::pattern_time_type::utc);
+  logger->set_formatter(wsinit::init::text_log_formatter());
   spdlog::set_default_logger(logger);
 }
 
