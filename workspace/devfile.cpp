@@ -132,6 +132,50 @@ std::string service_name(size_t index, const std::string& id) {
   return name.substr(0, 63);
 }
 
+// Composite commands unfold in place, within bounds: 22 levels of `cN: [cN-1, cN-1]` are 1.2 KB
+// of YAML and 4 million commands. A composite that contains itself, composites nested more than
+// kMaxCompositeDepth deep, or more than kMaxPostStartCommands references unfolded in all are an
+// error naming the command; unfolding stops at the first bound reached.
+std::vector<YAML::Node> unfold_post_start(const YAML::Node& post_start, const std::map<std::string, YAML::Node>& commands,
+                                          Reader& reader, std::vector<std::string>& notes) {
+  std::vector<YAML::Node> execs;
+  std::set<std::string> unfolding;
+  size_t unfolded = 0;
+  bool stopped = false;
+  // `top` is the postStart entry being unfolded: the errors name it too.
+  std::function<void(const YAML::Node&, int, const YAML::Node&)> unfold = [&](const YAML::Node& id_node, int depth,
+                                                                              const YAML::Node& top) {
+    if (stopped) return;
+    std::string id = id_node.IsScalar() ? id_node.Scalar() : "";
+    std::string top_id = top.IsScalar() ? top.Scalar() : "";
+    if (++unfolded > kMaxPostStartCommands) {
+      stopped = true;
+      return reader.fail(top, "postStart command '" + top_id + "' unfolds to more than " +
+                                  std::to_string(kMaxPostStartCommands) + " commands (expected at most " +
+                                  std::to_string(kMaxPostStartCommands) + " in all)");
+    }
+    auto it = commands.find(id);
+    if (it == commands.end()) return reader.fail(id_node, "events.postStart: no command has the id '" + id + "'");
+    const YAML::Node& command = it->second;
+    if (child(command, "exec")) return execs.push_back(command);
+    if (!child(command, "composite")) return notes.push_back("postStart command '" + id + "' is neither exec nor composite; left out");
+    if (!unfolding.insert(id).second) return reader.fail(command, "composite command '" + id + "' contains itself");
+    if (depth >= kMaxCompositeDepth) {
+      stopped = true;
+      return reader.fail(command, "composite command '" + id + "' is nested more than " + std::to_string(kMaxCompositeDepth) +
+                                      " composites deep under postStart command '" + top_id + "' (expected at most " +
+                                      std::to_string(kMaxCompositeDepth) + ")");
+    }
+    const YAML::Node parts = child(child(command, "composite"), "commands");
+    if (parts && parts.IsSequence()) {
+      for (const YAML::Node& part : parts) unfold(part, depth + 1, top);
+    }
+    unfolding.erase(id);
+  };
+  for (const YAML::Node& id : post_start) unfold(id, 0, id);
+  return execs;
+}
+
 }  // namespace
 
 PostStart post_start_services(std::string_view devfile_text, const std::string& source, const config::Environment& env) {
@@ -184,24 +228,7 @@ PostStart post_start_services(std::string_view devfile_text, const std::string& 
       component_env = reader.env_list(child(child(c, "container"), "env"), "components." + *main + ".container.env");
   }
 
-  // Composite commands unfold in place; a composite that contains itself is an error.
-  std::vector<YAML::Node> execs;
-  std::set<std::string> unfolding;
-  std::function<void(const YAML::Node&)> unfold = [&](const YAML::Node& id_node) {
-    std::string id = id_node.IsScalar() ? id_node.Scalar() : "";
-    auto it = commands.find(id);
-    if (it == commands.end()) return reader.fail(id_node, "events.postStart: no command has the id '" + id + "'");
-    const YAML::Node& command = it->second;
-    if (child(command, "exec")) return execs.push_back(command);
-    if (!child(command, "composite")) return out.notes.push_back("postStart command '" + id + "' is neither exec nor composite; left out");
-    if (!unfolding.insert(id).second) return reader.fail(command, "composite command '" + id + "' contains itself");
-    const YAML::Node parts = child(child(command, "composite"), "commands");
-    if (parts && parts.IsSequence()) {
-      for (const YAML::Node& part : parts) unfold(part);
-    }
-    unfolding.erase(id);
-  };
-  for (const YAML::Node& id : post_start) unfold(id);
+  std::vector<YAML::Node> execs = unfold_post_start(post_start, commands, reader, out.notes);
 
   std::string previous;
   for (const auto& command : execs) {

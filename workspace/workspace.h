@@ -48,6 +48,10 @@ struct PostStart {
   std::vector<std::string> notes;   // commands left out and why (another component's)
   std::vector<std::string> errors;  // "file:line:column: what"
 };
+// Bounds on unfolding composite commands: how deep composites may nest, and how many command
+// references postStart may unfold to in all (each one counts, composite or exec).
+inline constexpr int kMaxCompositeDepth = 16;
+inline constexpr size_t kMaxPostStartCommands = 1000;
 PostStart post_start_services(std::string_view devfile_text, const std::string& source, const config::Environment& env);
 
 // What every service (and, less a few names, every SSH session) starts with: wsinit's own

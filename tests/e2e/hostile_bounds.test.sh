@@ -1,5 +1,5 @@
-# Hostile input meets a stated bound, as a user would see it: a failed compile fails
-# scripts/build.
+# Hostile input meets a stated bound or a clear refusal, as a user would see it; each part
+# below says what it sends and what must hold.
 source "$(dirname "$0")/lib.sh"
 here="$(cd "$(dirname "$0")" && pwd)"
 
@@ -22,3 +22,27 @@ timeout 60 "$tree/scripts/build" >"$TMP/build.out" 2>&1 || build_status=$?
 grep -q "not_declared_anywhere" "$TMP/build.out" || fail "the compiler's error is not shown: $(cat "$TMP/build.out")"
 ! grep -q "bytes, static, stripped" "$TMP/build.out" || fail "the stale build/wsinit was reported as built"
 ok "scripts/build exits $build_status on a compile error, shows it, and does not report the old binary"
+
+# --- A 1.2 KB devfile of 22 levels of `cN: [cN-1, cN-1]` (4 million commands once unfolded) is
+# refused by `wsinit check` at once, naming the command and where it is. Memory and time are
+# bounded here, so a wsinit without the bound fails this test instead of the machine.
+{ printf 'schemaVersion: 2.2.0\ncomponents: [{name: tools, container: {image: x}}]\ncommands:\n'
+  printf "  - {id: c0, exec: {component: tools, commandLine: 'true'}}\n"
+  for level in $(seq 1 22); do
+    printf '  - {id: c%d, composite: {commands: [c%d, c%d]}}\n' "$level" $((level - 1)) $((level - 1))
+  done
+  printf 'events: {postStart: [c22]}\n'; } >"$TMP/bomb.devfile.yaml"
+[ "$(stat -c %s "$TMP/bomb.devfile.yaml")" -lt 1500 ] || fail "the devfile is not small"
+plain_config "$TMP/bomb.yaml" <<YAML
+workspace: {devfile: $TMP/bomb.devfile.yaml}
+YAML
+check_status=0
+started=$(date +%s%N)
+(ulimit -v 1000000; exec timeout 10 "$WSINIT" check --config "$TMP/bomb.yaml") >"$TMP/check.out" 2>&1 || check_status=$?
+elapsed_ms=$((($(date +%s%N) - started) / 1000000))
+expect_eq "$check_status" 1 "wsinit check's status for the 22-level devfile ($(tail -n 2 "$TMP/check.out"))"
+[ "$elapsed_ms" -lt 1000 ] || fail "wsinit check took ${elapsed_ms} ms"
+expect_contains "$(cat "$TMP/check.out")" \
+  "$TMP/bomb.devfile.yaml:10:5: composite command 'c6' is nested more than 16 composites deep under postStart command 'c22'" \
+  "the refusal"
+ok "wsinit check refuses the 22-level devfile in ${elapsed_ms} ms: $(grep -o "composite command 'c6'.*" "$TMP/check.out")"

@@ -221,6 +221,62 @@ TEST(Devfile, AnyShapeIsAnErrorNeverAnException) {
   EXPECT_NO_THROW(post_start_services(found, "d.yaml", {}));
 }
 
+namespace {
+
+// A devfile whose postStart runs `c<levels>`, where each cN is a composite of `width` times cN-1
+// and c0 is an exec command: levels and width set how deep and how many.
+std::string nested_devfile(int levels, int width) {
+  std::string text = "schemaVersion: 2.2.0\ncomponents: [{name: a, container: {image: x}}]\ncommands:\n"
+                     "  - {id: c0, exec: {commandLine: 'true'}}\n";
+  for (int level = 1; level <= levels; ++level) {
+    std::string parts;
+    for (int i = 0; i < width; ++i) parts += (i ? ", c" : "c") + std::to_string(level - 1);
+    text += "  - {id: c" + std::to_string(level) + ", composite: {commands: [" + parts + "]}}\n";
+  }
+  return text + "events: {postStart: [c" + std::to_string(levels) + "]}\n";
+}
+
+}  // namespace
+
+TEST(Devfile, CompositesNestAtMostSixteenDeep) {
+  PostStart ok = post_start_services(nested_devfile(kMaxCompositeDepth, 1), "d.yaml", {});
+  EXPECT_TRUE(ok.errors.empty()) << ok.errors[0];
+  EXPECT_EQ(ok.services.size(), 1u);
+  // One more level: c17 holds c16 ... c1 holds c0; c1 is the 17th composite, at line 5.
+  PostStart deep = post_start_services(nested_devfile(kMaxCompositeDepth + 1, 1), "d.yaml", {});
+  ASSERT_EQ(deep.errors.size(), 1u);
+  EXPECT_EQ(deep.errors[0], "d.yaml:5:5: composite command 'c1' is nested more than 16 composites deep under postStart "
+                            "command 'c17' (expected at most 16)");
+  EXPECT_TRUE(deep.services.empty());
+}
+
+TEST(Devfile, PostStartUnfoldsToAtMostAThousandCommands) {
+  // c1 holds 999 c0: 1000 references in all (c1 itself and 999 execs) is the most there may be.
+  PostStart most = post_start_services(nested_devfile(1, 999), "d.yaml", {});
+  EXPECT_TRUE(most.errors.empty()) << most.errors[0];
+  EXPECT_EQ(most.services.size(), 999u);
+  PostStart over = post_start_services(nested_devfile(1, 1000), "d.yaml", {});
+  ASSERT_EQ(over.errors.size(), 1u);
+  EXPECT_EQ(over.errors[0], "d.yaml:6:22: postStart command 'c1' unfolds to more than 1000 commands (expected at most "
+                            "1000 in all)");
+  EXPECT_TRUE(over.services.empty());
+  // Ten levels of two: 2047 references from 1 KB of YAML, refused as soon as the 1001st is seen.
+  PostStart wide = post_start_services(nested_devfile(10, 2), "d.yaml", {});
+  ASSERT_EQ(wide.errors.size(), 1u);
+  EXPECT_NE(wide.errors[0].find("postStart command 'c10' unfolds to more than 1000 commands"), std::string::npos);
+}
+
+// 22 levels of two are 4 million commands from 1.2 KB; the depth bound stops it at once.
+TEST(Devfile, TheTwentyTwoLevelBombIsRefusedAtOnce) {
+  auto begin = std::chrono::steady_clock::now();
+  PostStart bomb = post_start_services(nested_devfile(22, 2), "d.yaml", {});
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 1s);
+  ASSERT_EQ(bomb.errors.size(), 1u);
+  EXPECT_NE(bomb.errors[0].find("composite command 'c6' is nested more than 16 composites deep under postStart command 'c22'"),
+            std::string::npos)
+      << bomb.errors[0];
+}
+
 TEST(Environment, ServicesInheritAllButShellLeftoversWithTheIdentityApplied) {
   user_ids::Identity id;
   id.env = {"HOME=/home/gitlab-workspaces", "USER=gitlab-workspaces", "SHELL=/bin/bash", "LD_PRELOAD=/lib/libnss_wrapper.so"};
