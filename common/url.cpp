@@ -1,5 +1,7 @@
 #include "common/url.h"
 
+#include <arpa/inet.h>
+
 namespace wsinit {
 
 std::optional<Url> parse_url(const std::string& text, std::string* error) {
@@ -48,6 +50,27 @@ std::optional<Url> parse_url(const std::string& text, std::string* error) {
     return std::nullopt;
   }
   return url;
+}
+
+std::optional<Url> parse_probe_url(const std::string& text, std::string* error) {
+  auto url = parse_url(text, error);
+  if (!url) return std::nullopt;
+  if (url->tls) {
+    *error = "expected an http:// URL (probes do not speak TLS)";
+    return std::nullopt;
+  }
+  if (url->host == "localhost") url->host = "127.0.0.1";
+  if (!is_ip_literal(url->host)) {
+    *error = "host '" + url->host + "' must be an IP address or localhost (probes do not resolve names; e.g. http://127.0.0.1:" +
+             std::to_string(url->port) + "/)";
+    return std::nullopt;
+  }
+  return url;
+}
+
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 }  // namespace wsinit

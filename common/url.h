@@ -16,4 +16,12 @@ struct Url {
 // SCHEME://HOST[:PORT][/PATH]; nullopt with the reason when it is not one.
 std::optional<Url> parse_url(const std::string& text, std::string* error);
 
+// What a readiness probe can reach: http://HOST[:PORT][/PATH] with HOST an IPv4 or [IPv6]
+// literal, or localhost (taken as 127.0.0.1). Probes check services in this container and do
+// not resolve names; nullopt with the reason otherwise.
+std::optional<Url> parse_probe_url(const std::string& text, std::string* error);
+
+// True when `host` is an IPv4 or IPv6 address (IPv6 without []).
+bool is_ip_literal(const std::string& host);
+
 }  // namespace wsinit

@@ -12,6 +12,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/url.h"
+
 namespace wsinit::config {
 namespace {
 
@@ -288,9 +290,11 @@ void Reader::read_readiness(const YAML::Node& n, std::string_view path, Readines
     set_port(n["tcp"], std::string(path) + ".tcp", r.tcp_port);
   } else if (n["http"]) {
     r.kind = Readiness::Kind::http;
-    set(n["http"], std::string(path) + ".http", r.http_url);
-    if (!r.http_url.starts_with("http://"))
-      fail(n["http"], std::string(path) + ".http: '" + r.http_url + "' is not an http:// URL");
+    std::string error;
+    if (auto url = text(n["http"], std::string(path) + ".http")) {
+      r.http_url = *url;
+      if (!parse_probe_url(*url, &error)) fail(n["http"], std::string(path) + ".http: " + error);
+    }
   } else {
     r.kind = Readiness::Kind::exec;
     set(n["exec"], std::string(path) + ".exec", r.exec);

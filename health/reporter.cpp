@@ -6,8 +6,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <arpa/inet.h>
-
 #include <chrono>
 #include <random>
 #include <spdlog/spdlog.h>
@@ -30,11 +28,6 @@ std::string tls_error() {
   char buf[256];
   ERR_error_string_n(code, buf, sizeof buf);
   return code ? buf : "TLS error";
-}
-
-bool is_ip_literal(const std::string& host) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 }  // namespace

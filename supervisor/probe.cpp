@@ -1,7 +1,5 @@
 #include "supervisor/probe.h"
 
-#include <arpa/inet.h>
-
 #include <sys/wait.h>
 
 #include <cstring>
@@ -11,19 +9,9 @@
 namespace wsinit::supervisor {
 
 std::optional<HttpTarget> parse_http_url(const std::string& text, std::string* error) {
-  auto url = parse_url(text, error);
+  auto url = parse_probe_url(text, error);
   if (!url) return std::nullopt;
-  if (url->tls) {
-    *error = "expected an http:// URL (probes do not speak TLS)";
-    return std::nullopt;
-  }
-  HttpTarget target{url->host == "localhost" ? "127.0.0.1" : url->host, url->port, url->path};
-  unsigned char addr[16];
-  if (inet_pton(AF_INET, target.host.c_str(), addr) != 1 && inet_pton(AF_INET6, target.host.c_str(), addr) != 1) {
-    *error = "host '" + url->host + "' must be an IP address or localhost";
-    return std::nullopt;
-  }
-  return target;
+  return HttpTarget{url->host, url->port, url->path};
 }
 
 int parse_status_line(std::string_view response) {
@@ -66,6 +54,7 @@ Probe::Probe(uv_loop_t* loop, const config::Readiness& spec) : loop_(loop), spec
   if (spec_.kind == config::Readiness::Kind::http) {
     std::string error;
     http_ = parse_http_url(spec_.http_url, &error);
+    if (!http_) problem_ = "cannot probe " + spec_.http_url + ": " + error;
   }
 }
 

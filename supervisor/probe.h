@@ -20,7 +20,8 @@ struct HttpTarget {
   int port = 80;
   std::string path = "/";
 };
-// Accepts http://HOST[:PORT][/PATH] with HOST an IPv4 or [IPv6] literal or localhost.
+// Accepts http://HOST[:PORT][/PATH] with HOST an IPv4 or [IPv6] literal or localhost
+// (config validation refuses the rest with file:line:column).
 std::optional<HttpTarget> parse_http_url(const std::string& url, std::string* error);
 // The status code of an HTTP response's first line, or -1 if it is not one.
 int parse_status_line(std::string_view response);
@@ -37,6 +38,8 @@ class Probe {
   void start(std::function<void()> on_ready, std::function<pid_t()> spawn_exec);
   void stop();
   pid_t exec_pid() const { return exec_pid_; }
+  // Why this probe can never pass ("cannot probe URL: why"), or "" when it can.
+  const std::string& problem() const { return problem_; }
   void on_exec_exit(int wait_status);
 
   struct Attempt;  // one network attempt in flight
@@ -50,6 +53,7 @@ class Probe {
   uv_loop_t* loop_;
   config::Readiness spec_;
   std::optional<HttpTarget> http_;
+  std::string problem_;
   Timer timer_;
   std::function<void()> on_ready_;
   std::function<pid_t()> spawn_exec_;

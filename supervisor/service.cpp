@@ -59,6 +59,7 @@ Supervisor::Service::Service(Context& context, config::Service spec, Role role)
       readiness_timer_(context.loop),
       external_timer_(context.loop) {
   since_unix_ms_ = unix_ms_now();
+  if (!probe_.problem().empty()) spdlog::error("{}: {}; it will never be ready", name(), probe_.problem());
 }
 
 Supervisor::Service::~Service() = default;
@@ -224,7 +225,8 @@ void Supervisor::Service::on_ready() {
 
 void Supervisor::Service::on_readiness_timeout() {
   if (state_ != State::starting || pid_ <= 0) return;
-  spdlog::warn("{}: not ready after {}; stopping it to try again", name(), config::format_duration(spec_.ready.timeout));
+  std::string why = probe_.problem().empty() ? "" : " (" + probe_.problem() + ")";
+  spdlog::warn("{}: not ready after {}{}; stopping it to try again", name(), config::format_duration(spec_.ready.timeout), why);
   readiness_timed_out_ = true;
   probe_.stop();
   signal_group(spec_.stop_signal);

@@ -46,3 +46,17 @@ expect_contains "$(cat "$TMP/check.out")" \
   "$TMP/bomb.devfile.yaml:10:5: composite command 'c6' is nested more than 16 composites deep under postStart command 'c22'" \
   "the refusal"
 ok "wsinit check refuses the 22-level devfile in ${elapsed_ms} ms: $(grep -o "composite command 'c6'.*" "$TMP/check.out")"
+
+# --- A readiness URL wsinit cannot probe (a host name) is a config error with file:line:column.
+plain_config "$TMP/ready.yaml" <<YAML
+services:
+  - name: web
+    command: [sleep, "300"]
+    ready: {http: "http://example.com:8080/"}
+YAML
+check_status=0
+"$WSINIT" check --config "$TMP/ready.yaml" >"$TMP/ready.out" 2>&1 || check_status=$?
+expect_eq "$check_status" 1 "wsinit check's status for a readiness URL with a host name"
+expect_contains "$(cat "$TMP/ready.out")" \
+  "$TMP/ready.yaml:7:19: services.web.ready.http: host 'example.com' must be an IP address or localhost" "the refusal"
+ok "wsinit check refuses ready.http with a host name: $(grep -o 'services.web.ready.http: .*' "$TMP/ready.out")"

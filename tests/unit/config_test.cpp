@@ -156,6 +156,27 @@ TEST(Load, WrongTypesAndValues) {
             "test.yaml:5:14: services.a.restart: 'sometimes' is not a restart policy (expected always, on-failure or never)");
 }
 
+// A readiness URL wsinit cannot probe (a host name: probes do not resolve names) is refused at
+// load, where `wsinit check` sees it, instead of a service restarted forever as "not ready".
+TEST(Load, ReadinessUrlsMustBeProbeable) {
+  auto with_ready = [](const std::string& ready) {
+    return load("version: 1\nservices:\n  - name: web\n    command: [x]\n    ready: {http: \"" + ready + "\"}\n");
+  };
+  EXPECT_EQ(only_error(with_ready("http://example.com:8080/")),
+            "test.yaml:5:19: services.web.ready.http: host 'example.com' must be an IP address or localhost (probes do not "
+            "resolve names; e.g. http://127.0.0.1:8080/)");
+  EXPECT_EQ(only_error(with_ready("https://127.0.0.1/")),
+            "test.yaml:5:19: services.web.ready.http: expected an http:// URL (probes do not speak TLS)");
+  EXPECT_EQ(only_error(with_ready("127.0.0.1:8080")),
+            "test.yaml:5:19: services.web.ready.http: '127.0.0.1:8080' is not an http:// or https:// URL");
+  EXPECT_EQ(only_error(with_ready("http://127.0.0.1:0/")), "test.yaml:5:19: services.web.ready.http: bad port '0'");
+  for (auto good : {"http://127.0.0.1:8080/health?x=1", "http://localhost:3000", "http://[::1]:9000/"}) {
+    auto r = with_ready(good);
+    ASSERT_TRUE(r.config) << good << ": " << ::testing::PrintToString(r.errors);
+    EXPECT_EQ(r.config->services[0].ready.http_url, good);
+  }
+}
+
 TEST(Load, InvalidYamlHasPosition) {
   auto e = only_error(load("version: 1\nservices: [\n"));
   EXPECT_EQ(e.rfind("test.yaml:", 0), 0u);

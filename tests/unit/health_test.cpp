@@ -154,3 +154,15 @@ TEST(Url, ParsesReportUrls) {
   EXPECT_FALSE(wsinit::parse_url("http://user@host/", &error));
   EXPECT_FALSE(wsinit::parse_url("http://host/a b", &error));
 }
+
+TEST(Url, ProbeUrlsAreIpLiteralsOrLocalhost) {
+  std::string error;
+  auto t = wsinit::parse_probe_url("http://localhost:3000/up", &error);
+  ASSERT_TRUE(t) << error;
+  EXPECT_EQ(t->host, "127.0.0.1");
+  EXPECT_TRUE(wsinit::parse_probe_url("http://[fe80::1]/", &error));
+  EXPECT_FALSE(wsinit::parse_probe_url("http://example.com:8080/", &error));
+  EXPECT_EQ(error, "host 'example.com' must be an IP address or localhost (probes do not resolve names; e.g. "
+                   "http://127.0.0.1:8080/)");
+  EXPECT_FALSE(wsinit::parse_probe_url("http://127.0.0.1.example/", &error));
+}

@@ -81,6 +81,25 @@ TEST(Probe, ParsesHttpUrls) {
   EXPECT_FALSE(parse_http_url("http://127.0.0.1:99999/", &err));
 }
 
+// A URL the probe cannot use is named, with the reason, instead of being skipped in silence.
+TEST(Probe, NamesAUrlItCannotUse) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  {
+    config::Readiness spec;
+    spec.kind = config::Readiness::Kind::http;
+    spec.http_url = "http://example.com:8080/";
+    Probe bad(&loop, spec);
+    EXPECT_EQ(bad.problem(), "cannot probe http://example.com:8080/: host 'example.com' must be an IP address or "
+                             "localhost (probes do not resolve names; e.g. http://127.0.0.1:8080/)");
+    spec.http_url = "http://127.0.0.1:8080/";
+    Probe good(&loop, spec);
+    EXPECT_EQ(good.problem(), "");
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
 TEST(Probe, StatusLines) {
   EXPECT_EQ(parse_status_line("HTTP/1.1 200 OK\r\n"), 200);
   EXPECT_EQ(parse_status_line("HTTP/1.0 503 Service Unavailable\r\n"), 503);
