@@ -3,6 +3,17 @@
 #include <arpa/inet.h>
 
 namespace wsinit {
+namespace {
+
+// The URL as an error message may show it: without its query string or fragment.
+std::string shown(const std::string& text) {
+  size_t cut = text.find_first_of("?#");
+  return cut == std::string::npos ? text : text.substr(0, cut) + "?...";
+}
+
+std::string bracketed(const std::string& host) { return host.find(':') == std::string::npos ? host : "[" + host + "]"; }
+
+}  // namespace
 
 std::optional<Url> parse_url(const std::string& text, std::string* error) {
   Url url;
@@ -14,16 +25,16 @@ std::optional<Url> parse_url(const std::string& text, std::string* error) {
   } else if (text.rfind("http://", 0) == 0) {
     rest = text.substr(7);
   } else {
-    *error = "'" + text + "' is not an http:// or https:// URL";
+    *error = "'" + shown(text) + "' is not an http:// or https:// URL";
     return std::nullopt;
   }
-  size_t slash = rest.find('/');
-  std::string authority = rest.substr(0, slash), port;
-  if (slash != std::string::npos) url.path = rest.substr(slash);
+  size_t end = rest.find_first_of("/?#");  // http://host?q has the path "/?q"
+  std::string authority = rest.substr(0, end), port;
+  if (end != std::string::npos) url.path = (rest[end] == '/' ? "" : "/") + rest.substr(end);
   if (!authority.empty() && authority[0] == '[') {
     size_t close = authority.find(']');
     if (close == std::string::npos) {
-      *error = "unterminated [IPv6] address in '" + text + "'";
+      *error = "unterminated [IPv6] address in '" + shown(text) + "'";
       return std::nullopt;
     }
     url.host = authority.substr(1, close - 1);
@@ -34,7 +45,7 @@ std::optional<Url> parse_url(const std::string& text, std::string* error) {
     if (colon != std::string::npos) port = authority.substr(colon + 1);
   }
   if (url.host.empty() || url.host.find_first_of(" @\r\n\t") != std::string::npos) {
-    *error = "bad host in '" + text + "'";
+    *error = "bad host in '" + shown(text) + "'";
     return std::nullopt;
   }
   if (!port.empty()) {
@@ -71,6 +82,16 @@ std::optional<Url> parse_probe_url(const std::string& text, std::string* error) 
 bool is_ip_literal(const std::string& host) {
   unsigned char buf[16];
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+std::string host_header(const Url& url) {
+  bool default_port = url.port == (url.tls ? 443 : 80);
+  return bracketed(url.host) + (default_port ? "" : ":" + std::to_string(url.port));
+}
+
+std::string loggable_url(const Url& url) {
+  std::string path = url.path.substr(0, url.path.find_first_of("?#"));
+  return std::string(url.tls ? "https://" : "http://") + bracketed(url.host) + ":" + std::to_string(url.port) + path;
 }
 
 }  // namespace wsinit

@@ -13,7 +13,8 @@ struct Url {
   std::string path = "/";
 };
 
-// SCHEME://HOST[:PORT][/PATH]; nullopt with the reason when it is not one.
+// SCHEME://HOST[:PORT][/PATH]; nullopt with the reason when it is not one. The reason never
+// shows the query string (tokens live there).
 std::optional<Url> parse_url(const std::string& text, std::string* error);
 
 // What a readiness probe can reach: http://HOST[:PORT][/PATH] with HOST an IPv4 or [IPv6]
@@ -23,5 +24,11 @@ std::optional<Url> parse_probe_url(const std::string& text, std::string* error);
 
 // True when `host` is an IPv4 or IPv6 address (IPv6 without []).
 bool is_ip_literal(const std::string& host);
+
+// The Host header's value: the host ([...] for IPv6), and ":PORT" unless it is the scheme's.
+std::string host_header(const Url& url);
+
+// SCHEME://HOST:PORT/PATH, without the query or fragment: what may be logged.
+std::string loggable_url(const Url& url);
 
 }  // namespace wsinit

@@ -231,7 +231,13 @@ void Reader::read_health(const YAML::Node& n, Config::Health& h) {
     });
   const YAML::Node r = n["report"];
   if (!r || !expect_map(r, "health.report", {"url", "interval", "secret_file", "ca_file"})) return;
-  if (r["url"]) set(r["url"], "health.report.url", h.report_url);
+  if (r["url"]) {
+    std::string error;  // host names are fine here: the reporter resolves them
+    if (auto url = text(r["url"], "health.report.url")) {
+      h.report_url = *url;
+      if (!url->empty() && !parse_url(*url, &error)) fail(r["url"], "health.report.url: " + error);
+    }
+  }
   if (r["interval"]) set(r["interval"], "health.report.interval", h.report_interval);
   if (r["secret_file"]) set(r["secret_file"], "health.report.secret_file", h.report_secret_file);
   if (r["ca_file"]) set(r["ca_file"], "health.report.ca_file", h.report_ca_file);

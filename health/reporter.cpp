@@ -32,6 +32,17 @@ std::string tls_error() {
 
 }  // namespace
 
+ReplyStatus::State ReplyStatus::feed(std::string_view bytes) {
+  if (state_ != State::incomplete) return state_;
+  size_t newline = bytes.find('\n');
+  size_t line_bytes = newline == std::string_view::npos ? bytes.size() : newline;
+  if (line_.size() + line_bytes > kMaxStatusLine) return state_ = State::too_long;
+  line_.append(bytes.substr(0, line_bytes));
+  if (newline == std::string_view::npos) return state_;
+  code_ = supervisor::parse_status_line(line_);
+  return state_ = State::complete;
+}
+
 std::string signature(const std::string& key, const std::string& timestamp, const std::string& body) {
   return "sha256=" + hmac_sha256_hex(key, timestamp + "." + body);
 }
@@ -59,7 +70,8 @@ struct Attempt {
   SSL* ssl = nullptr;
   BIO* rbio = nullptr;  // network -> OpenSSL
   BIO* wbio = nullptr;  // OpenSSL -> network
-  std::string request, response;
+  std::string request;
+  ReplyStatus reply;
   bool resolving = true, done = false, request_sent = false;
 
   ~Attempt() {
@@ -91,11 +103,20 @@ struct Attempt {
     int n;
     while ((n = BIO_read(wbio, buf, sizeof buf)) > 0) send(std::string(buf, static_cast<size_t>(n)));
   }
-  void check_response() {
-    if (response.find("\r\n") == std::string::npos) return;
-    int code = supervisor::parse_status_line(response);
-    if (code >= 200 && code < 300) finish(true, "");
-    else finish(false, code > 0 ? "the receiver answered " + std::to_string(code) : "the answer is not HTTP");
+  // Ends the attempt once the answer's status line is there, or is too long to be one.
+  void take_reply(std::string_view bytes) {
+    switch (reply.feed(bytes)) {
+      case ReplyStatus::State::incomplete:
+        return;
+      case ReplyStatus::State::too_long:
+        return finish(false, "the answer has no status line within its first " +
+                                 std::to_string(ReplyStatus::kMaxStatusLine / 1024) + " KiB; not an HTTP receiver?");
+      case ReplyStatus::State::complete: {
+        int code = reply.code();
+        if (code >= 200 && code < 300) return finish(true, "");
+        return finish(false, code > 0 ? "the receiver answered " + std::to_string(code) : "the answer is not HTTP");
+      }
+    }
   }
   void pump_tls() {
     if (!request_sent) {
@@ -110,8 +131,9 @@ struct Attempt {
     }
     if (request_sent) {
       char buf[4096];
-      int n;
-      while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) response.append(buf, static_cast<size_t>(n));
+      int n = 0;
+      while (!done && (n = SSL_read(ssl, buf, sizeof buf)) > 0) take_reply(std::string_view(buf, static_cast<size_t>(n)));
+      if (done) return;
       int e = SSL_get_error(ssl, n);
       if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_ZERO_RETURN) {
         flush_tls();
@@ -119,7 +141,6 @@ struct Attempt {
       }
     }
     flush_tls();
-    check_response();
   }
 };
 
@@ -181,7 +202,7 @@ void Reporter::Impl::attempt() {
   a->resolver.data = a;
   a->tcp.data = a;
   a->connect.data = a;
-  a->request = "POST " + target.path + " HTTP/1.1\r\nHost: " + target.host + "\r\nUser-Agent: wsinit/" WSINIT_VERSION
+  a->request = "POST " + target.path + " HTTP/1.1\r\nHost: " + host_header(target) + "\r\nUser-Agent: wsinit/" WSINIT_VERSION
                "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
                "\r\nX-Wsinit-Timestamp: " + timestamp + "\r\n";
   if (!secret.empty()) a->request += "X-Wsinit-Signature: " + signature(secret, timestamp, body) + "\r\n";
@@ -235,10 +256,7 @@ void Reporter::Impl::on_connected(uv_connect_t* req, int status) {
           if (!self->done) self->finish(false, "the receiver closed the connection without an answer");
           return;
         }
-        if (!self->ssl) {
-          self->response.append(buf->base, static_cast<size_t>(n));
-          return self->check_response();
-        }
+        if (!self->ssl) return self->take_reply(std::string_view(buf->base, static_cast<size_t>(n)));
         BIO_write(self->rbio, buf->base, static_cast<int>(n));
         self->pump_tls();
       });
@@ -263,12 +281,12 @@ void Reporter::Impl::finished(bool ok, const std::string& why) {
   in_flight = nullptr;
   attempt_timeout.stop();
   if (ok) {
-    if (failures > 0) spdlog::info("report: delivered again to {} after {} failed attempts", settings.report_url, failures);
+    if (failures > 0) spdlog::info("report: delivered again to {} after {} failed attempts", loggable_url(target), failures);
     failures = 0;
     if (pending) send();
     return;
   }
-  if (failures++ == 0) spdlog::warn("report: cannot deliver to {}: {}; retrying with backoff", settings.report_url, why);
+  if (failures++ == 0) spdlog::warn("report: cannot deliver to {}: {}; retrying with backoff", loggable_url(target), why);
   else spdlog::debug("report: attempt {} failed: {}", failures, why);
   auto cap = std::min<std::chrono::milliseconds>(settings.report_interval, 30s);
   double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random);

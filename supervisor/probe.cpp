@@ -11,7 +11,7 @@ namespace wsinit::supervisor {
 std::optional<HttpTarget> parse_http_url(const std::string& text, std::string* error) {
   auto url = parse_probe_url(text, error);
   if (!url) return std::nullopt;
-  return HttpTarget{url->host, url->port, url->path};
+  return HttpTarget{url->host, url->port, url->path, host_header(*url)};
 }
 
 int parse_status_line(std::string_view response) {
@@ -110,7 +110,8 @@ void Probe::start_network_attempt() {
   a->connect.data = a;
   a->write.data = a;
   if (is_http) {
-    a->request = "GET " + http_->path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: wsinit-probe\r\nConnection: close\r\n\r\n";
+    a->request = "GET " + http_->path + " HTTP/1.0\r\nHost: " + http_->host_header +
+                 "\r\nUser-Agent: wsinit-probe\r\nConnection: close\r\n\r\n";
   }
   a->expect_banner = !is_http && !spec_.tcp_expect.empty();
   uv_tcp_init(loop_, &a->tcp);

@@ -19,6 +19,7 @@ struct HttpTarget {
   std::string host;  // IP literal
   int port = 80;
   std::string path = "/";
+  std::string host_header;  // "127.0.0.1:8080"
 };
 // Accepts http://HOST[:PORT][/PATH] with HOST an IPv4 or [IPv6] literal or localhost
 // (config validation refuses the rest with file:line:column).

@@ -60,3 +60,67 @@ expect_eq "$check_status" 1 "wsinit check's status for a readiness URL with a ho
 expect_contains "$(cat "$TMP/ready.out")" \
   "$TMP/ready.yaml:7:19: services.web.ready.http: host 'example.com' must be an IP address or localhost" "the refusal"
 ok "wsinit check refuses ready.http with a host name: $(grep -o 'services.web.ready.http: .*' "$TMP/ready.out")"
+
+# --- A report receiver that streams bytes with no line break: the attempt fails once 16 KiB
+# came without a status line, said once with the URL but not its query (a token lives there),
+# and wsinit's memory stays small. The receiver records the Host header it got.
+rport=$(free_port)
+cat >"$TMP/streamer.py" <<'PY'
+import socket, sys, time
+port, record, listening = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", port))
+server.listen(4)
+server.settimeout(30)
+open(listening, "w").close()
+chunk = b"x" * 65536
+end = time.monotonic() + 60
+while time.monotonic() < end:
+    try:
+        conn, _ = server.accept()
+    except socket.timeout:
+        break
+    conn.settimeout(5)
+    head = b""
+    try:
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            data = conn.recv(4096)
+            if not data:
+                break
+            head += data
+    except OSError:
+        pass
+    host = next((l.decode() for l in head.split(b"\r\n") if l.lower().startswith(b"host:")), "no Host header")
+    sent, started = 0, time.monotonic()
+    try:
+        while time.monotonic() - started < 15:
+            sent += conn.send(chunk)
+    except OSError:
+        pass
+    conn.close()
+    with open(record, "a") as f:
+        f.write(f"{host} | {sent} bytes sent in {time.monotonic() - started:.1f}s\n")
+PY
+python3 "$TMP/streamer.py" "$rport" "$TMP/streamed" "$TMP/streamer-listening" &
+streamer=$!
+STARTED+=("$streamer")
+wait_until "[ -e '$TMP/streamer-listening' ]" 5
+plain_config "$TMP/stream.yaml" <<YAML
+health: {report: {url: "http://127.0.0.1:$rport/report?token=hunter2-s3cret", interval: 60s}}
+YAML
+start_subreaper --config "$TMP/stream.yaml"
+wait_until "grep -q 'report: cannot deliver' '$TMP/err'" 5
+wait_until "[ \$(grep -c '^Host:' '$TMP/streamed' 2>/dev/null) -ge 2 ]" 10  # a retry met the same
+peak_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$WS_PID/status")
+rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$WS_PID/status")
+[ "$peak_kb" -lt 32768 ] || fail "wsinit's peak RSS is $peak_kb kB"
+expect_contains "$(cat "$TMP/err")" "report: cannot deliver to http://127.0.0.1:$rport/report: the answer has no status line within its first 16 KiB" \
+  "the failed delivery"
+! grep -q hunter2 "$TMP/err" || fail "the report URL's query reached the log: $(grep hunter2 "$TMP/err")"
+expect_eq "$(head -n 1 "$TMP/streamed" | cut -d' ' -f1-2)" "Host: 127.0.0.1:$rport" "the Host header"
+kill -TERM "$WS_PID"
+wait_wsinit
+kill "$streamer" 2>/dev/null || true
+wait "$streamer" 2>/dev/null || true
+ok "a receiver streaming without a line break: delivery failed and logged ($(grep -o 'the answer has no status line[^;]*' "$TMP/err" | head -1)), RSS $rss_kb kB (peak $peak_kb kB), Host: 127.0.0.1:$rport, no token in the log; per attempt: $(head -n 1 "$TMP/streamed" | cut -d'|' -f2)"

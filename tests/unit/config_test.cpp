@@ -177,6 +177,18 @@ TEST(Load, ReadinessUrlsMustBeProbeable) {
   }
 }
 
+// The report URL is checked at load too; a host name is fine there (the reporter resolves it),
+// and the error never shows the query string, where tokens live.
+TEST(Load, ReportUrlIsCheckedAtLoad) {
+  EXPECT_EQ(only_error(load("version: 1\nhealth: {report: {url: \"ftp://x/?token=s3cret\"}}\n")),
+            "test.yaml:2:24: health.report.url: 'ftp://x/?...' is not an http:// or https:// URL");
+  EXPECT_EQ(only_error(load("version: 1\nhealth: {report: {url: \"https://receiver.example:99999/\"}}\n")),
+            "test.yaml:2:24: health.report.url: bad port '99999'");
+  auto r = load("version: 1\nhealth: {report: {url: \"https://receiver.example/hook?token=x\"}}\n");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_TRUE(load("version: 1\nhealth: {report: {url: \"${NO_URL:-}\"}}\n").config);  // empty: reports off
+}
+
 TEST(Load, InvalidYamlHasPosition) {
   auto e = only_error(load("version: 1\nservices: [\n"));
   EXPECT_EQ(e.rfind("test.yaml:", 0), 0u);

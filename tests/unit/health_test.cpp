@@ -155,6 +155,41 @@ TEST(Url, ParsesReportUrls) {
   EXPECT_FALSE(wsinit::parse_url("http://host/a b", &error));
 }
 
+TEST(Url, QueryWithoutPathAndErrorsWithoutQuery) {
+  std::string error;
+  auto t = wsinit::parse_url("http://10.0.0.1:81?token=x", &error);
+  ASSERT_TRUE(t) << error;
+  EXPECT_EQ(t->host, "10.0.0.1");
+  EXPECT_EQ(t->port, 81);
+  EXPECT_EQ(t->path, "/?token=x");
+  EXPECT_FALSE(wsinit::parse_url("htp://host/hook?token=s3cret", &error));
+  EXPECT_EQ(error, "'htp://host/hook?...' is not an http:// or https:// URL");
+}
+
+// The Host header carries a port that is not the scheme's, and brackets an IPv6 address.
+TEST(Url, HostHeader) {
+  std::string error;
+  auto header = [&](const char* text) { return wsinit::host_header(*wsinit::parse_url(text, &error)); };
+  EXPECT_EQ(header("http://receiver.example:8080/x"), "receiver.example:8080");
+  EXPECT_EQ(header("http://receiver.example/x"), "receiver.example");
+  EXPECT_EQ(header("http://receiver.example:80/x"), "receiver.example");
+  EXPECT_EQ(header("https://receiver.example/x"), "receiver.example");
+  EXPECT_EQ(header("https://receiver.example:80/x"), "receiver.example:80");
+  EXPECT_EQ(header("http://[::1]:9000/"), "[::1]:9000");
+  EXPECT_EQ(header("https://[::1]/"), "[::1]");
+}
+
+// What is logged of a report URL: scheme, host, port and path, never the query (tokens).
+TEST(Url, LoggableUrlHasNoQuery) {
+  std::string error;
+  auto logged = [&](const char* text) { return wsinit::loggable_url(*wsinit::parse_url(text, &error)); };
+  EXPECT_EQ(logged("https://proxy.example:8443/hooks/ws?id=1&token=s3cret"), "https://proxy.example:8443/hooks/ws");
+  EXPECT_EQ(logged("https://proxy.example/hooks"), "https://proxy.example:443/hooks");
+  EXPECT_EQ(logged("http://127.0.0.1"), "http://127.0.0.1:80/");
+  EXPECT_EQ(logged("http://[::1]:9000/r#frag"), "http://[::1]:9000/r");
+  EXPECT_EQ(logged("http://10.0.0.1?token=s3cret"), "http://10.0.0.1:80/");
+}
+
 TEST(Url, ProbeUrlsAreIpLiteralsOrLocalhost) {
   std::string error;
   auto t = wsinit::parse_probe_url("http://localhost:3000/up", &error);
@@ -165,4 +200,33 @@ TEST(Url, ProbeUrlsAreIpLiteralsOrLocalhost) {
   EXPECT_EQ(error, "host 'example.com' must be an IP address or localhost (probes do not resolve names; e.g. "
                    "http://127.0.0.1:8080/)");
   EXPECT_FALSE(wsinit::parse_probe_url("http://127.0.0.1.example/", &error));
+}
+
+// The reporter reads the answer's status line only, each byte once, and at most 16 KiB of it.
+TEST(Reporter, ReplyStatusLineArrivingByteByByte) {
+  ReplyStatus reply;
+  std::string answer = "HTTP/1.1 204 No Content\r\nServer: x\r\n\r\n";
+  size_t fed = 0;
+  while (fed < answer.size() && reply.feed(answer.substr(fed, 1)) == ReplyStatus::State::incomplete) ++fed;
+  EXPECT_EQ(fed, answer.find('\n'));  // complete at the status line's end, headers never read
+  EXPECT_EQ(reply.state(), ReplyStatus::State::complete);
+  EXPECT_EQ(reply.code(), 204);
+  ReplyStatus garbage;
+  EXPECT_EQ(garbage.feed("hello\nHTTP/1.1 200 OK\r\n"), ReplyStatus::State::complete);
+  EXPECT_EQ(garbage.code(), -1);
+}
+
+TEST(Reporter, ReplyWithoutLineBreakIsTooLongAt16KiB) {
+  ReplyStatus reply;
+  std::string chunk(1024, 'x');
+  int chunks = 0;
+  while (reply.feed(chunk) == ReplyStatus::State::incomplete && chunks < 1000) ++chunks;
+  EXPECT_EQ(chunks, 16);  // 16 KiB kept, the 17th KiB is one too many
+  EXPECT_EQ(reply.state(), ReplyStatus::State::too_long);
+  EXPECT_EQ(reply.feed("\r\n"), ReplyStatus::State::too_long);  // and it stays so
+  // A status line of 16 KiB (its CR included) is still one.
+  ReplyStatus longest;
+  EXPECT_EQ(longest.feed("HTTP/1.1 200 " + std::string(ReplyStatus::kMaxStatusLine - 14, 'k')), ReplyStatus::State::incomplete);
+  EXPECT_EQ(longest.feed("\r\n"), ReplyStatus::State::complete);
+  EXPECT_EQ(longest.code(), 200);
 }

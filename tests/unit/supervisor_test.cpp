@@ -79,6 +79,8 @@ TEST(Probe, ParsesHttpUrls) {
   EXPECT_FALSE(parse_http_url("http://example.com/", &err));
   EXPECT_NE(err.find("IP address"), std::string::npos);
   EXPECT_FALSE(parse_http_url("http://127.0.0.1:99999/", &err));
+  EXPECT_EQ(parse_http_url("http://localhost:3000/", &err)->host_header, "127.0.0.1:3000");
+  EXPECT_EQ(parse_http_url("http://[::1]/", &err)->host_header, "[::1]");
 }
 
 // A URL the probe cannot use is named, with the reason, instead of being skipped in silence.
