@@ -4,8 +4,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <list>
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
@@ -45,10 +47,12 @@ bool socket_is_live(const std::string& path) {
 
 struct ControlServer::Impl {
   struct Connection {
-    Impl* server;
+    Impl* server;  // null once the server is gone
     uv_pipe_t pipe;
-    std::string request;
+    std::string request;  // at most kMaxControlRequest + 1 bytes
     std::unique_ptr<Timer> timeout;
+    std::list<Connection*>::iterator place;  // in server->connections
+    bool busy = false;  // the handler has its request and will reply
     bool answered = false;
     bool reply_sent = false;
     bool peer_done = false;  // we read all we will read
@@ -59,6 +63,8 @@ struct ControlServer::Impl {
   Handler handler;
   uv_pipe_t* listener = nullptr;
   std::string path;
+  std::list<Connection*> connections;  // open ones, oldest first
+  uint64_t warned_full_at = 0;         // uv_now of the last "too many connections" line
 
   static void on_connection(uv_stream_t* server, int status) {
     auto* self = static_cast<Impl*>(server->data);
@@ -66,7 +72,10 @@ struct ControlServer::Impl {
     auto* c = new Connection{self, {}, {}, std::make_unique<Timer>(self->loop)};
     uv_pipe_init(self->loop, &c->pipe, 0);
     c->pipe.data = c;
+    c->place = self->connections.end();
     if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) return close_connection(c);
+    if (!self->make_room()) return close_connection(c);
+    c->place = self->connections.insert(self->connections.end(), c);
     c->timeout->start(kRequestTimeout, [c] { answer(c, false, "no complete request line within 5s"); });
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(&c->pipe),
@@ -75,6 +84,27 @@ struct ControlServer::Impl {
           *buf = uv_buf_init(buffer, sizeof buffer);
         },
         on_read);
+  }
+
+  // At most kMaxControlConnections are open. A newcomer over the cap takes the place of the
+  // oldest one the handler is not answering (an idle client, or one that sent garbage), so idle
+  // connections cannot lock `wsinit status` out; when all of them are being answered, the
+  // newcomer is closed at once. Said at most once a minute.
+  bool make_room() {
+    if (connections.size() < kMaxControlConnections) return true;
+    if (warned_full_at == 0 || uv_now(loop) - warned_full_at >= 60'000) {
+      warned_full_at = uv_now(loop);
+      spdlog::warn("control socket: {} connections are open, the most there may be; the oldest idle one, or the "
+                   "newcomer, is closed",
+                   kMaxControlConnections);
+    }
+    for (Connection* old : connections) {
+      if (!old->busy) {
+        close_connection(old);
+        return true;
+      }
+    }
+    return false;
   }
 
   static void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
@@ -89,7 +119,8 @@ struct ControlServer::Impl {
       return;
     }
     if (n < 0 && c->request.empty()) return close_connection(c);
-    if (n > 0) c->request.append(buf->base, static_cast<size_t>(n));
+    // One byte past the longest request is enough to know it is too long.
+    if (n > 0) c->request.append(buf->base, std::min(static_cast<size_t>(n), kMaxControlRequest + 1 - c->request.size()));
     ControlRequest request = parse_control_request(c->request, n < 0);  // EOF without a newline: take what came
     if (request.kind == ControlRequest::Kind::incomplete) return;
     bool whole_line = n < 0 || c->request.find('\n') != std::string::npos;
@@ -102,6 +133,7 @@ struct ControlServer::Impl {
     c->peer_done = true;
     c->timeout->stop();
     c->answered = true;  // from here the handler owns the reply
+    c->busy = request.kind != ControlRequest::Kind::invalid;
     if (request.kind == ControlRequest::Kind::invalid) return send_reply(c, false, request.error);
     c->server->handler(request, [c](bool ok, const std::string& text) { send_reply(c, ok, text); });
   }
@@ -131,6 +163,7 @@ struct ControlServer::Impl {
   static void close_connection(Connection* c) {
     if (c->closed) return;
     c->closed = true;
+    if (c->server && c->place != c->server->connections.end()) c->server->connections.erase(c->place);
     c->timeout.reset();
     uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), [](uv_handle_t* h) { delete static_cast<Connection*>(h->data); });
   }
@@ -142,6 +175,16 @@ ControlServer::ControlServer(uv_loop_t* loop, Handler handler) : impl_(std::make
 }
 
 ControlServer::~ControlServer() {
+  // Idle connections close now; one the handler is answering is closed once its reply is out.
+  while (!impl_->connections.empty()) {
+    Impl::Connection* c = impl_->connections.front();
+    if (c->busy) {
+      impl_->connections.pop_front();
+      c->server = nullptr;
+    } else {
+      Impl::close_connection(c);
+    }
+  }
   if (impl_->listener) {
     impl_->listener->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(impl_->listener), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });

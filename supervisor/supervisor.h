@@ -99,7 +99,8 @@ struct ControlRequest {
   std::string service;  // start | stop | restart: the service named
   std::string error;    // invalid: why, safe to send back (no control bytes)
 };
-inline constexpr size_t kMaxControlRequest = 4096;
+inline constexpr size_t kMaxControlRequest = 4096;     // bytes of the request line
+inline constexpr size_t kMaxControlConnections = 32;  // open at once; see ControlServer
 // Reads the request at the front of what has arrived; `at_end`: nothing more will come.
 ControlRequest parse_control_request(std::string_view received, bool at_end);
 

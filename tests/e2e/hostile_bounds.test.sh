@@ -124,3 +124,54 @@ wait_wsinit
 kill "$streamer" 2>/dev/null || true
 wait "$streamer" 2>/dev/null || true
 ok "a receiver streaming without a line break: delivery failed and logged ($(grep -o 'the answer has no status line[^;]*' "$TMP/err" | head -1)), RSS $rss_kb kB (peak $peak_kb kB), Host: 127.0.0.1:$rport, no token in the log; per attempt: $(head -n 1 "$TMP/streamed" | cut -d'|' -f2)"
+
+# --- 300 idle connections to the control socket under nofile=256: at most 32 are kept (the
+# oldest idle one makes room), so /healthz still answers and `wsinit restart` still works.
+hport=$(free_port)
+plain_config "$TMP/flood.yaml" <<YAML
+health: {listen: "127.0.0.1:$hport"}
+services:
+  - {name: sleeper, shell: "exec sleep 300"}
+YAML
+start_subreaper --config "$TMP/flood.yaml"
+wait_status '.services[0].state == "running"' 10
+prlimit --pid "$WS_PID" --nofile=256:256
+first_pid=$(service_field sleeper .pid)
+cat >"$TMP/flood.py" <<'PY'
+import socket, sys, time
+path, count, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+held, refused, deadline = [], 0, time.monotonic() + 10
+while len(held) + refused < count and time.monotonic() < deadline:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        s.connect(path)
+        held.append(s)
+    except BlockingIOError:  # the listen backlog is full: wsinit has not accepted yet
+        s.close()
+        time.sleep(0.002)
+    except OSError:
+        refused += 1
+        s.close()
+with open(ready, "w") as f:
+    f.write(f"{len(held)} connected, {refused} refused\n")
+time.sleep(30)
+PY
+python3 "$TMP/flood.py" "$WSINIT_SOCKET" 300 "$TMP/flooded" &
+flood=$!
+STARTED+=("$flood")
+wait_until "[ -s '$TMP/flooded' ]" 15
+fds=$(ls "/proc/$WS_PID/fd" | wc -l)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$hport/healthz" || true)
+expect_eq "$code" 200 "/healthz under the flood ($fds fds open in wsinit)"
+restart_status=0
+timeout 10 "$WSINIT" restart sleeper >"$TMP/restart.out" 2>&1 || restart_status=$?
+expect_eq "$restart_status" 0 "wsinit restart under the flood ($(cat "$TMP/restart.out"))"
+wait_status ".services[0].state == \"running\" and .services[0].pid != $first_pid" 10
+[ "$fds" -lt 100 ] || fail "wsinit holds $fds fds under the flood"
+expect_contains "$(cat "$TMP/err")" "control socket: 32 connections are open, the most there may be" "the cap's log line"
+kill "$flood" 2>/dev/null || true
+wait "$flood" 2>/dev/null || true
+kill -TERM "$WS_PID"
+wait_wsinit
+ok "300 idle control connections under nofile=256 ($(cat "$TMP/flooded")): wsinit holds $fds fds, /healthz 200, restart works"
