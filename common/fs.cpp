@@ -5,24 +5,57 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 namespace wsinit::fs {
+
+namespace {
+
+bool in_group(gid_t gid) {
+  if (gid == getgid()) return true;
+  gid_t groups[256];
+  int n = getgroups(256, groups);
+  for (int i = 0; i < n; ++i) {
+    if (groups[i] == gid) return true;
+  }
+  return false;
+}
+
+// An existing directory is used as it is, never chmodded: it must be ours, and writable by no
+// one else. Group write is let be when we are in the group: Kubernetes' fsGroup makes every
+// directory of a volume g+rwx, with a group the pod's processes are in, at each start.
+std::optional<std::string> usable_as_it_is(const std::string& dir) {
+  struct stat st;
+  if (lstat(dir.c_str(), &st) < 0) return "cannot use " + dir + ": " + strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
+  if (st.st_uid != getuid())
+    return dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to us (uid " + std::to_string(getuid()) + ")";
+  if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && !in_group(st.st_gid))) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    return dir + " can be written by other users (mode " + mode + ", group " + std::to_string(st.st_gid) +
+           "); wsinit does not change the mode of a directory it did not create: name a directory only uid " +
+           std::to_string(getuid()) + " can write to, or one that does not exist yet";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 std::optional<std::string> prepare_private_dir(const std::string& dir) {
   size_t slash = dir.rfind('/');
   if (slash != std::string::npos && slash > 0) {
     if (auto problem = make_dirs(dir.substr(0, slash), 0755)) return problem;
   }
-  if (mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) return "cannot create " + dir + ": " + strerror(errno);
-  struct stat st;
-  if (lstat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) return dir + " is not a directory";
-  if (st.st_uid != getuid())
-    return dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to us (uid " + std::to_string(getuid()) + ")";
-  if ((st.st_mode & 0777) != 0700 && chmod(dir.c_str(), 0700) < 0)
-    return "cannot make " + dir + " private (0700): " + strerror(errno);
-  return std::nullopt;
+  if (mkdir(dir.c_str(), 0700) == 0) {
+    // Ours, just made: 0700 whatever the umask took from it.
+    if (chmod(dir.c_str(), 0700) < 0) return "cannot make " + dir + " private (0700): " + strerror(errno);
+    return std::nullopt;
+  }
+  if (errno != EEXIST) return "cannot create " + dir + ": " + strerror(errno);
+  return usable_as_it_is(dir);
 }
 
 std::optional<std::string> make_dirs(const std::string& dir, mode_t mode) {

@@ -8,8 +8,9 @@
 
 namespace wsinit::fs {
 
-// A directory only this uid can use: created 0700 when missing, made 0700 when it is ours,
-// refused (with a reason) when it is not a directory or belongs to someone else.
+// A directory no one else can write to. Missing: created 0700 (missing parents 0755). Existing:
+// used as it is, never chmodded, when it is a directory of ours that other users cannot write
+// to (group write only for a group we are in); else refused with the reason.
 std::optional<std::string> prepare_private_dir(const std::string& dir);
 
 // Creates `dir` and its missing parents with `mode`; nullopt on success, else the reason.

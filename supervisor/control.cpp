@@ -216,14 +216,20 @@ bool ControlServer::listen(const std::string& path, std::string* error) {
   }
   auto* pipe = new uv_pipe_t;
   uv_pipe_init(impl_->loop, pipe, 0);
+  // 0600 from its first moment: bind makes the socket with the umask, and the directory it is
+  // in may be one that others can enter.
+  mode_t mask = umask(0177);
   int err = uv_pipe_bind(pipe, path.c_str());
+  umask(mask);
+  bool bound = err == 0;
+  if (err == 0 && chmod(path.c_str(), 0600) < 0) err = uv_translate_sys_error(errno);
   if (err == 0) err = uv_listen(reinterpret_cast<uv_stream_t*>(pipe), 16, Impl::on_connection);
   if (err != 0) {
     *error = "cannot listen on " + path + ": " + uv_strerror(err);
+    if (bound) unlink(path.c_str());
     uv_close(reinterpret_cast<uv_handle_t*>(pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
     return false;
   }
-  chmod(path.c_str(), 0600);
   pipe->data = impl_.get();
   impl_->listener = pipe;
   impl_->path = path;

@@ -175,3 +175,28 @@ wait "$flood" 2>/dev/null || true
 kill -TERM "$WS_PID"
 wait_wsinit
 ok "300 idle control connections under nofile=256 ($(cat "$TMP/flooded")): wsinit holds $fds fds, /healthz 200, restart works"
+
+# --- An existing directory named as the control socket's keeps its mode; one other users can
+# write to is refused (the control socket is off, said why) and left as it was.
+mkdir "$TMP/home" "$TMP/open"
+chmod 0755 "$TMP/home"
+chmod 0777 "$TMP/open"
+plain_config "$TMP/sock.yaml" </dev/null
+export WSINIT_SOCKET="$TMP/home/wsinit.sock"
+start_subreaper --config "$TMP/sock.yaml"
+wait_until "[ -S '$TMP/home/wsinit.sock' ]" 5
+status_json >/dev/null || fail "wsinit status does not answer on $WSINIT_SOCKET"
+expect_eq "$(stat -c %a "$TMP/home")" 755 "the existing directory's mode"
+expect_eq "$(stat -c %a "$TMP/home/wsinit.sock")" 600 "the socket's mode"
+kill -TERM "$WS_PID"
+wait_wsinit
+export WSINIT_SOCKET="$TMP/open/wsinit.sock"
+start_subreaper --config "$TMP/sock.yaml"
+wait_until "grep -q 'control socket off' '$TMP/err'" 5
+expect_contains "$(cat "$TMP/err")" "control socket off: $TMP/open can be written by other users (mode 0777" "the refusal"
+expect_eq "$(stat -c %a "$TMP/open")" 777 "the refused directory's mode"
+[ ! -e "$TMP/open/wsinit.sock" ] || fail "a socket was made in $TMP/open"
+kill -TERM "$WS_PID"
+wait_wsinit
+export WSINIT_SOCKET="$TMP/run/wsinit.sock"
+ok "an existing socket directory keeps its mode (755); one others can write is refused: $(grep -o 'control socket off: .*' "$TMP/err" | cut -c1-120)..."

@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "tests/unit/test_util.h"
 #include <sys/wait.h>
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/fs.h"
 #include "common/json.h"
 #include "supervisor/backoff.h"
 #include "supervisor/log_relay.h"
@@ -388,4 +390,59 @@ TEST(ControlRequest, ParsesTheProtocolAndRefusesTheRest) {
   EXPECT_EQ(r.kind, Kind::invalid);
   EXPECT_EQ(r.error, "request longer than 4096 bytes");
   EXPECT_EQ(parse_control_request("start\n", false).error, "'' is not a service name");
+}
+
+// The control socket's directory (and the other private ones): one wsinit makes is 0700; one
+// that exists is never chmodded, and used only when no other user can write to it.
+namespace {
+mode_t mode_of(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
+}
+}  // namespace
+
+TEST(PrivateDir, OneWsinitMakesIs0700WhateverTheUmask) {
+  TempDir t;
+  mode_t mask = umask(0277);
+  auto problem = fs::prepare_private_dir(t.path + "/new/run");
+  umask(mask);
+  EXPECT_FALSE(problem) << *problem;
+  EXPECT_EQ(mode_of(t.path + "/new/run"), 0700u);
+}
+
+TEST(PrivateDir, AnExistingOneKeepsItsMode) {
+  TempDir t;
+  std::string home = t.path + "/home";
+  ASSERT_EQ(mkdir(home.c_str(), 0755), 0);
+  ASSERT_EQ(chmod(home.c_str(), 0755), 0);
+  auto problem = fs::prepare_private_dir(home);
+  EXPECT_FALSE(problem) << *problem;
+  EXPECT_EQ(mode_of(home), 0755u);
+  // Group-writable with our own group (Kubernetes' fsGroup): used as it is too.
+  ASSERT_EQ(chmod(home.c_str(), 02770), 0);
+  ASSERT_EQ(chown(home.c_str(), -1, getgid()), 0);
+  EXPECT_FALSE(fs::prepare_private_dir(home));
+  EXPECT_EQ(mode_of(home), 02770u);
+}
+
+TEST(PrivateDir, AnExistingOneOthersCanWriteIsRefusedAndLeftAlone) {
+  TempDir t;
+  std::string open_dir = t.path + "/open";
+  ASSERT_EQ(mkdir(open_dir.c_str(), 0700), 0);
+  ASSERT_EQ(chmod(open_dir.c_str(), 0777), 0);
+  auto problem = fs::prepare_private_dir(open_dir);
+  ASSERT_TRUE(problem);
+  EXPECT_NE(problem->find(open_dir + " can be written by other users (mode 0777"), std::string::npos) << *problem;
+  EXPECT_EQ(mode_of(open_dir), 0777u);
+  std::string link = t.path + "/link";
+  ASSERT_EQ(symlink(open_dir.c_str(), link.c_str()), 0);
+  EXPECT_EQ(fs::prepare_private_dir(link).value_or(""), link + " is not a directory");
+  if (getuid() != 0) GTEST_SKIP() << "giving a directory away needs root";
+  ASSERT_EQ(chmod(open_dir.c_str(), 0770), 0);
+  ASSERT_EQ(chown(open_dir.c_str(), -1, 4242), 0);  // a group we are not in
+  EXPECT_NE(fs::prepare_private_dir(open_dir).value_or("").find("can be written by other users (mode 0770, group 4242)"),
+            std::string::npos);
+  ASSERT_EQ(chown(open_dir.c_str(), 4242, -1), 0);
+  EXPECT_EQ(fs::prepare_private_dir(open_dir).value_or(""), open_dir + " belongs to uid 4242, not to us (uid 0)");
+  EXPECT_EQ(mode_of(open_dir), 0770u);
 }
