@@ -200,3 +200,24 @@ kill -TERM "$WS_PID"
 wait_wsinit
 export WSINIT_SOCKET="$TMP/run/wsinit.sock"
 ok "an existing socket directory keeps its mode (755); one others can write is refused: $(grep -o 'control socket off: .*' "$TMP/err" | cut -c1-120)..."
+
+# --- A service that writes 512 KiB of empty lines at once, with a 63-character name and JSON
+# lines: each read becomes many times its size in records, but the relay writes its batches on
+# at 1 MiB, so wsinit's memory stays small.
+long_name=$(printf 'l%.0s' $(seq 1 63))
+plain_config "$TMP/burst.yaml" <<YAML
+log: {format: json}
+services:
+  - name: $long_name
+    command: [python3, -c, "import os, time; os.write(1, b'\\\\n' * 524288); print('burst done', flush=True); time.sleep(300)"]
+YAML
+"$WSINIT" --config "$TMP/burst.yaml" >/dev/null 2>"$TMP/err" &
+WS_PID=$!
+WS_WAIT_PID=$!
+STARTED+=("$WS_PID")
+wait_until "grep -q 'burst done' '$TMP/logs/$long_name.log' 2>/dev/null" 30
+peak_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$WS_PID/status")
+[ "$peak_kb" -lt 32768 ] || fail "wsinit's peak RSS relaying 512 KiB of empty lines is $peak_kb kB"
+kill -TERM "$WS_PID"
+wait_wsinit
+ok "512 KiB of empty lines (JSON, a 63-character name) relayed with a peak RSS of $peak_kb kB"
