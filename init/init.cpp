@@ -124,14 +124,16 @@ std::optional<config::Config> load_config(const Command& command, const config::
 
 class Init {
  public:
-  Init(Effective effective, std::string config_file, const Command& command, char** envp, user_ids::Identity identity)
+  Init(Effective effective, std::string config_file, const Command& command, char** envp, user_ids::Identity identity,
+       std::optional<supervisor::SignalState> inherited_signals)
       : config_(std::move(effective.config)),
         sshd_(std::move(effective.sshd)),
         workspace_(std::move(effective.workspace)),
         config_file_(std::move(config_file)),
         command_(command),
         envp_(envp),
-        identity_(std::move(identity)) {}
+        identity_(std::move(identity)),
+        inherited_signals_(inherited_signals) {}
 
   int run();
   void record_phase(const std::string& name, Clock::duration took) {
@@ -165,6 +167,7 @@ class Init {
   const Command& command_;
   char** envp_;
   user_ids::Identity identity_;
+  std::optional<supervisor::SignalState> inherited_signals_;  // what wsinit was started with, for CMD
   std::vector<std::string> session_environment() const {
     return workspace::service_environment(environment_list(envp_), identity_);
   }
@@ -210,7 +213,8 @@ int Init::run() {
   supervisor::Supervisor::Hooks hooks;
   hooks.on_main_exit = [this](int status) { on_main_exit(status); };
   hooks.on_change = [this] { on_services_changed(); };
-  supervisor_ = std::make_unique<supervisor::Supervisor>(&loop_, config_, command_.argv, session_environment(), hooks);
+  supervisor_ = std::make_unique<supervisor::Supervisor>(&loop_, config_, command_.argv, session_environment(), hooks,
+                                                         inherited_signals_);
   main_running_ = tini_mode();
   if (!tini_mode() || !config_.services.empty()) open_control_socket();
   start_health();
@@ -517,6 +521,9 @@ std::unique_ptr<spdlog::formatter> text_log_formatter() {
 }
 
 int run(const Command& command, char** envp) {
+  // Read before anything of ours blocks a signal: tini mode hands it on to CMD, as tini does.
+  std::optional<supervisor::SignalState> inherited_signals = supervisor::current_signal_state();
+  int signals_error = errno;
   config::Environment env = config::environment_of(envp);
   std::vector<std::string> errors;
   std::string file;
@@ -531,6 +538,11 @@ int run(const Command& command, char** envp) {
     return 2;
   }
   apply_log_settings(*config, env, !command.argv.empty());
+  if (!inherited_signals && !command.argv.empty()) {
+    spdlog::warn("cannot read the signal mask and dispositions wsinit was started with: {}; CMD starts with "
+                 "none blocked or ignored",
+                 strerror(signals_error));
+  }
   auto t0 = Clock::now();
   user_ids::Identity identity = establish_identity(*config, envp, false);
   auto t1 = Clock::now();
@@ -546,7 +558,8 @@ int run(const Command& command, char** envp) {
   log_sshd(effective->sshd);
   log_workspace(effective->workspace);
   auto t2 = Clock::now();
-  Init init(std::move(*effective), file, command, envp, std::move(identity));
+  Init init(std::move(*effective), file, command, envp, std::move(identity),
+            command.argv.empty() ? std::nullopt : inherited_signals);
   init.record_phase("user", t1 - t0);
   init.record_phase("sshd", t2 - t1);
   return init.run();

@@ -166,7 +166,8 @@ void Supervisor::Service::start() {
 }
 
 // A process of this service (the service itself or its exec probe): its environment and cwd,
-// stdin /dev/null and output into its log relay. CMD (main) keeps the terminal's stdio instead.
+// stdin /dev/null and output into its log relay, default signals. CMD (main) keeps the
+// terminal's stdio and the signal mask and ignored signals wsinit was started with instead.
 SpawnResult Supervisor::Service::spawn_process(const std::vector<std::string>& argv) {
   SpawnRequest request;
   request.argv = argv;
@@ -175,6 +176,7 @@ SpawnResult Supervisor::Service::spawn_process(const std::vector<std::string>& a
   int null_fd = -1;
   if (role_ == Role::main) {
     request.grouping = SpawnRequest::Grouping::foreground;
+    request.signals = ctx_.main_signals;
   } else if (LogRelay* log = relay()) {
     null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     request.stdin_fd = null_fd;

@@ -25,6 +25,7 @@ struct Context {
   std::uint64_t log_max_size = 10u << 20;
   int log_max_files = 3;
   std::vector<std::string> env;
+  std::optional<SignalState> main_signals;   // tini mode's CMD: what wsinit was started with
   std::function<void()> changed;             // a service changed state
   std::function<void(int)> main_exited;      // tini mode's CMD is gone, with its exit status
   std::mt19937_64 random{std::random_device{}()};

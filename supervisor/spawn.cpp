@@ -19,12 +19,13 @@ struct ChildFailure {
   int stage;
   int error;
 };
-enum Stage { kStageSession, kStageStdio, kStageChdir, kStageExec };
+enum Stage { kStageSession, kStageStdio, kStageChdir, kStageSignals, kStageExec };
 const char* stage_name(int stage) {
   switch (stage) {
     case kStageSession: return "session";
     case kStageStdio: return "stdio";
     case kStageChdir: return "chdir";
+    case kStageSignals: return "signals";
     default: return "exec";
   }
 }
@@ -43,21 +44,47 @@ void set_cloexec_from_3() {
   for (int fd = 3; fd < max_fd; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-void reset_signals() {
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
-  for (int s = 1; s < NSIG; ++s) {
-    if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
+// Whether signal `s` has a disposition one may read and set: not KILL or STOP, nor one of those
+// glibc keeps for itself between the standard signals and SIGRTMIN (32 and 33).
+bool has_disposition(int s, int first_realtime) {
+  return s != SIGKILL && s != SIGSTOP && (s <= SIGSYS || s >= first_realtime);
+}
+
+// The child's signals, worked out before fork so that the child only makes system calls.
+struct ChildSignals {
+  sigset_t blocked;
+  sigset_t ignored;
+  int first_realtime;  // SIGRTMIN
+};
+ChildSignals child_signals(const SpawnRequest& r) {
+  ChildSignals c;
+  if (r.signals) {
+    c.blocked = r.signals->blocked;
+    c.ignored = r.signals->ignored;
+  } else {
+    sigemptyset(&c.blocked);
+    sigemptyset(&c.ignored);
   }
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  c.first_realtime = SIGRTMIN;
+  return c;
+}
+
+// Every disposition the default but the ignored ones, then the mask. Until then everything
+// stays blocked, as it was across fork. False with errno set when a call fails.
+bool set_signals(const ChildSignals& c) {
+  struct sigaction action {};
+  sigemptyset(&action.sa_mask);
+  for (int s = 1; s < NSIG; ++s) {
+    if (!has_disposition(s, c.first_realtime)) continue;
+    action.sa_handler = sigismember(&c.ignored, s) == 1 ? SIG_IGN : SIG_DFL;
+    if (sigaction(s, &action, nullptr) < 0) return false;
+  }
+  return sigprocmask(SIG_SETMASK, &c.blocked, nullptr) == 0;
 }
 
 // Runs in the child between fork and exec: only async-signal-safe calls.
-[[noreturn]] void run_child(const SpawnRequest& r, const char* path, char* const argv[], char* const envp[],
-                            int report_fd) {
+[[noreturn]] void run_child(const SpawnRequest& r, const ChildSignals& signals, const char* path, char* const argv[],
+                            char* const envp[], int report_fd) {
   if (r.grouping == SpawnRequest::Grouping::new_session) {
     if (setsid() < 0) child_fail(report_fd, kStageSession);
   } else {
@@ -73,7 +100,7 @@ void reset_signals() {
   }
   if (!r.cwd.empty() && chdir(r.cwd.c_str()) < 0) child_fail(report_fd, kStageChdir);
   set_cloexec_from_3();
-  reset_signals();
+  if (!set_signals(signals)) child_fail(report_fd, kStageSignals);
   execve(path, argv, envp);
   child_fail(report_fd, kStageExec);
 }
@@ -115,6 +142,20 @@ Lookup find_executable(const std::string& name, const std::string& path_variable
   return {"", error};
 }
 
+std::optional<SignalState> current_signal_state() {
+  SignalState state;
+  sigemptyset(&state.ignored);
+  if (sigprocmask(SIG_BLOCK, nullptr, &state.blocked) < 0) return std::nullopt;
+  const int first_realtime = SIGRTMIN;
+  for (int s = 1; s < NSIG; ++s) {
+    if (!has_disposition(s, first_realtime)) continue;
+    struct sigaction action;
+    if (sigaction(s, nullptr, &action) < 0) return std::nullopt;
+    if (action.sa_handler == SIG_IGN) sigaddset(&state.ignored, s);
+  }
+  return state;
+}
+
 int exit_code_for_spawn_error(int error) { return error == ENOENT || error == ENOTDIR ? 127 : 126; }
 
 int exit_status_of(int wait_status) {
@@ -132,15 +173,21 @@ SpawnResult spawn(const SpawnRequest& request) {
   if (pipe2(report, O_CLOEXEC) < 0) return {-1, errno, "pipe"};
   auto argv = c_strings(request.argv);
   auto envp = c_strings(request.env);
+  ChildSignals signals = child_signals(request);
 
   // Blocked across fork: the child must not run our handlers before it resets them.
   sigset_t all, previous;
   sigfillset(&all);
-  sigprocmask(SIG_SETMASK, &all, &previous);
+  if (sigprocmask(SIG_SETMASK, &all, &previous) < 0) {
+    int error = errno;
+    close(report[0]);
+    close(report[1]);
+    return {-1, error, "signals"};
+  }
   pid_t pid = fork();
   if (pid == 0) {
     close(report[0]);
-    run_child(request, found.path.c_str(), argv.data(), envp.data(), report[1]);
+    run_child(request, signals, found.path.c_str(), argv.data(), envp.data(), report[1]);
   }
   int fork_error = errno;
   sigprocmask(SIG_SETMASK, &previous, nullptr);

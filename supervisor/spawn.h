@@ -2,12 +2,24 @@
 // processes; the reaper, not this, collects their exit status.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace wsinit::supervisor {
+
+// A process's signal mask and the signals it has set to SIG_IGN: what tini mode hands on to
+// CMD, as tini does, from what wsinit itself was started with (`nohup`, shells and CI runners
+// start a command with some signals ignored or blocked and expect it to keep them).
+struct SignalState {
+  sigset_t blocked;
+  sigset_t ignored;
+};
+// The calling process's own state; nullopt (errno set) when it cannot be read.
+std::optional<SignalState> current_signal_state();
 
 struct SpawnRequest {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH from `env` unless it has a '/'
@@ -19,12 +31,15 @@ struct SpawnRequest {
   int stdin_fd = -1;  // -1: inherit ours
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // The child's signals. nullopt: an empty mask and every disposition the default (services).
+  // Set: this mask, these signals ignored and the others the default (tini mode's CMD).
+  std::optional<SignalState> signals;
 };
 
 struct SpawnResult {
   pid_t pid = -1;     // > 0 whenever a child was forked, even if its exec then failed
   int error = 0;      // errno of the failure, 0 on success
-  std::string stage;  // what failed: "fork", "lookup", "chdir", "exec", ...
+  std::string stage;  // what failed: "fork", "lookup", "signals", "chdir", "exec", ...
   bool ok() const { return error == 0; }
 };
 

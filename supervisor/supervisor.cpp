@@ -192,9 +192,10 @@ struct Supervisor::Impl {
 };
 
 Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vector<std::string> main_argv,
-                       std::vector<std::string> env, Hooks hooks)
+                       std::vector<std::string> env, Hooks hooks, std::optional<SignalState> main_signals)
     : impl_(std::make_unique<Impl>(loop, config, std::move(hooks))) {
   impl_->ctx.env = std::move(env);
+  impl_->ctx.main_signals = main_signals;
   impl_->ctx.changed = [this] { impl_->evaluate(); };
   impl_->ctx.main_exited = [this](int status) {
     if (impl_->hooks.on_main_exit) impl_->hooks.on_main_exit(status);

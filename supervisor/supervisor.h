@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "supervisor/spawn.h"
 
 namespace wsinit::supervisor {
 
@@ -52,9 +53,11 @@ class Supervisor {
   };
 
   // `main_argv` (tini mode) becomes the service "main": own foreground process group, the
-  // terminal's stdio, never restarted. `env` is the environment every service starts from.
+  // terminal's stdio, never restarted, and `main_signals` as its signal mask and ignored
+  // signals (nullopt: defaults, as every service has). `env` is the environment every service
+  // starts from.
   Supervisor(uv_loop_t* loop, const config::Config& config, std::vector<std::string> main_argv,
-             std::vector<std::string> env, Hooks hooks);
+             std::vector<std::string> env, Hooks hooks, std::optional<SignalState> main_signals = std::nullopt);
   ~Supervisor();
 
   void start();

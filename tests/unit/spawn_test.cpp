@@ -6,8 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <initializer_list>
 #include <string>
 
 #include "supervisor/spawn.h"
@@ -22,6 +24,43 @@ int wait_for(pid_t pid) {
   int status = 0;
   waitpid(pid, &status, 0);
   return status;
+}
+
+sigset_t set_of(std::initializer_list<int> signals) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : signals) sigaddset(&set, s);
+  return set;
+}
+
+// The SigBlk / SigIgn field /proc/PID/status shows for these signals.
+std::string proc_field(std::initializer_list<int> signals) {
+  unsigned long long bits = 0;
+  for (int s : signals) bits |= 1ULL << (s - 1);
+  char hex[17];
+  snprintf(hex, sizeof hex, "%016llx", bits);
+  return hex;
+}
+
+// The "mask X ignored Y" the child-state helper reports when spawned with `signals`, while this
+// process has SIGUSR1 blocked and SIGUSR2 ignored (neither may reach the child).
+std::string signals_of_child(std::optional<SignalState> signals) {
+  TempDir dir;
+  std::string out = dir.path + "/out";
+  int fd = open(out.c_str(), O_WRONLY | O_CREAT, 0644);
+  sigset_t own = set_of({SIGUSR1});
+  sigprocmask(SIG_BLOCK, &own, nullptr);
+  signal(SIGUSR2, SIG_IGN);
+  auto r = spawn({.argv = {CHILD_STATE}, .env = {}, .stdout_fd = fd, .signals = signals});
+  sigprocmask(SIG_UNBLOCK, &own, nullptr);
+  signal(SIGUSR2, SIG_DFL);
+  close(fd);
+  EXPECT_TRUE(r.ok()) << r.stage << " " << r.error;
+  if (r.pid > 0) {
+    EXPECT_EQ(WEXITSTATUS(wait_for(r.pid)), 0);
+  }
+  std::string report = slurp(out);
+  return report.substr(0, report.find(" fds"));
 }
 
 }  // namespace
@@ -97,4 +136,40 @@ TEST(Spawn, ChildStartsCleanInItsOwnSession) {
   // Session and group leader; no terminal (tcgetpgrp fails: -1).
   EXPECT_EQ(slurp(out), "value\n" + dir.path + "\nmask 0000000000000000 ignored 0000000000000000 fds 0 1 2 pid " +
                             pid + " pgid " + pid + " sid " + pid + " tpgid -1\n");
+}
+
+// tini mode's CMD gets the mask and ignored signals wsinit was started with (tini's own test:
+// INT, TTOU and SEGV ignored, TTIN, ILL and TERM blocked), and nothing of the spawner's own.
+TEST(Spawn, ChildGetsTheSignalStateItIsGiven) {
+  SignalState inherited{.blocked = set_of({SIGTTIN, SIGILL, SIGTERM}), .ignored = set_of({SIGINT, SIGTTOU, SIGSEGV})};
+  EXPECT_EQ(signals_of_child(inherited), "mask " + proc_field({SIGTTIN, SIGILL, SIGTERM}) + " ignored " +
+                                             proc_field({SIGINT, SIGTTOU, SIGSEGV}));
+  SignalState realtime{.blocked = set_of({SIGRTMIN, SIGRTMAX}), .ignored = set_of({SIGRTMIN + 1, SIGCHLD})};
+  EXPECT_EQ(signals_of_child(realtime), "mask " + proc_field({SIGRTMIN, SIGRTMAX}) + " ignored " +
+                                            proc_field({SIGRTMIN + 1, SIGCHLD}));
+}
+
+// Services start from defaults whatever the spawner has.
+TEST(Spawn, ChildWithoutAGivenSignalStateGetsDefaults) {
+  EXPECT_EQ(signals_of_child(std::nullopt), "mask 0000000000000000 ignored 0000000000000000");
+}
+
+TEST(SignalState, ReadsTheMaskAndTheIgnoredSignals) {
+  sigset_t block = set_of({SIGUSR1, SIGRTMIN + 2});
+  sigset_t before;
+  sigprocmask(SIG_BLOCK, &block, &before);
+  signal(SIGUSR2, SIG_IGN);
+  signal(SIGRTMAX, SIG_IGN);
+  auto state = current_signal_state();
+  signal(SIGUSR2, SIG_DFL);
+  signal(SIGRTMAX, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &before, nullptr);
+  ASSERT_TRUE(state);
+  EXPECT_EQ(sigismember(&state->blocked, SIGUSR1), 1);
+  EXPECT_EQ(sigismember(&state->blocked, SIGRTMIN + 2), 1);
+  EXPECT_EQ(sigismember(&state->blocked, SIGUSR2), 0);
+  EXPECT_EQ(sigismember(&state->ignored, SIGUSR2), 1);
+  EXPECT_EQ(sigismember(&state->ignored, SIGRTMAX), 1);
+  EXPECT_EQ(sigismember(&state->ignored, SIGUSR1), 0);
+  EXPECT_EQ(sigismember(&state->ignored, SIGHUP), 0);
 }
