@@ -8,8 +8,9 @@
 
 namespace wsinit::init {
 
-// Blocks every signal wsinit handles and returns a signalfd that delivers them (-1 on error).
-// Synchronous faults (SEGV, BUS, FPE, ILL, TRAP, SYS, ABRT) stay unblocked: they are ours.
+// Blocks every signal wsinit handles and returns a signalfd that delivers them (-1 on error,
+// errno set). Synchronous faults (SEGV, BUS, FPE, ILL, TRAP, SYS, ABRT) stay unblocked: they are
+// ours. SIGCHLD is set to its default first, so that an inherited SIG_IGN cannot hide exits.
 int open_signal_fd();
 
 // Whether a signal received by wsinit is passed on to the main child: everything but

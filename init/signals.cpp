@@ -14,6 +14,12 @@ bool is_fault(int s) {
 }  // namespace
 
 int open_signal_fd() {
+  // An ignored SIGCHLD (inherited) would have the kernel reap our children itself, without a
+  // SIGCHLD: the reaper would never see CMD exit. CMD still gets it ignored (spawn hands it on).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  if (sigaction(SIGCHLD, &dfl, nullptr) < 0) return -1;
   sigset_t handled;
   sigfillset(&handled);
   for (int s = 1; s < NSIG; ++s) {

@@ -101,3 +101,19 @@ kill -s TERM "$WS_PID"
 wait_wsinit
 expect_eq "$WS_STATUS" 143 "a CMD that unblocks the forwarded TERM"
 ok "the forwarded TERM is delivered once CMD unblocks it: status 143"
+
+# Started with SIGCHLD ignored (the kernel would then reap wsinit's children unseen), wsinit still
+# sees CMD exit and passes its status on; CMD gets SIGCHLD ignored, as it was asked.
+for mode in pid1 subreaper; do
+  launch=(timeout -k 1 10)
+  # (unshare --fork gives its child SIGCHLD at the default again, so env comes after it.)
+  [ $mode = pid1 ] && launch+=(unshare --pid --fork --mount-proc --kill-child)
+  launch+=(env --default-signal --ignore-signal=CHLD)
+  status=0
+  "${launch[@]}" "$WSINIT" -- sh -c 'exit 3' 2>"$TMP/err" || status=$?
+  expect_eq "$status" 3 "$mode: CMD's status when wsinit was started with SIGCHLD ignored"
+  "${launch[@]}" "$WSINIT" -- "$HELPERS/child-state" >"$TMP/out" 2>"$TMP/err"
+  read -r _ mask _ ignored _ <"$TMP/out"
+  expect_eq "$ignored" "$(proc_field CHLD)" "$mode: CMD's ignored signals"
+  ok "$mode: started with SIGCHLD ignored, wsinit sees CMD exit (status 3); CMD has SIGCHLD ignored"
+done
