@@ -143,6 +143,8 @@ class Init {
  private:
   static void on_signal_readable(uv_poll_t* handle, int status, int events);
 
+  void on_signal_poll_error(int status);
+  void read_signals();
   void handle_signal(const signalfd_siginfo& info);
   void reload();
   void reap_children();
@@ -176,6 +178,8 @@ class Init {
   uv_loop_t loop_{};
   uv_poll_t signal_poll_{};
   int signal_fd_ = -1;
+  std::unique_ptr<Timer> signal_timer_;  // reads the signalfd when polling it failed
+  bool signal_read_failed_ = false;
   std::unique_ptr<Timer> grace_timer_;
   std::unique_ptr<supervisor::Supervisor> supervisor_;
   std::unique_ptr<supervisor::ControlServer> control_;
@@ -201,13 +205,21 @@ int Init::run() {
     spdlog::error("cannot become a child subreaper: {}; orphans will not be reaped", strerror(errno));
   }
   signal_fd_ = open_signal_fd();
-  if (signal_fd_ < 0 || uv_loop_init(&loop_) != 0) {
-    spdlog::critical("cannot set up the event loop: {}", strerror(errno));
+  if (signal_fd_ < 0) {
+    spdlog::critical("cannot set up the signal intake (signalfd): {}", strerror(errno));
+    return 1;
+  }
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    spdlog::critical("cannot set up the event loop: {}", uv_strerror(rc));
     return 1;
   }
   loop_.data = this;
-  uv_poll_init(&loop_, &signal_poll_, signal_fd_);
-  uv_poll_start(&signal_poll_, UV_READABLE, on_signal_readable);
+  int rc = uv_poll_init(&loop_, &signal_poll_, signal_fd_);
+  if (rc == 0) rc = uv_poll_start(&signal_poll_, UV_READABLE, on_signal_readable);
+  if (rc != 0) {
+    spdlog::critical("cannot watch the signal intake (signalfd): {}", uv_strerror(rc));
+    return 1;
+  }
   grace_timer_ = std::make_unique<Timer>(&loop_);
 
   supervisor::Supervisor::Hooks hooks;
@@ -231,6 +243,7 @@ int Init::run() {
   reporter_.reset();
   control_.reset();
   supervisor_.reset();
+  signal_timer_.reset();
   grace_timer_.reset();
   uv_close(reinterpret_cast<uv_handle_t*>(&signal_poll_), nullptr);
   uv_run(&loop_, UV_RUN_DEFAULT);  // lets the closed handles go
@@ -240,14 +253,35 @@ int Init::run() {
   return exit_code_;
 }
 
-void Init::on_signal_readable(uv_poll_t* handle, int, int) {
+void Init::on_signal_readable(uv_poll_t* handle, int status, int) {
   Init* self = static_cast<Init*>(handle->loop->data);
+  if (status < 0) return self->on_signal_poll_error(status);
+  self->read_signals();
+}
+
+// libuv stops a poll handle that reports an error. Without its signal intake PID 1 would
+// neither reap nor forward nor shut down, so the signalfd is read on a timer from then on.
+void Init::on_signal_poll_error(int status) {
+  if (signal_timer_) return;
+  spdlog::critical("signal intake: polling the signalfd failed: {}; reading it every 100ms from now on",
+                   uv_strerror(status));
+  signal_timer_ = std::make_unique<Timer>(&loop_);
+  signal_timer_->repeat(std::chrono::milliseconds(100), [this] { read_signals(); });
+  read_signals();
+}
+
+// Everything the signalfd holds now, in batches.
+void Init::read_signals() {
   signalfd_siginfo batch[16];
   ssize_t n;
   do {
-    n = read(self->signal_fd_, batch, sizeof batch);
-    for (ssize_t i = 0; i < n / static_cast<ssize_t>(sizeof batch[0]); ++i) self->handle_signal(batch[i]);
-  } while (n == static_cast<ssize_t>(sizeof batch));
+    n = read(signal_fd_, batch, sizeof batch);
+    for (ssize_t i = 0; i < n / static_cast<ssize_t>(sizeof batch[0]); ++i) handle_signal(batch[i]);
+  } while (n == static_cast<ssize_t>(sizeof batch) || (n < 0 && errno == EINTR));
+  if (n < 0 && errno != EAGAIN && !signal_read_failed_) {
+    signal_read_failed_ = true;  // said once: a broken signalfd would say it at every wake-up
+    spdlog::critical("signal intake: cannot read the signalfd: {}", strerror(errno));
+  }
 }
 
 void Init::handle_signal(const signalfd_siginfo& info) {
