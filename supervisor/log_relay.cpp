@@ -87,7 +87,15 @@ bool OutputSink::write(std::string_view data) {
     ssize_t n = write_some(data);
     if (n == static_cast<ssize_t>(data.size())) return true;
     if (n < 0 && errno != EAGAIN) return false;  // stdout is gone (EPIPE...): nothing to keep
-    if (n > 0) data.remove_prefix(static_cast<size_t>(n));
+    if (n > 0) {
+      // Part of it is out: the rest must follow, or the next record is glued to a cut line.
+      // The queue then holds at most one batch beyond its limit.
+      data.remove_prefix(static_cast<size_t>(n));
+      queue_.emplace_back(data);
+      queued_bytes_ += data.size();
+      if (!retry_.pending()) retry_.start(std::chrono::milliseconds(10), [this] { drain(); });
+      return true;
+    }
   }
   if (queued_bytes_ + data.size() > limit_) return false;
   queue_.emplace_back(data);

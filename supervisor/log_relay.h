@@ -108,7 +108,7 @@ class LogRelay {
   std::uint64_t file_failures() const { return file_failures_; }  // lines the log file missed
 
   static constexpr size_t kMaxLine = 64 * 1024;  // longer lines are split, never dropped
-  static constexpr size_t kMaxBatch = 1 << 20;   // bytes of lines held before they are written on
+  static constexpr size_t kMaxBatch = 256 << 10;  // bytes of lines held before they are written on (a quarter of stdout's 1 MiB)
   // A larger pipe means fewer wake-ups per byte for chatty services; the kernel only fills
   // its pages as data waits, so a quiet service costs nothing for it.
   static constexpr int kPipeSize = 1 << 20;

@@ -204,6 +204,36 @@ TEST(LogRelay, FullStdoutDropsAndCountsInsteadOfBlocking) {
   uv_loop_close(&loop);
 }
 
+// A write that the pipe takes only in part is finished later, never cut: a cut line would glue
+// the next record to it (a broken JSON line on stdout).
+TEST(LogRelay, APartlyWrittenBatchIsFinishedNotCut) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  ASSERT_GE(fcntl(fds[1], F_SETPIPE_SZ, 4096), 4096);
+  std::string data;
+  while (data.size() < 10000) data += "{\"line\":\"" + std::string(90, 'x') + "\"}\n";
+  std::string got;
+  {
+    OutputSink sink(&loop, fds[1], 4096);
+    EXPECT_TRUE(sink.write(data)) << "the part the pipe did not take is kept, not dropped";
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    char buffer[8192];
+    for (int i = 0; i < 500 && got.size() < data.size(); ++i) {
+      ssize_t n = read(fds[0], buffer, sizeof buffer);
+      if (n > 0) got.append(buffer, static_cast<size_t>(n));
+      uv_run(&loop, UV_RUN_NOWAIT);
+      usleep(2000);
+    }
+  }
+  uv_run(&loop, UV_RUN_NOWAIT);
+  EXPECT_EQ(got, data);
+  close(fds[0]);
+  close(fds[1]);
+  uv_loop_close(&loop);
+}
+
 TEST(StatusRendering, TableAndJson) {
   ServiceStatus s;
   s.name = "web";
