@@ -151,13 +151,19 @@ struct ControlServer::Impl {
     auto* req = new uv_write_t;
     req->data = data;
     uv_buf_t buf = uv_buf_init(data->data(), static_cast<unsigned>(data->size()));
-    uv_write(req, reinterpret_cast<uv_stream_t*>(&c->pipe), &buf, 1, [](uv_write_t* w, int) {
+    int err = uv_write(req, reinterpret_cast<uv_stream_t*>(&c->pipe), &buf, 1, [](uv_write_t* w, int) {
       delete static_cast<std::string*>(w->data);
       auto* conn = static_cast<Connection*>(w->handle->data);
       delete w;
       conn->reply_sent = true;
       if (conn->peer_done) close_connection(conn);
     });
+    if (err != 0) {  // no callback will come: free it here, and the slot with it
+      spdlog::debug("control socket: cannot send the reply: {}", uv_strerror(err));
+      delete data;
+      delete req;
+      close_connection(c);
+    }
   }
 
   static void close_connection(Connection* c) {
