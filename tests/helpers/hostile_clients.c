@@ -163,6 +163,8 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < count; i++)
     if (clients[i].fd >= 0) close(clients[i].fd);
+  free(clients);
+  free(fds);
   printf("opened %ld reopened %ld\n", opened, reopened);
   return 0;
 }
