@@ -182,13 +182,19 @@ TEST(SshdConfig, SshdReadsBackExactlyTheValuesWritten) {
   EXPECT_NE(text->find("/a b #c \\\"d\\\" \\\\e %%u/authorized_keys\""), std::string::npos) << *text;
 }
 
-TEST(Prepare, DamagedHostKeyIsMovedAsideAndReplacedAndGoodOnesReused) {
-  TempDir dir;
+// The gitlab profile with sshd's data and runtime under `dir`, listening on 127.0.0.1:2222.
+static wsinit::config::Config sshd_config_in(const std::string& dir) {
   wsinit::config::Config config = wsinit::config::profile_defaults(wsinit::config::Profile::gitlab, {});
-  config.paths.data = dir.path + "/data";
-  config.paths.runtime = dir.path + "/run";
+  config.paths.data = dir + "/data";
+  config.paths.runtime = dir + "/run";
   config.sshd.binary = "/usr/sbin/sshd";
   config.sshd.listen = {"127.0.0.1:2222"};
+  return config;
+}
+
+TEST(Prepare, DamagedHostKeyIsMovedAsideAndReplacedAndGoodOnesReused) {
+  TempDir dir;
+  wsinit::config::Config config = sshd_config_in(dir.path);
   wsinit::user_ids::Identity id;
   id.name = "dev";
   id.home = dir.path;
@@ -217,11 +223,7 @@ TEST(Prepare, DamagedHostKeyIsMovedAsideAndReplacedAndGoodOnesReused) {
 // the link is moved aside (not deleted) and a new key takes its place.
 TEST(Prepare, SymlinkedHostKeyIsNotFollowed) {
   TempDir dir;
-  wsinit::config::Config config = wsinit::config::profile_defaults(wsinit::config::Profile::gitlab, {});
-  config.paths.data = dir.path + "/data";
-  config.paths.runtime = dir.path + "/run";
-  config.sshd.binary = "/usr/sbin/sshd";
-  config.sshd.listen = {"127.0.0.1:2222"};
+  wsinit::config::Config config = sshd_config_in(dir.path);
   config.sshd.host_key_types = {"ed25519"};
   std::string error;
   auto elsewhere = generate_key(KeyType::ed25519, "elsewhere", &error);
