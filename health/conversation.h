@@ -112,7 +112,7 @@ const char* state_name(Conversation::State s);
 // cannot crowd out another), and among its connections the one that made progress least
 // recently (accepted, or last answered longest ago). `occupants` must not be empty.
 struct Occupant {
-  std::string peer;  // the remote address, without the port
+  std::string_view peer;  // the remote address, without the port
   Millis last_progress{0};
 };
 std::size_t pick_victim(const std::vector<Occupant>& occupants);

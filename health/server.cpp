@@ -83,6 +83,8 @@ struct Server::Impl : Endpoints {
   uv_tcp_t* listener = nullptr;
   std::list<Connection*> open;  // every accepted connection, oldest first
   std::size_t held = 0;         // parked /status?wait=ready requests
+  std::vector<Connection*> candidates;  // scratch for make_room and release_a_held_request
+  std::vector<Occupant> occupants;
   std::size_t max_connections = connection_limit();
   int accepted_this_turn = 0;
   std::uint64_t turn = 0;           // the loop time the count is for
@@ -195,31 +197,32 @@ struct Server::Impl : Endpoints {
   }
 
   // Every slot taken: the connection pick_victim() names (never the newcomer) is closed.
+  // The scratch vectors are kept between calls: no allocation per newcomer under a flood.
   void make_room(Connection* newcomer) {
-    std::vector<Connection*> others;
-    std::vector<Occupant> occupants;
+    candidates.clear();
+    occupants.clear();
     for (Connection* c : open) {
       if (c == newcomer || c->closing) continue;
-      others.push_back(c);
+      candidates.push_back(c);
       occupants.push_back({c->peer, c->talk.last_progress()});
     }
-    if (others.empty()) return;
-    Connection* victim = others[pick_victim(occupants)];
+    if (candidates.empty()) return;
+    Connection* victim = candidates[pick_victim(occupants)];
     spdlog::debug("health: {} connections: closing one of {}'s to make room", open.size(), victim->peer);
     close_connection(victim);
   }
 
   // Too many held requests: the one pick_victim() names is answered now (503 while not ready).
   void release_a_held_request() {
-    std::vector<Connection*> parked;
-    std::vector<Occupant> occupants;
+    candidates.clear();
+    occupants.clear();
     for (Connection* c : open) {
       if (!c->held || c->closing) continue;
-      parked.push_back(c);
+      candidates.push_back(c);
       occupants.push_back({c->peer, c->talk.last_progress()});
     }
-    if (parked.empty()) return;
-    Connection* c = parked[pick_victim(occupants)];
+    if (candidates.empty()) return;
+    Connection* c = candidates[pick_victim(occupants)];
     c->talk.became_ready(now());
     sync(c);
   }

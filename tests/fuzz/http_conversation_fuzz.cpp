@@ -121,13 +121,14 @@ void play(std::string_view script) {
 }
 
 void admit(std::string_view script) {
+  static const std::string kPeers[] = {"a", "b", "c", "d", "e"};
   std::vector<Occupant> occupants;
   for (size_t i = 0; i + 1 < script.size() && occupants.size() < 300; i += 2)
-    occupants.push_back({std::string(1, static_cast<char>('a' + script[i] % 5)), Millis(static_cast<uint8_t>(script[i + 1]))});
+    occupants.push_back({kPeers[static_cast<uint8_t>(script[i]) % 5], Millis(static_cast<uint8_t>(script[i + 1]))});
   if (occupants.empty()) return;
   size_t v = pick_victim(occupants);
   check(v < occupants.size());
-  std::map<std::string, size_t> count;
+  std::map<std::string_view, size_t> count;
   for (const auto& o : occupants) ++count[o.peer];
   for (const auto& [peer, n] : count) check(n <= count[occupants[v].peer]);
   for (const auto& o : occupants)
