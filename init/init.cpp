@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdarg>
 #include <cstring>
 #include <memory>
 #include <spdlog/pattern_formatter.h>
@@ -507,32 +508,35 @@ void Init::start_health() {
 }
 
 
-// %*: the message through the text log's encoder, for log.format: text.
-class TextMessageFlag : public spdlog::custom_flag_formatter {
+// %*: the message through one format's encoder (the text log's escape, or a JSON string).
+template <std::string (*encode)(std::string_view)>
+class EncodedMessageFlag : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    std::string escaped = log_text::escape(std::string_view(msg.payload.data(), msg.payload.size()));
-    dest.append(escaped.data(), escaped.data() + escaped.size());
+    std::string encoded = encode(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(encoded.data(), encoded.data() + encoded.size());
   }
-  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<TextMessageFlag>(); }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<EncodedMessageFlag>(); }
 };
-
-// A value in `wsinit check`'s plan, through the text log's encoder (it may come from the
-// environment, a devfile, or /etc/passwd).
-std::string shown(const std::string& value) { return log_text::escape(value); }
+using TextMessageFlag = EncodedMessageFlag<log_text::escape>;
+using JsonMessageFlag = EncodedMessageFlag<json::quote>;
 
 // Config errors and the like, printed before (or instead of) logging: through the same encoder.
 void print_error(const std::string& error) { fprintf(stderr, "wsinit: %s\n", log_text::escape(error).c_str()); }
 
-// %*: the message as a JSON string, for log.format: json.
-class JsonMessageFlag : public spdlog::custom_flag_formatter {
- public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    std::string quoted = json::quote(std::string_view(msg.payload.data(), msg.payload.size()));
-    dest.append(quoted.data(), quoted.data() + quoted.size());
-  }
-  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
-};
+// One line of `wsinit check`'s plan, printf-style, through the text log's encoder as a whole:
+// its values come from the config, the environment, a devfile and /etc/passwd.
+[[gnu::format(printf, 1, 2)]] void say(const char* format, ...) {
+  va_list args, again;
+  va_start(args, format);
+  va_copy(again, args);
+  int length = vsnprintf(nullptr, 0, format, args);
+  va_end(args);
+  std::string line(length > 0 ? static_cast<size_t>(length) : 0, '\0');
+  if (length > 0) vsnprintf(line.data(), line.size() + 1, format, again);
+  va_end(again);
+  printf("%s\n", log_text::escape(line).c_str());
+}
 
 void apply_log_settings(const config::Config& config, const config::Environment& env, bool tini_mode) {
   if (config.log.format == config::LogFormat::json) {
@@ -609,70 +613,70 @@ int check(const Command& command, char** envp) {
     fprintf(stderr, "wsinit: %zu error%s\n", errors.size(), errors.size() == 1 ? "" : "s");
     return 1;
   }
-  printf("config: %s (profile %s)\n", config->source.c_str(), config->profile == config::Profile::gitlab ? "gitlab" : "plain");
-  printf("shutdown grace: %s\n", config::format_duration(config->shutdown.grace).c_str());
+  say("config: %s (profile %s)", config->source.c_str(), config->profile == config::Profile::gitlab ? "gitlab" : "plain");
+  say("shutdown grace: %s", config::format_duration(config->shutdown.grace).c_str());
   user_ids::Identity id = establish_identity(*config, envp, true);
-  printf("user: %s (uid %u, gid %u), home %s, shell %s, entry: %s%s\n", shown(id.name).c_str(), id.uid, id.gid,
-         shown(id.home).c_str(), shown(id.shell).c_str(), id.source == user_ids::Source::appended ? "would be appended"
-                            : id.source == user_ids::Source::nss_wrapper ? "would go through nss_wrapper"
-                                                                        : user_ids::source_name(id.source),
-         "");
-  for (const auto& warning : id.warnings) printf("  warning: %s\n", shown(warning).c_str());
+  const char* entry = id.source == user_ids::Source::appended      ? "would be appended"
+                      : id.source == user_ids::Source::nss_wrapper ? "would go through nss_wrapper"
+                                                                   : user_ids::source_name(id.source);
+  say("user: %s (uid %u, gid %u), home %s, shell %s, entry: %s", id.name.c_str(), id.uid, id.gid, id.home.c_str(),
+      id.shell.c_str(), entry);
+  for (const auto& warning : id.warnings) say("  warning: %s", warning.c_str());
   auto sshd = sshd_setup::prepare(*config, id, workspace::service_environment(environment_list(envp), id), true);
   if (!sshd.enabled) {
-    printf("sshd: off (%s)\n", shown(sshd.why_off).c_str());
+    say("sshd: off (%s)", sshd.why_off.c_str());
   } else {
-    printf("sshd: %s, listening on", sshd.binary.c_str());
-    for (const auto& l : config->sshd.listen) printf(" %s", l.c_str());
-    printf("\n");
+    std::string listening;
+    for (const auto& l : config->sshd.listen) listening += " " + l;
+    say("sshd: %s, listening on%s", sshd.binary.c_str(), listening.c_str());
     for (const auto& key : sshd.host_keys) {
-      printf("  host key %s: %s\n", key.type.c_str(), key.fingerprint.empty() ? "to be generated" : key.fingerprint.c_str());
+      say("  host key %s: %s", key.type.c_str(), key.fingerprint.empty() ? "to be generated" : key.fingerprint.c_str());
     }
   }
-  for (const auto& warning : sshd.warnings) printf("  warning: %s\n", shown(warning).c_str());
-  for (const auto& error : sshd.errors) printf("  problem: %s\n", shown(error).c_str());
+  for (const auto& warning : sshd.warnings) say("  warning: %s", warning.c_str());
+  for (const auto& error : sshd.errors) say("  problem: %s", error.c_str());
   workspace::Plan plan = workspace::prepare(*config, env, true);
-  if (plan.editor_url.empty()) printf("editor: off (%s)\n", shown(plan.editor_why_off).c_str());
-  else printf("editor: %s\n", plan.editor_url.c_str());
+  if (plan.editor_url.empty()) say("editor: off (%s)", plan.editor_why_off.c_str());
+  else say("editor: %s", plan.editor_url.c_str());
   if (!config->workspace.devfile.empty()) {
     auto post_start = std::count_if(plan.services.begin(), plan.services.end(), [](const config::Service& s) {
       return s.name.rfind(config::kPostStartPrefix, 0) == 0;
     });
-    printf("devfile: %s, %ld postStart command%s\n", config->workspace.devfile.c_str(), static_cast<long>(post_start),
+    say("devfile: %s, %ld postStart command%s", config->workspace.devfile.c_str(), static_cast<long>(post_start),
            post_start == 1 ? "" : "s");
   }
-  for (const auto& note : plan.notes) printf("  note: %s\n", shown(note).c_str());
-  for (const auto& warning : plan.warnings) printf("  warning: %s\n", shown(warning).c_str());
-  for (const auto& error : plan.errors) printf("  problem: %s\n", shown(error).c_str());
+  for (const auto& note : plan.notes) say("  note: %s", note.c_str());
+  for (const auto& warning : plan.warnings) say("  warning: %s", warning.c_str());
+  for (const auto& error : plan.errors) say("  problem: %s", error.c_str());
   int problems = static_cast<int>(sshd.errors.size() + plan.errors.size());
   auto* services = &config->services;
   services->insert(services->begin(), plan.services.begin(), plan.services.end());
   services->insert(services->begin(), sshd.services.begin(), sshd.services.end());
-  printf("logs: %s\ncontrol socket: %s\n", config->paths.logs.c_str(),
-         supervisor::control_socket_path(env, *config).c_str());
+  say("logs: %s", config->paths.logs.c_str());
+  say("control socket: %s", supervisor::control_socket_path(env, *config).c_str());
   auto order = config::start_order(*config);
-  printf("services, in start order: %zu\n", order.size());
+  say("services, in start order: %zu", order.size());
   std::string path = env.count("PATH") ? env.at("PATH") : "/usr/local/bin:/usr/bin:/bin";
   for (const config::Service* s : order) {
     std::string line = "  " + s->name + (s->enabled ? "" : " (disabled)") + ":";
     for (const auto& arg : s->command) line += " " + arg;
-    printf("%s\n", shown(line).c_str());
+    say("%s", line.c_str());
     if (!s->after.empty()) {
       std::string after;
       for (const auto& d : s->after) after += (after.empty() ? "" : ", ") + d;
-      printf("      after: %s\n", after.c_str());
+      say("      after: %s", after.c_str());
     }
     if (!s->enabled) continue;
     std::string service_path = s->env.count("PATH") ? s->env.at("PATH") : path;
     supervisor::Lookup found = supervisor::find_executable(s->command[0], service_path);
     if (found.error) {
-      printf("      problem: %s: %s\n", shown(s->command[0]).c_str(), strerror(found.error));
+      say("      problem: %s: %s", s->command[0].c_str(), strerror(found.error));
       ++problems;
     } else {
-      printf("      runs: %s\n", shown(found.path).c_str());
+      say("      runs: %s", found.path.c_str());
     }
   }
-  if (problems) printf("%d problem%s\n", problems, problems == 1 ? "" : "s");
+  if (problems) say("%d problem%s", problems, problems == 1 ? "" : "s");
   return problems ? 1 : 0;
 }
 

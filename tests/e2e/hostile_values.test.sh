@@ -186,3 +186,14 @@ ok "a symlinked host key is moved aside, not followed: its target keeps mode 644
 kill -TERM "$WS_PID"
 wait_wsinit
 expect_eq "$WS_STATUS" 1 "exit status (sshd is /bin/true: never ready)"
+
+# `wsinit check` prints its whole plan through the text log's encoder: a config file name (and
+# the devfile path, sshd binary, listen addresses, ...) cannot send a raw control sequence to a
+# terminal or start a line of its own.
+odd_config="$TMP/"$'odd\e[2J\nFAKE: ok'".yaml"
+printf 'version: 1\nprofile: plain\npaths: {logs: %s/logs, runtime: %s/run}\n' "$TMP" "$TMP" >"$odd_config"
+WSINIT_CONFIG="$odd_config" "$WSINIT" check >"$TMP/plan" 2>&1 || fail "wsinit check on a valid config: $(cat "$TMP/plan")"
+! grep -q $'\e' "$TMP/plan" || fail "wsinit check printed a raw ESC"
+! grep -q '^FAKE' "$TMP/plan" || fail "a file name started a line of wsinit check's plan"
+expect_contains "$(cat "$TMP/plan")" 'odd\x1b[2J\nFAKE: ok.yaml' "the escaped file name"
+ok "wsinit check prints a config file name with ESC and a newline escaped"
