@@ -5,7 +5,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # An ASan build reserves terabytes of address space and keeps freed memory in quarantine: the
 # memory limits and RSS bounds below hold for the release build only (as bench/soak's do).
 asan=false
-if ldd "$WSINIT" 2>/dev/null | grep -q libasan; then asan=true; fi
+if is_asan_build; then asan=true; fi
 rss_within() {  # kB what: fails when the release build's peak RSS is not under 32 MiB
   $asan || [ "$1" -lt 32768 ] || fail "wsinit's peak RSS $2 is $1 kB"
 }
@@ -28,6 +28,7 @@ timeout 60 "$tree/scripts/build" >"$TMP/build.out" 2>&1 || build_status=$?
 [ "$build_status" -ne 0 ] || fail "scripts/build exited 0 on a compile error: $(tail -n 3 "$TMP/build.out")"
 grep -q "not_declared_anywhere" "$TMP/build.out" || fail "the compiler's error is not shown: $(cat "$TMP/build.out")"
 ! grep -q "bytes, static, stripped" "$TMP/build.out" || fail "the stale build/wsinit was reported as built"
+grep -q "build: the build failed" "$TMP/build.out" || fail "scripts/build did not stop at the failed compile: $(tail -n 3 "$TMP/build.out")"
 ok "scripts/build exits $build_status on a compile error, shows it, and does not report the old binary"
 
 # --- A 1.2 KB devfile of 22 levels of `cN: [cN-1, cN-1]` (4 million commands once unfolded) is

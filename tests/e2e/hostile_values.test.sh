@@ -107,9 +107,10 @@ start_and_read_sshd_config() {  # what injected-directive-pattern
   start_as_workspace_user --config "$TMP/config.yaml"
   wait_until "[ -e '$ws/run/sshd_config' ] || ! kill -0 $WS_WAIT_PID 2>/dev/null" 10
   if [ -e "$ws/run/sshd_config" ]; then
-    sleep 0.2  # written atomically; wsinit may still be starting
-    local injected
-    injected=$(sshd_T | grep -iE "$2" || true)
+    local parsed injected
+    parsed=$(sshd_T) || fail "$1: sshd -T cannot read the generated sshd_config: $parsed"
+    expect_contains "$parsed" "pidfile " "$1: sshd -T's reading of the generated sshd_config"
+    injected=$(grep -iE "$2" <<<"$parsed" || true)
     [ -z "$injected" ] || fail "$1: sshd -T shows an injected directive: $injected"
   fi
 }
@@ -179,7 +180,8 @@ cmp -s "$TMP/target_key" "$TMP/target_key.copy" || fail "the symlink's target ch
 [ -f "$ws/data/ssh/ssh_host_ed25519_key" ] && [ ! -L "$ws/data/ssh/ssh_host_ed25519_key" ] ||
   fail "no new host key in place of the symlink"
 aside=$(find "$ws/data/ssh" -name 'ssh_host_ed25519_key.broken-*' -type l)
-[ -n "$aside" ] && expect_eq "$(readlink "$aside")" "$TMP/target_key" "the link kept aside"
+[ -n "$aside" ] || fail "the symlinked host key was not kept aside"
+expect_eq "$(readlink "$aside")" "$TMP/target_key" "the link kept aside"
 expect_contains "$(cat "$TMP/err")" "is unusable (a symlink, which is never followed)" "the warning"
 ok "a symlinked host key is moved aside, not followed: its target keeps mode 644 and its bytes"
 

@@ -94,6 +94,10 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# True when $WSINIT is an ASan build (bounds on RSS and timing are the release build's). Not a
+# pipe into grep -q: under pipefail an ldd killed by SIGPIPE would read as "not ASan".
+is_asan_build() { grep -q libasan <(ldd "$WSINIT" 2>/dev/null); }
+
 # Each test talks to its own instance.
 export WSINIT_SOCKET="$TMP/run/wsinit.sock"
 

@@ -82,6 +82,8 @@ ok "tini mode: service with defaults, CMD with the inherited state; TERM pending
 # A CMD that unblocks TERM once it is pending dies of it: wsinit exits 128+15, as under tini.
 cat >"$TMP/unblock.py" <<'PY'
 import signal, sys, time
+if signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, []):
+    sys.exit(5)  # CMD did not inherit the blocked TERM: this part would prove nothing
 open(sys.argv[1], "w").close()
 for _ in range(1000):
     if signal.SIGTERM in signal.sigpending():

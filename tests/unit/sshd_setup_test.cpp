@@ -146,7 +146,7 @@ TEST(SshdConfig, RendersTheSettingsSshdNeedsUnprivileged) {
 
 // What real sshd reads back from the rendered file: each value whole, nothing more.
 TEST(SshdConfig, SshdReadsBackExactlyTheValuesWritten) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root to run sshd -T as another uid";
+  if (geteuid() != 0) GTEST_FAIL() << "needs root to run sshd -T as another uid (the tests run as root)";
   TempDir dir;
   chmod(dir.path.c_str(), 0755);
   std::string error;
@@ -183,6 +183,14 @@ TEST(SshdConfig, SshdReadsBackExactlyTheValuesWritten) {
 }
 
 // The gitlab profile with sshd's data and runtime under `dir`, listening on 127.0.0.1:2222.
+// The user the Prepare tests set sshd up for.
+static wsinit::user_ids::Identity dev_in(const std::string& home) {
+  wsinit::user_ids::Identity id;
+  id.name = "dev";
+  id.home = home;
+  return id;
+}
+
 static wsinit::config::Config sshd_config_in(const std::string& dir) {
   wsinit::config::Config config = wsinit::config::profile_defaults(wsinit::config::Profile::gitlab, {});
   config.paths.data = dir + "/data";
@@ -195,9 +203,7 @@ static wsinit::config::Config sshd_config_in(const std::string& dir) {
 TEST(Prepare, DamagedHostKeyIsMovedAsideAndReplacedAndGoodOnesReused) {
   TempDir dir;
   wsinit::config::Config config = sshd_config_in(dir.path);
-  wsinit::user_ids::Identity id;
-  id.name = "dev";
-  id.home = dir.path;
+  wsinit::user_ids::Identity id = dev_in(dir.path);
   wsinit::sshd_setup::Setup first = prepare(config, id, {}, false);
   ASSERT_TRUE(first.errors.empty()) << first.errors[0];
   ASSERT_EQ(first.host_keys.size(), 2u);
@@ -233,9 +239,7 @@ TEST(Prepare, SymlinkedHostKeyIsNotFollowed) {
   ASSERT_EQ(wsinit::fs::make_dirs(dir.path + "/data/ssh", 0700), std::nullopt);
   std::string link = dir.path + "/data/ssh/ssh_host_ed25519_key";
   ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
-  wsinit::user_ids::Identity id;
-  id.name = "dev";
-  id.home = dir.path;
+  wsinit::user_ids::Identity id = dev_in(dir.path);
   wsinit::sshd_setup::Setup s = prepare(config, id, {}, false);
   ASSERT_TRUE(s.errors.empty()) << s.errors[0];
   ASSERT_EQ(s.host_keys.size(), 1u);

@@ -81,8 +81,8 @@ TEST(Probe, ParsesHttpUrls) {
   EXPECT_FALSE(parse_http_url("http://example.com/", &err));
   EXPECT_NE(err.find("IP address"), std::string::npos);
   EXPECT_FALSE(parse_http_url("http://127.0.0.1:99999/", &err));
-  EXPECT_EQ(parse_http_url("http://localhost:3000/", &err)->host_header, "127.0.0.1:3000");
-  EXPECT_EQ(parse_http_url("http://[::1]/", &err)->host_header, "[::1]");
+  EXPECT_EQ(parse_http_url("http://localhost:3000/", &err).value().host_header, "127.0.0.1:3000");
+  EXPECT_EQ(parse_http_url("http://[::1]/", &err).value().host_header, "[::1]");
 }
 
 // A URL the probe cannot use is named, with the reason, instead of being skipped in silence.
@@ -467,7 +467,7 @@ TEST(PrivateDir, AnExistingOneOthersCanWriteIsRefusedAndLeftAlone) {
   std::string link = t.path + "/link";
   ASSERT_EQ(symlink(open_dir.c_str(), link.c_str()), 0);
   EXPECT_EQ(fs::prepare_private_dir(link).value_or(""), link + " is not a directory");
-  if (getuid() != 0) GTEST_SKIP() << "giving a directory away needs root";
+  if (getuid() != 0) GTEST_FAIL() << "giving a directory away needs root (the tests run as root)";
   ASSERT_EQ(chmod(open_dir.c_str(), 0770), 0);
   ASSERT_EQ(chown(open_dir.c_str(), -1, 4242), 0);  // a group we are not in
   EXPECT_NE(fs::prepare_private_dir(open_dir).value_or("").find("can be written by other users (mode 0770, group 4242)"),

@@ -214,11 +214,12 @@ TEST(Establish, TheDataHomeFallbackCannotAddALine) {
     f.options.data_dir = f.dir.path + data;
     std::string parent = f.options.data_dir.substr(0, f.options.data_dir.rfind('/'));
     ASSERT_TRUE(mkdir(parent.c_str(), 0755) == 0 || errno == EEXIST);  // as the hostile user made it
-    std::string passwd = slurp(f.options.passwd_file);
+    std::string passwd = slurp(f.options.passwd_file), group = slurp(f.options.group_file);
     for (int start = 0; start < 2; ++start) {
       Identity id = f.run(1000770000);
       EXPECT_EQ(id.source, Source::none) << data;
       EXPECT_EQ(slurp(f.options.passwd_file), passwd) << data;
+      EXPECT_EQ(slurp(f.options.group_file), group) << data;
     }
   }
 }
