@@ -78,13 +78,15 @@ void Conversation::written(bool ok, Millis now) {
 
 void Conversation::tick(Millis now) {
   if (state_ == State::closed || now < deadline_) return;
-  if (state_ == State::parked) return became_ready(now);  // the wait is over: the answer says whether ready
+  if (state_ == State::parked) return became_ready(now, endpoints_.answer_held());  // says whether ready
   close();  // no whole request in time, or an answer the client does not take
 }
 
-void Conversation::became_ready(Millis now) {
+void Conversation::became_ready(Millis now, Answer a) {
   if (state_ != State::parked) return;
-  send(endpoints_.answer_held(held_head_only_, held_keep_alive_), now);
+  a.head_only = held_head_only_;
+  a.keep_alive = held_keep_alive_;
+  send(a, now);
 }
 
 void Conversation::close() {

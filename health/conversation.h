@@ -58,8 +58,9 @@ class Endpoints {
  public:
   virtual ~Endpoints() = default;
   virtual Answer answer(const Request& request) = 0;
-  // The answer to a held request, once ready or at its timeout.
-  virtual Answer answer_held(bool head_only, bool keep_alive) = 0;
+  // The answer to a held request at its timeout: 200 if ready by then, else 503. The
+  // conversation sets head_only and keep_alive as the request asked.
+  virtual Answer answer_held() = 0;
 };
 
 class Conversation {
@@ -73,7 +74,7 @@ class Conversation {
   void peer_closed(Millis now);           // end of the stream, or a read error
   void written(bool ok, Millis now);      // the last output was written (or failed)
   void tick(Millis now);                  // acts on a deadline that has passed
-  void became_ready(Millis now);          // a held request is answered now (ready, or too many held)
+  void became_ready(Millis now, Answer a);  // a held request is answered now, with `a`
   void close();                           // ends it without another word
 
   // What the server does next.

@@ -134,9 +134,9 @@ struct Server::Impl : Endpoints {
     return a;
   }
 
-  Answer answer_held(bool head_only, bool keep_alive) override {
+  Answer answer_held() override {
     Snapshot s = source();
-    return json_answer(is_ready(s) ? 200 : 503, status_json(s), head_only, keep_alive);
+    return json_answer(is_ready(s) ? 200 : 503, status_json(s), false, true);
   }
 
   // --- libuv ---
@@ -157,10 +157,10 @@ struct Server::Impl : Endpoints {
     auto* c = new Connection(self, self->now());
     c->tcp.data = c;
     int err = uv_tcp_init(self->loop, &c->tcp);
-    if (err != 0) {
+    if (err != 0) {  // not accepted, so libuv stops watching the listener: try again next turn
       spdlog::warn("health: cannot take a connection: {}", uv_strerror(err));
       delete c;
-      return;
+      return self->defer_accepting();
     }
     c->place = self->open.insert(self->open.end(), c);
     if ((err = uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp))) != 0) {
@@ -196,35 +196,34 @@ struct Server::Impl : Endpoints {
     if (err != 0) spdlog::error("health: cannot resume accepting: {}", uv_strerror(err));
   }
 
-  // Every slot taken: the connection pick_victim() names (never the newcomer) is closed.
-  // The scratch vectors are kept between calls: no allocation per newcomer under a flood.
-  void make_room(Connection* newcomer) {
+  // The connection pick_victim() names among those `eligible` accepts, or null. The scratch
+  // vectors are kept between calls: no allocation per newcomer under a flood.
+  template <typename Eligible>
+  Connection* stalest(Eligible eligible) {
     candidates.clear();
     occupants.clear();
     for (Connection* c : open) {
-      if (c == newcomer || c->closing) continue;
+      if (c->closing || !eligible(c)) continue;
       candidates.push_back(c);
       occupants.push_back({c->peer, c->talk.last_progress()});
     }
-    if (candidates.empty()) return;
-    Connection* victim = candidates[pick_victim(occupants)];
+    return candidates.empty() ? nullptr : candidates[pick_victim(occupants)];
+  }
+
+  // Every slot taken: the stalest connection (never the newcomer) is closed.
+  void make_room(Connection* newcomer) {
+    Connection* victim = stalest([newcomer](Connection* c) { return c != newcomer; });
+    if (!victim) return;
     spdlog::debug("health: {} connections: closing one of {}'s to make room", open.size(), victim->peer);
     close_connection(victim);
   }
 
-  // Too many held requests: the one pick_victim() names is answered now (503 while not ready).
+  // Too many held requests: the stalest is answered now (503 while not ready).
   void release_a_held_request() {
-    candidates.clear();
-    occupants.clear();
-    for (Connection* c : open) {
-      if (!c->held || c->closing) continue;
-      candidates.push_back(c);
-      occupants.push_back({c->peer, c->talk.last_progress()});
+    if (Connection* c = stalest([](Connection* c) { return c->held; })) {
+      c->talk.became_ready(now(), answer_held());
+      sync(c);
     }
-    if (candidates.empty()) return;
-    Connection* c = candidates[pick_victim(occupants)];
-    c->talk.became_ready(now());
-    sync(c);
   }
 
   static void alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -349,10 +348,13 @@ bool Server::listen(const std::string& address, std::string* error) {
 }
 
 void Server::notify_change() {
-  if (impl_->held == 0 || !is_ready(impl_->source())) return;
+  if (impl_->held == 0) return;
+  Snapshot s = impl_->source();
+  if (!is_ready(s)) return;
+  Answer ready = json_answer(200, status_json(s), false, true);  // one document for every held request
   for (Impl::Connection* c : std::vector<Impl::Connection*>(impl_->open.begin(), impl_->open.end())) {
     if (!c->held || c->closing) continue;
-    c->talk.became_ready(impl_->now());
+    c->talk.became_ready(impl_->now(), ready);
     Impl::sync(c);
   }
 }

@@ -30,11 +30,9 @@ struct Endpoints_ : Endpoints {
     if (r.path.size() % 3 == 0) a.park_for = Millis(static_cast<long>(r.path.size()) * 100);
     return a;
   }
-  Answer answer_held(bool head_only, bool keep_alive) override {
+  Answer answer_held() override {
     Answer a;
     a.status = ready ? 200 : 503;
-    a.head_only = head_only;
-    a.keep_alive = keep_alive;
     return a;
   }
 };
@@ -110,7 +108,7 @@ void play(std::string_view script) {
           check(c.state() == Conversation::State::closed);
         break;
       }
-      case 6: endpoints.ready = arg % 2; if (endpoints.ready) c.became_ready(now); break;
+      case 6: endpoints.ready = arg % 2; if (endpoints.ready) c.became_ready(now, endpoints.answer_held()); break;
       case 7: if (arg % 8 == 0) c.peer_closed(now); break;
       case 8: if (arg == 0xff) c.close(); break;
     }

@@ -22,14 +22,16 @@ struct FakeEndpoints : Endpoints {
     Answer a;
     a.body = "ok\n";
     a.keep_alive = r.keep_alive;
+    a.head_only = r.method == "HEAD";
     if (r.path == "/wait") a.park_for = 5000ms;
     return a;
   }
-  Answer answer_held(bool, bool keep_alive) override {
+  Answer answer_held() override {
     ++held_answers;
     Answer a;
     a.status = ready ? 200 : 503;
-    a.keep_alive = keep_alive;
+    a.body = "held\n";
+    a.keep_alive = false;  // the conversation puts back what the request asked for
     return a;
   }
 };
@@ -131,10 +133,20 @@ TEST_F(ConversationTest, HeldRequestIsAnsweredWhenReadyOrAtItsTimeout) {
   ready_endpoints.ready = true;
   Conversation other(ready_endpoints, limits, 0ms);
   other.received(kWait, 0ms);
-  other.became_ready(10ms);
+  other.became_ready(10ms, ready_endpoints.answer_held());
   auto ready_out = other.take_output();
   ASSERT_TRUE(ready_out);
   EXPECT_EQ(ready_out->rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_NE(ready_out->find("Connection: keep-alive"), std::string::npos) << "as the held request asked";
+
+  // A held HEAD gets the headers of the answer, without its body.
+  Conversation head(ready_endpoints, limits, 0ms);
+  head.received("HEAD /wait HTTP/1.1\r\nHost: a\r\n\r\n", 0ms);
+  head.became_ready(10ms, ready_endpoints.answer_held());
+  auto head_out = head.take_output();
+  ASSERT_TRUE(head_out);
+  EXPECT_NE(head_out->find("Content-Length: 5\r\n"), std::string::npos) << *head_out;
+  EXPECT_EQ(head_out->find("held"), std::string::npos) << *head_out;
 }
 
 TEST_F(ConversationTest, HeldConnectionBuffersOnlyUpToTheBudget) {
@@ -194,7 +206,7 @@ TEST_F(ConversationTest, ImpossibleCompletionClosesInsteadOfGoingOn) {
   EXPECT_EQ(talk.state(), State::closed);
   talk.received(kGet, 0ms);
   talk.tick(1h);
-  talk.became_ready(1h);
+  talk.became_ready(1h, Answer{});
   EXPECT_EQ(talk.state(), State::closed);
   EXPECT_FALSE(talk.take_output());
 }
