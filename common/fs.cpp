@@ -110,21 +110,31 @@ std::optional<std::string> write_atomically(const std::string& path, const std::
   return std::nullopt;
 }
 
-std::optional<std::string> read_file(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
+std::optional<std::string> read_fd(int fd, size_t max_bytes) {
   std::string text;
   char buf[16384];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) text.append(buf, static_cast<size_t>(n));
+  for (;;) {
+    // One byte past the bound tells "exactly max_bytes" from "more".
+    size_t want = std::min(sizeof buf, max_bytes + 1 - text.size());
+    ssize_t n = read(fd, buf, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) return text;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > max_bytes) {
+      errno = EFBIG;
+      return std::nullopt;
+    }
   }
+}
+
+std::optional<std::string> read_file(const std::string& path, size_t max_bytes) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  auto text = read_fd(fd, max_bytes);
   int saved = errno;
   close(fd);
-  if (n < 0) {
-    errno = saved;
-    return std::nullopt;
-  }
+  errno = saved;
   return text;
 }
 

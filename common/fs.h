@@ -25,7 +25,11 @@ std::optional<std::string> usable_dir_in_existing_parent(const std::string& dir,
 // `path`, so readers see the old or the new file, never half of one.
 std::optional<std::string> write_atomically(const std::string& path, const std::string& content, mode_t mode);
 
-// The whole file, or nullopt (errno set).
-std::optional<std::string> read_file(const std::string& path);
+// The whole file, when it holds at most `max_bytes`; else nullopt with errno set (EFBIG when it
+// holds more: a device such as /dev/zero, or a file grown past its purpose, is refused rather
+// than read without end). Every caller states its bound.
+std::optional<std::string> read_file(const std::string& path, size_t max_bytes);
+// The same for what is left to read from an open file.
+std::optional<std::string> read_fd(int fd, size_t max_bytes);
 
 }  // namespace wsinit::fs

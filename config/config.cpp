@@ -7,11 +7,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <set>
-#include <sstream>
 
+#include "common/fs.h"
 #include "common/url.h"
 
 namespace wsinit::config {
@@ -462,12 +461,9 @@ LoadResult load_text(std::string_view text, const std::string& source, const Env
 }
 
 LoadResult load_file(const std::string& path, const Environment& env, Profile fallback) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {std::nullopt, {path + ": cannot read config file: " + std::strerror(errno)}};
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return {std::nullopt, {path + ": cannot read config file: " + std::strerror(errno)}};
-  return load_text(buffer.str(), path, env, fallback);
+  auto text = fs::read_file(path, 4 << 20);  // a config is a few KiB
+  if (!text) return {std::nullopt, {path + ": cannot read config file: " + std::strerror(errno)}};
+  return load_text(*text, path, env, fallback);
 }
 
 std::optional<std::string> choose_file(const std::optional<std::string>& flag, const Environment& env) {

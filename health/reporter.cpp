@@ -308,7 +308,7 @@ bool Reporter::start(std::string* error) {
   }
   im.target = *target;
   if (!im.settings.report_secret_file.empty()) {
-    auto secret = fs::read_file(im.settings.report_secret_file);
+    auto secret = fs::read_file(im.settings.report_secret_file, 64 << 10);  // a key, not a file of data
     if (!secret) {
       *error = "health.report.secret_file: cannot read " + im.settings.report_secret_file + ": " + strerror(errno);
       return false;

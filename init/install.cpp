@@ -17,7 +17,7 @@ int install(const Command& command) {
     fprintf(stderr, "wsinit install: %s\n", problem->c_str());
     return 1;
   }
-  auto binary = fs::read_file("/proc/self/exe");
+  auto binary = fs::read_file("/proc/self/exe", 256 << 20);
   if (!binary) {
     fprintf(stderr, "wsinit install: cannot read the running binary (/proc/self/exe): %s\n", strerror(errno));
     return 1;

@@ -17,7 +17,8 @@ namespace wsinit::sshd_setup {
 namespace {
 
 using Listen = config::ListenAddress;
-constexpr off_t kMaxKeyFile = 64 << 10;  // an RSA 3072 key file is under 3 KiB
+constexpr size_t kMaxKeyFile = 64 << 10;      // an RSA 3072 key file is under 3 KiB
+constexpr size_t kMaxKeysFile = 1 << 20;      // a file named in sshd.authorized_keys
 
 std::string path_of(const std::vector<std::string>& env) {
   for (const auto& e : env) {
@@ -45,21 +46,8 @@ std::optional<std::string> read_key_file(int fd, const struct stat& st, std::str
     *why = "not a regular file";
     return std::nullopt;
   }
-  if (st.st_size > kMaxKeyFile) {
-    *why = "larger than " + std::to_string(kMaxKeyFile) + " bytes";
-    return std::nullopt;
-  }
-  std::string text(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < text.size()) {
-    ssize_t n = read(fd, text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      *why = n < 0 ? std::string("cannot read: ") + strerror(errno) : "it shrank while being read";
-      return std::nullopt;
-    }
-    got += static_cast<size_t>(n);
-  }
+  auto text = fs::read_fd(fd, kMaxKeyFile);
+  if (!text) *why = errno == EFBIG ? "larger than " + std::to_string(kMaxKeyFile) + " bytes" : std::string("cannot read: ") + strerror(errno);
   return text;
 }
 
@@ -133,7 +121,7 @@ std::string authorized_keys(const config::Config::Sshd& c, Setup& s) {
     if (is_key) {
       if (auto line = authorized_keys_line(entry, &error)) out += *line;
       else s.errors.push_back("sshd.authorized_keys: " + error);
-    } else if (auto text = fs::read_file(entry)) {
+    } else if (auto text = fs::read_file(entry, kMaxKeysFile)) {
       out += *text;
       if (!out.empty() && out.back() != '\n') out += '\n';
     } else {

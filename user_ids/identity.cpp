@@ -13,6 +13,9 @@
 namespace wsinit::user_ids {
 namespace {
 
+// /etc/passwd and /etc/group as read here: far above any real one, below what would hurt.
+constexpr size_t kMaxIdFile = 16 << 20;
+
 bool is_executable_file(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
@@ -254,8 +257,8 @@ Identity establish(const Options& options, uid_t uid, gid_t gid, const std::vect
   id.uid = uid;
   id.gid = gid;
   Context c;
-  c.passwd_text = fs::read_file(options.passwd_file).value_or("");
-  c.group_text = fs::read_file(options.group_file).value_or("");
+  c.passwd_text = fs::read_file(options.passwd_file, kMaxIdFile).value_or("");
+  c.group_text = fs::read_file(options.group_file, kMaxIdFile).value_or("");
   c.library = nss_wrapper_library(options);
   c.groups = groups;
   c.dry_run = dry_run;

@@ -267,7 +267,7 @@ PostStart post_start_services(std::string_view devfile_text, const std::string& 
 void add_post_start(const config::Config& config, const config::Environment& env, Plan& plan) {
   const std::string& devfile = config.workspace.devfile;
   if (devfile.empty()) return;
-  auto text = fs::read_file(devfile);
+  auto text = fs::read_file(devfile, 4 << 20);  // a devfile is a few KiB
   if (!text) {
     plan.errors.push_back("workspace.devfile: cannot read " + devfile + ": " + strerror(errno));
     return;

@@ -40,7 +40,7 @@ std::vector<std::string> code_server_command(const config::Environment& env, int
 
 // Keeps the first original as product.json.orig, then replaces the file in one rename.
 std::optional<std::string> drop_commit_from_product_json(const std::string& path) {
-  auto text = fs::read_file(path);
+  auto text = fs::read_file(path, 16 << 20);  // GitLab's product.json is about 100 KiB
   if (!text) return "cannot read " + path + ": " + strerror(errno);
   std::string error;
   auto edited = without_commit_member(*text, &error);

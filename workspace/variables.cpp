@@ -35,7 +35,7 @@ std::map<std::string, std::uint64_t> read_values(const std::string& dir, std::op
     if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     std::uint64_t hash = 14695981039346656037ull ^ static_cast<std::uint64_t>(st.st_size);
     if (static_cast<size_t>(st.st_size) <= kMaxValue) {
-      if (auto text = fs::read_file(path)) {
+      if (auto text = fs::read_file(path, kMaxValue)) {
         for (unsigned char c : *text) hash = (hash ^ c) * 1099511628211ull;
         if (name == kReconciledStateFile) {
           size_t first = text->find_first_not_of(" \t\r\n"), last = text->find_last_not_of(" \t\r\n");

@@ -440,6 +440,25 @@ TEST(PrivateDir, OneWsinitMakesIs0700WhateverTheUmask) {
   EXPECT_EQ(mode_of(t.path + "/new/run"), 0700u);
 }
 
+// Every file wsinit reads has a stated bound: a device that never ends, or a file past its
+// purpose, is refused (EFBIG) instead of read into PID 1's memory without end.
+TEST(ReadFile, StopsAtItsBound) {
+  TempDir t;
+  std::string exact = t.path + "/exact";
+  wsinit::testing::spit(exact, std::string(100, 'x'));
+  auto text = fs::read_file(exact, 100);
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->size(), 100u);
+  errno = 0;
+  EXPECT_FALSE(fs::read_file(exact, 99));
+  EXPECT_EQ(errno, EFBIG);
+  errno = 0;
+  EXPECT_FALSE(fs::read_file("/dev/zero", 1 << 20));
+  EXPECT_EQ(errno, EFBIG);
+  EXPECT_FALSE(fs::read_file(t.path + "/missing", 10));
+  EXPECT_EQ(errno, ENOENT);
+}
+
 TEST(PrivateDir, AnExistingOneKeepsItsMode) {
   TempDir t;
   std::string home = t.path + "/home";
