@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 namespace wsinit {
 namespace {
 
@@ -9,6 +11,14 @@ namespace {
 std::string shown(const std::string& text) {
   size_t cut = text.find_first_of("?#");
   return cut == std::string::npos ? text : text.substr(0, cut) + "?...";
+}
+
+// What an HTTP request line and Host header cannot carry: blanks and control bytes.
+bool has_blank_or_control(const std::string& text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7f;
+  });
 }
 
 std::string bracketed(const std::string& host) { return host.find(':') == std::string::npos ? host : "[" + host + "]"; }
@@ -31,6 +41,7 @@ std::optional<Url> parse_url(const std::string& text, std::string* error) {
   size_t end = rest.find_first_of("/?#");  // http://host?q has the path "/?q"
   std::string authority = rest.substr(0, end), port;
   if (end != std::string::npos) url.path = (rest[end] == '/' ? "" : "/") + rest.substr(end);
+  url.path = url.path.substr(0, url.path.find('#'));  // a fragment is the client's, never sent
   if (!authority.empty() && authority[0] == '[') {
     size_t close = authority.find(']');
     if (close == std::string::npos) {
@@ -44,7 +55,7 @@ std::optional<Url> parse_url(const std::string& text, std::string* error) {
     url.host = authority.substr(0, colon);
     if (colon != std::string::npos) port = authority.substr(colon + 1);
   }
-  if (url.host.empty() || url.host.find_first_of(" @\r\n\t") != std::string::npos) {
+  if (url.host.empty() || url.host.find('@') != std::string::npos || has_blank_or_control(url.host)) {
     *error = "bad host in '" + shown(text) + "'";
     return std::nullopt;
   }
@@ -56,8 +67,8 @@ std::optional<Url> parse_url(const std::string& text, std::string* error) {
     }
     url.port = std::stoi(port);
   }
-  if (url.path.find_first_of(" \r\n") != std::string::npos) {
-    *error = "the path holds a space or a line break";
+  if (has_blank_or_control(url.path)) {
+    *error = "the path holds a blank or a control character";
     return std::nullopt;
   }
   return url;

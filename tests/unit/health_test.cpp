@@ -174,6 +174,17 @@ static wsinit::Url valid_url(const char* text) {
   return url.value_or(wsinit::Url{});
 }
 
+// A URL becomes an HTTP request line and a Host header: no blank or control byte may reach
+// them, and the fragment is the client's own, never sent.
+TEST(Url, NoBlankOrControlReachesTheRequest) {
+  std::string error;
+  for (const char* bad : {"http://a\tb/", "http://a\x7f/", "http://127.0.0.1/a\tb", "http://127.0.0.1/a\x01",
+                          "http://127.0.0.1/a b", "http://user@127.0.0.1/"}) {
+    EXPECT_FALSE(wsinit::parse_url(bad, &error)) << bad;
+  }
+  EXPECT_EQ(valid_url("http://127.0.0.1/r?x=1#frag").path, "/r?x=1");
+}
+
 // The Host header carries a port that is not the scheme's, and brackets an IPv6 address.
 TEST(Url, HostHeader) {
   auto header = [](const char* text) { return wsinit::host_header(valid_url(text)); };
