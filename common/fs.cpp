@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -11,16 +12,19 @@
 
 namespace wsinit::fs {
 
+std::vector<gid_t> supplementary_groups() {
+  std::vector<gid_t> groups(static_cast<size_t>(std::max(getgroups(0, nullptr), 0)));
+  int n = getgroups(static_cast<int>(groups.size()), groups.data());
+  groups.resize(static_cast<size_t>(std::max(n, 0)));
+  return groups;
+}
+
 namespace {
 
 bool in_group(gid_t gid) {
   if (gid == getgid()) return true;
-  gid_t groups[256];
-  int n = getgroups(256, groups);
-  for (int i = 0; i < n; ++i) {
-    if (groups[i] == gid) return true;
-  }
-  return false;
+  auto groups = supplementary_groups();
+  return std::find(groups.begin(), groups.end(), gid) != groups.end();
 }
 
 // An existing directory is used as it is, never chmodded: it must be ours, and writable by no

@@ -5,8 +5,12 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace wsinit::fs {
+
+// The process's supplementary groups, however many (getgroups sized by itself).
+std::vector<gid_t> supplementary_groups();
 
 // A directory no one else can write to. Missing: created 0700 (missing parents 0755). Existing:
 // used as it is, never chmodded, when it is a directory of ours that other users cannot write

@@ -55,15 +55,8 @@ user_ids::Options user_options(const config::Config& config) {
   return o;
 }
 
-std::vector<gid_t> supplementary_groups() {
-  std::vector<gid_t> groups(static_cast<size_t>(std::max(getgroups(0, nullptr), 0)));
-  int n = getgroups(static_cast<int>(groups.size()), groups.data());
-  groups.resize(static_cast<size_t>(std::max(n, 0)));
-  return groups;
-}
-
 user_ids::Identity establish_identity(const config::Config& config, char** envp, bool dry_run) {
-  return user_ids::establish(user_options(config), getuid(), getgid(), supplementary_groups(), environment_list(envp),
+  return user_ids::establish(user_options(config), getuid(), getgid(), fs::supplementary_groups(), environment_list(envp),
                              dry_run);
 }
 
