@@ -59,9 +59,9 @@ std::optional<std::string> directive(std::string_view keyword, const std::vector
 // newline, CR or NUL (it would become several entries, or a cut one).
 std::optional<std::string> authorized_keys_line(std::string_view key, std::string* error);
 
-// NAME=value for each variable sessions should see, for the SetEnv directive. Left out, and
-// named in `left_out` (never with their values): names not [A-Za-z_][A-Za-z0-9_]*, values with
-// a newline or CR, and the names excluded_from_sessions().
+// NAME=value for each variable sessions should see, for the SetEnv directive. The names
+// excluded_from_sessions() are left out silently; names not [A-Za-z_][A-Za-z0-9_]* and values
+// with a newline, CR or NUL are left out and named in `left_out` (never with their values).
 std::vector<std::string> session_variables(const std::vector<std::string>& env, std::vector<std::string>* left_out);
 bool excluded_from_sessions(const std::string& name);
 
