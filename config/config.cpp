@@ -152,6 +152,7 @@ class Reader {
   void read_paths(const YAML::Node& n, Config::Paths& p);
   void read_sshd(const YAML::Node& n, Config::Sshd& s);
   void read_editor(const YAML::Node& n, Config::Editor& e);
+  void read_workspace(const YAML::Node& n, Config::Workspace& w);
   void read_health(const YAML::Node& n, Config::Health& h);
   void read_log(const YAML::Node& n, Config::Log& l);
   void read_service(const YAML::Node& n, Service& s);
@@ -180,11 +181,29 @@ void Reader::read_user(const YAML::Node& n, Config::User& u) {
 
 // paths.data may become a passwd field (<data>/home is a fallback HOME).
 void Reader::read_paths(const YAML::Node& n, Config::Paths& p) {
-  if (!expect_map(n, "paths", {"data", "logs", "variables", "runtime"})) return;
+  if (!expect_map(n, "paths", {"data", "logs", "variables", "runtime", "scripts"})) return;
   if (n["data"]) set_checked(n["data"], "paths.data", p.data, passwd_path);
   if (n["logs"]) set_checked(n["logs"], "paths.logs", p.logs, plain_path);
   if (n["variables"]) set_checked(n["variables"], "paths.variables", p.variables, plain_path);
   if (n["runtime"]) set_checked(n["runtime"], "paths.runtime", p.runtime, plain_path);
+  if (n["scripts"]) set_checked(n["scripts"], "paths.scripts", p.scripts, plain_path);
+}
+
+void Reader::read_workspace(const YAML::Node& n, Config::Workspace& w) {
+  if (!expect_map(n, "workspace", {"devfile", "poststart", "poststart_slow_after"})) return;
+  if (n["devfile"]) set(n["devfile"], "workspace.devfile", w.devfile);
+  if (n["poststart"]) {
+    using P = Config::Workspace::PostStart;
+    auto v = parsed<P>(n["poststart"], "workspace.poststart", "a postStart mode (expected auto, run or observe)",
+                       [](std::string_view s) -> std::optional<P> {
+                         if (s == "auto") return P::automatic;
+                         if (s == "run") return P::run;
+                         if (s == "observe") return P::observe;
+                         return std::nullopt;
+                       });
+    if (v) w.poststart = *v;
+  }
+  if (n["poststart_slow_after"]) set(n["poststart_slow_after"], "workspace.poststart_slow_after", w.poststart_slow_after);
 }
 
 void Reader::read_sshd(const YAML::Node& n, Config::Sshd& s) {
@@ -371,9 +390,7 @@ void Reader::read_config(const YAML::Node& root, Config& c) {
   if (root["paths"]) read_paths(root["paths"], c.paths);
   if (root["sshd"]) read_sshd(root["sshd"], c.sshd);
   if (root["editor"]) read_editor(root["editor"], c.editor);
-  if (const YAML::Node w = root["workspace"]; w && expect_map(w, "workspace", {"devfile"})) {
-    if (w["devfile"]) set(w["devfile"], "workspace.devfile", c.workspace.devfile);
-  }
+  if (root["workspace"]) read_workspace(root["workspace"], c.workspace);
   if (const YAML::Node s = root["services"]) {
     if (!s.IsSequence()) {
       fail(s, "services: expected a list");
@@ -416,8 +433,13 @@ void check_from_environment(std::vector<std::string>* errors, std::string_view w
 Config profile_defaults(Profile profile, const Environment& env, std::vector<std::string>* errors) {
   Config c;
   c.profile = profile;
-  c.paths.logs = must_expand("${GL_WORKSPACE_LOGS_DIR:-/projects/workspace-logs}", env);
+  std::string root = projects_root(env);
+  check_from_environment(errors, "the projects volume", "PROJECTS_ROOT", passwd_path(root));
+  c.paths.data = root + "/.wsinit";
+  auto logs = env.find("GL_WORKSPACE_LOGS_DIR");
+  c.paths.logs = logs != env.end() && !logs->second.empty() ? logs->second : root + "/workspace-logs";
   check_from_environment(errors, "paths.logs", "GL_WORKSPACE_LOGS_DIR", plain_path(c.paths.logs));
+  c.paths.scripts = "/workspace-scripts";
   c.paths.runtime = must_expand(runtime_default(), env);
   check_from_environment(errors, "paths.runtime", "XDG_RUNTIME_DIR", plain_path(c.paths.runtime));
   if (profile == Profile::gitlab) {
@@ -464,6 +486,16 @@ LoadResult load_file(const std::string& path, const Environment& env, Profile fa
   auto text = fs::read_file(path, 4 << 20);  // a config is a few KiB
   if (!text) return {std::nullopt, {path + ": cannot read config file: " + std::strerror(errno)}};
   return load_text(*text, path, env, fallback);
+}
+
+std::string projects_root(const Environment& env) {
+  auto it = env.find("PROJECTS_ROOT");
+  return it != env.end() && !it->second.empty() ? it->second : "/projects";
+}
+
+std::string project_source(const Environment& env) {
+  auto it = env.find("PROJECT_SOURCE");
+  return it != env.end() && !it->second.empty() ? it->second : projects_root(env);
 }
 
 std::optional<std::string> choose_file(const std::optional<std::string>& flag, const Environment& env) {

@@ -57,6 +57,9 @@ struct Service {
   // Set by wsinit for devfile postStart commands: start once these oneshots have finished,
   // successfully or not (GitLab runs each of them whatever the previous one did).
   std::vector<std::string> after_finished;
+  // Set by wsinit: the name of its log file under paths.logs, without ".log" (empty: the
+  // service's name). The editor and sshd write where GitLab's own scripts would.
+  std::string log_name;
   bool operator==(const Service&) const = default;
 };
 
@@ -64,9 +67,11 @@ struct Service {
 inline constexpr const char* kBuiltinServices[] = {"sshd", "sshd-config", "editor"};
 // The prefix of the services made from a devfile's postStart commands (also reserved).
 inline constexpr std::string_view kPostStartPrefix = "poststart-";
-// `after` may also name a condition: GitLab's reconciled state file saying Running.
+// `after` may also name a condition: GitLab's reconciled state file saying Running, or the
+// project cloned (GitLab's marker file there, or no GitLab cloner at all).
 inline constexpr const char* kWorkspaceRunning = "workspace-running";
-inline bool is_condition(std::string_view name) { return name == kWorkspaceRunning; }
+inline constexpr const char* kProjectCloned = "project-cloned";
+inline bool is_condition(std::string_view name) { return name == kWorkspaceRunning || name == kProjectCloned; }
 
 // [a-z0-9][a-z0-9_-]{0,62}
 inline bool valid_service_name(std::string_view name) {
@@ -87,10 +92,11 @@ struct Config {
     std::string shell = "/bin/bash";
   } user;
   struct Paths {
-    std::string data = "/projects/.wsinit";
+    std::string data;  // <PROJECTS_ROOT>/.wsinit
     std::string logs;
     std::string variables = "/.workspace-data/variables/file";
     std::string runtime;
+    std::string scripts;  // GitLab's postStart scripts: where its cloner and runner are
   } paths;
   struct Sshd {
     Switch enabled = Switch::off;
@@ -109,6 +115,10 @@ struct Config {
   } editor;
   struct Workspace {
     std::string devfile;
+    // Who runs the devfile's postStart commands: wsinit (run), GitLab's own runner while wsinit
+    // follows its log (observe), or auto: observe when GitLab's runner is in paths.scripts.
+    enum class PostStart { automatic, run, observe } poststart = PostStart::automatic;
+    Duration poststart_slow_after = std::chrono::minutes(10);  // a step running longer is flagged
   } workspace;
   std::vector<Service> services;
   struct Health {
@@ -188,5 +198,11 @@ std::optional<std::string> invalid_cidr(std::string_view text);       // a.b.c.d
 std::optional<std::string> invalid_key_line(std::string_view text);   // one authorized_keys line
 
 Environment environment_of(char** envp);
+
+// Where GitLab mounts the projects volume: $PROJECTS_ROOT, else /projects (the one place that
+// default is written). GitLab plans to rename the mount; every path under it derives from this.
+std::string projects_root(const Environment& env);
+// The project GitLab clones: $PROJECT_SOURCE, else projects_root().
+std::string project_source(const Environment& env);
 
 }  // namespace wsinit::config

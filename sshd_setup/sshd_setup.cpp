@@ -151,6 +151,7 @@ std::vector<config::Service> sshd_services(const std::string& binary, const std:
   check.oneshot = true;
   check.restart = config::Restart::never;
   check.origin = "(wsinit's sshd)";
+  check.log_name = "start-sshd";  // where GitLab's own script writes sshd's output
   config::Service sshd;
   sshd.name = "sshd";
   sshd.command = {binary, "-D", "-e", "-f", config_path};
@@ -165,6 +166,7 @@ std::vector<config::Service> sshd_services(const std::string& binary, const std:
   sshd.ready.timeout = std::chrono::seconds(30);
   sshd.external_port = probe.port;
   sshd.origin = "(wsinit's sshd)";
+  sshd.log_name = "start-sshd";
   return {check, sshd};
 }
 

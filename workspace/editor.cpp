@@ -22,7 +22,9 @@ std::string first_set(const config::Environment& env, std::initializer_list<cons
   return fallback;
 }
 
-std::string tools_dir(const config::Environment& env) { return first_set(env, {"GL_TOOLS_DIR"}, "/projects/.gl-tools"); }
+std::string tools_dir(const config::Environment& env) {
+  return first_set(env, {"GL_TOOLS_DIR"}, config::projects_root(env) + "/.gl-tools");
+}
 
 std::vector<std::string> gitlab_command(const config::Environment& env, int port) {
   return {tools_dir(env) + "/vscode-reh-web/bin/gitlab-webide-server",
@@ -35,7 +37,7 @@ std::vector<std::string> gitlab_command(const config::Environment& env, int port
 
 std::vector<std::string> code_server_command(const config::Environment& env, int port) {
   return {"code-server", "--bind-addr", "0.0.0.0:" + std::to_string(port), "--auth", "none", "--disable-telemetry",
-          "--disable-update-check", first_set(env, {"PROJECT_SOURCE", "PROJECTS_ROOT"}, "/projects")};
+          "--disable-update-check", config::project_source(env)};
 }
 
 // Keeps the first original as product.json.orig, then replaces the file in one rename.
@@ -84,6 +86,7 @@ std::optional<config::Service> editor_service(const config::Config& config, cons
   s.ready.timeout = std::chrono::seconds(60);
   s.external_port = e.port;
   s.origin = "(wsinit's editor)";
+  s.log_name = "start-vscode";  // where GitLab's own script writes the editor's output
   return s;
 }
 

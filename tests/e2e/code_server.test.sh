@@ -29,7 +29,7 @@ curl -sL "http://127.0.0.1:$port/" | grep -qi "code" || fail "code-server's page
 expect_eq "$(status_json | jq -r .state)" ready "workspace state"
 editor_uid=$(awk '/^Uid:/ {print $2}' "/proc/$(host_pid_of "$(service_field editor .pid)")/status")
 expect_eq "$editor_uid" "$WS_UID" "code-server's uid"
-[ -s "$ws/logs/editor.log" ] || fail "no editor.log"
+[ -s "$ws/logs/start-vscode.log" ] || fail "no start-vscode.log"
 ok "real code-server: ready through wsinit's probe, answers HTTP $status on its port, runs as uid $WS_UID"
 
 kill -TERM "$WS_PID"

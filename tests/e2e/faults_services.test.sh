@@ -70,7 +70,7 @@ restarts=$(service_field editor .restarts)
 [ "$restarts" -ge 2 ] && [ "$restarts" -le 4 ] || fail "editor restarted $restarts times in about 6 s (backoff 1s, 2s, 4s: 2 to 4)"
 expect_eq "$(service_field editor .state)" backoff "editor state"
 expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$health/readyz")" 503 "/readyz"
-grep -q "editor cannot start" "$ws/logs/editor.log" || fail "the editor's own words are not in editor.log"
+grep -q "editor cannot start" "$ws/logs/start-vscode.log" || fail "the editor's own words are not in start-vscode.log"
 kill -TERM "$WS_PID"
 wait_wsinit
 ok "editor crash-looping: $restarts restarts in about 6 s (backoff), workspace degraded, /readyz 503"

@@ -47,7 +47,7 @@ expect_eq "$out" "3|hello world|/opt/custom/bin:/usr/local/bin:/usr/bin:/bin|git
 ok "key login runs a command that sees GIT_CONFIG_COUNT, a user variable and wsinit's PATH"
 
 expect_eq "$(empty_password_login whoami)" gitlab-workspaces "empty-password login"
-grep -q "Accepted none for gitlab-workspaces" "$ws/logs/sshd.log" || fail "sshd.log does not show the empty-password login"
+grep -q "Accepted none for gitlab-workspaces" "$ws/logs/start-sshd.log" || fail "start-sshd.log does not show the empty-password login"
 expect_eq "$(stat -c %a "$TMP/etc/shadow")" 640 "shadow mode untouched"
 ok "empty-password login (the GitLab proxy's) works with /etc/shadow root:shadow 0640"
 

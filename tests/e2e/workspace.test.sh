@@ -41,7 +41,7 @@ expect_eq "$(jq -r .uid "$record")" "$WS_UID" "editor uid"
 expect_eq "$(jq -r '.env.GIT_CONFIG_COUNT + " " + .env.GIT_CONFIG_VALUE_1 + " " + .env.MY_VARIABLE + " " + .env.USER' "$record")" \
   "2 ada from-the-user gitlab-workspaces" "the editor's environment"
 expect_eq "$(jq -r '.env.PWD // "unset"' "$record")" unset "PWD is not passed on"
-[ -s "$TMP/projects/workspace-logs/editor.log" ] || fail "no editor.log in the logs dir"
+[ -s "$TMP/projects/workspace-logs/start-vscode.log" ] || fail "no start-vscode.log in the logs dir"
 expect_eq "$(jq -r .commit "$tools/vscode-reh-web/product.json")" null "product.json commit (version mismatch ignored)"
 expect_eq "$(jq -r .quality "$tools/vscode-reh-web/product.json")" stable "product.json otherwise"
 expect_eq "$(jq -r .commit "$tools/vscode-reh-web/product.json.orig")" 0123abc "the original is kept"
