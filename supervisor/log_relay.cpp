@@ -1,5 +1,7 @@
 #include "supervisor/log_relay.h"
 
+#include "supervisor/supervisor.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>

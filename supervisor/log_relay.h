@@ -134,8 +134,7 @@ class LogRelay {
   size_t batch_lines_ = 0;
 };
 
-// "2026-11-29T01:02:03.456Z": now, or the given milliseconds since the epoch.
+// "2026-11-29T01:02:03.456Z": now (utc_timestamp_of, for any time, is in supervisor.h).
 std::string utc_timestamp();
-std::string utc_timestamp_of(std::int64_t unix_ms);
 
 }  // namespace wsinit::supervisor

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <set>
 #include <spdlog/spdlog.h>
 
@@ -61,7 +62,7 @@ struct Supervisor::Impl {
   bool stopping = false;
   std::function<void()> stop_done;
   bool evaluating = false, evaluate_again = false;
-  std::set<std::string, std::less<>> conditions;  // the conditions that hold now
+  std::map<std::string, bool, std::less<>> conditions;  // the conditions told so far: whether each holds
 
   void apply_settings(const config::Config& cfg) {
     ctx.format = cfg.log.format == config::LogFormat::json ? LineFormat::json : LineFormat::text;
@@ -78,13 +79,26 @@ struct Supervisor::Impl {
     return nullptr;
   }
 
+  bool holds(std::string_view condition) const {
+    auto it = conditions.find(condition);
+    return it != conditions.end() && it->second;
+  }
+
+  // A service whose working directory is not there yet, while the project is still being cloned
+  // (GitLab clones it after PID 1 started), waits for the clone instead of failing to chdir.
+  bool waits_for_project(const config::Service& spec) const {
+    auto cloned = conditions.find(config::kProjectCloned);
+    return cloned != conditions.end() && !cloned->second && !spec.cwd.empty() && access(spec.cwd.c_str(), F_OK) != 0;
+  }
+
   // A dependency that is not (or no longer) a service here counts as met: it was disabled.
-  // A condition (workspace-running) is met once the workspace module says it holds.
+  // A condition (workspace-running, project-cloned) is met once the workspace module says it holds.
   bool dependencies_met(const Service& s) {
     const config::Service& spec = s.spec();
+    if (waits_for_project(spec)) return false;
     return std::all_of(spec.after.begin(), spec.after.end(),
                        [&](const std::string& dep) {
-                         if (config::is_condition(dep)) return conditions.count(dep) > 0;
+                         if (config::is_condition(dep)) return holds(dep);
                          Service* d = find(dep);
                          return !d || d->satisfies_dependents();
                        }) &&
@@ -240,7 +254,9 @@ void Supervisor::stop_all(std::function<void()> done) {
 }
 
 void Supervisor::set_condition(const std::string& name, bool holds) {
-  bool changed = holds ? impl_->conditions.insert(name).second : impl_->conditions.erase(name) > 0;
+  auto [it, added] = impl_->conditions.emplace(name, holds);
+  bool changed = added || it->second != holds;
+  it->second = holds;
   if (changed) impl_->evaluate();
 }
 

@@ -68,7 +68,8 @@ class Supervisor {
   void stop_all(std::function<void()> done);
   void forward_to_main(int signal);
   // A condition services may wait for with `after` (config::is_condition): services waiting
-  // for it start once it holds. It going away again stops nothing.
+  // for it start once it holds. It going away again stops nothing. While project-cloned has been
+  // told and does not hold, a service whose cwd does not exist yet waits too.
   void set_condition(const std::string& name, bool holds);
   // Applies a new config: starts added services, stops removed ones, restarts changed ones.
   void reload(const config::Config& config);
@@ -89,6 +90,9 @@ class Supervisor {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// "2026-11-29T01:02:03.456Z" for the given milliseconds since the epoch.
+std::string utc_timestamp_of(std::int64_t unix_ms);
 
 // Renders the services part of the status: a table for people, or a JSON array.
 std::string status_table(const std::vector<ServiceStatus>& services);
