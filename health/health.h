@@ -31,11 +31,29 @@ struct Snapshot {
   const user_ids::Identity* user = nullptr;
   const sshd_setup::Setup* sshd = nullptr;
   std::vector<std::pair<std::string, double>> startup_ms;  // phase, milliseconds
+  struct Config {
+    std::optional<std::string> file;  // the file named (--config, WSINIT_CONFIG, /etc/wsinit/wsinit.yaml)
+    std::string state = "embedded";   // embedded | loaded | waiting-for-clone | missing
+  } config;
+  std::vector<std::string> warnings;  // what a person should know and fix
+  // One step of GitLab's postStart runner, as its log shows it.
+  struct PostStartStep {
+    std::string id;
+    std::string component;  // the log folder (GitLab's per-component layout); empty: flat
+    std::int64_t started_unix_ms = 0;
+    std::optional<std::int64_t> finished_unix_ms;
+    double duration_s = 0;  // so far, while it runs
+    bool slow = false;      // ran (or has been running) longer than workspace.poststart_slow_after
+  };
   struct Workspace {
     std::string editor_url;                       // empty: no editor
     std::string variables_dir;                    // empty: not watched
     std::size_t file_variables = 0;
     std::optional<std::string> reconciled_state;  // GitLab's gl_workspace_reconciled_actual_state.txt
+    bool project_cloned = true;                   // GitLab's clone done, or none to wait for
+    std::optional<double> clone_s;                // how long wsinit waited for the clone
+    std::string poststart_mode = "off";           // off | run | observe
+    std::vector<PostStartStep> poststart;         // observe: GitLab's runner's steps
   } workspace;
 };
 

@@ -1,4 +1,5 @@
 // The status document and the metrics, both made from one Snapshot.
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -51,12 +52,35 @@ void write_sshd(json::Writer& w, const sshd_setup::Setup& sshd) {
   w.end_object();
 }
 
+void write_steps(json::Writer& w, const std::vector<Snapshot::PostStartStep>& steps) {
+  w.key("poststart").begin_array();
+  for (const auto& step : steps) {
+    w.begin_object();
+    w.key("id").value(step.id);
+    write_string_or_null(w, "component", unless_empty(step.component));
+    w.key("state").value(step.finished_unix_ms ? "finished" : "running");
+    w.key("started").value(supervisor::utc_timestamp_of(step.started_unix_ms));
+    write_string_or_null(w, "finished",
+                         step.finished_unix_ms ? std::optional(supervisor::utc_timestamp_of(*step.finished_unix_ms)) : std::nullopt);
+    w.key("duration_s").value(step.duration_s);
+    w.key("slow").value(step.slow);
+    w.end_object();
+  }
+  w.end_array();
+}
+
 void write_workspace(json::Writer& w, const Snapshot::Workspace& ws) {
   w.key("workspace").begin_object();
   write_string_or_null(w, "editor_url", unless_empty(ws.editor_url));
   write_string_or_null(w, "variables_dir", unless_empty(ws.variables_dir));
   w.key("file_variables").value(static_cast<std::uint64_t>(ws.file_variables));
   write_string_or_null(w, "reconciled_state", ws.reconciled_state);
+  w.key("project_cloned").value(ws.project_cloned);
+  w.key("clone_s");
+  if (ws.clone_s) w.value(*ws.clone_s);
+  else w.null();
+  w.key("poststart_mode").value(ws.poststart_mode);
+  write_steps(w, ws.poststart);
   w.end_object();
 }
 
@@ -81,6 +105,11 @@ std::string status_json(const Snapshot& s) {
   w.key("log_lines_dropped").value(s.log_lines_dropped);
   if (s.user) write_user(w, *s.user);
   if (s.sshd) write_sshd(w, *s.sshd);
+  w.key("config").begin_object();
+  write_string_or_null(w, "file", s.config.file);
+  w.key("state").value(s.config.state);
+  w.end_object();
+  write_strings(w, "warnings", s.warnings);
   write_workspace(w, s.workspace);
   w.key("startup").begin_object();
   for (const auto& [phase, ms] : s.startup_ms) w.key(phase + "_ms").value(ms);
@@ -118,6 +147,17 @@ std::string metrics_text(const Snapshot& s) {
   out += fmt::format("wsinit_orphans_reaped_total {}\n", s.orphans_reaped);
   metric("wsinit_log_lines_dropped_total", "counter", "Service output lines dropped because stdout did not keep up.");
   out += fmt::format("wsinit_log_lines_dropped_total {}\n", s.log_lines_dropped);
+  metric("wsinit_project_cloned", "gauge", "1 once GitLab's clone of the project is done (or there is none to wait for).");
+  out += fmt::format("wsinit_project_cloned {}\n", s.workspace.project_cloned ? 1 : 0);
+  metric("wsinit_poststart_step_seconds", "gauge", "How long a step of GitLab's postStart runner ran (so far, while it runs).");
+  for (const auto& step : s.workspace.poststart)
+    out += fmt::format("wsinit_poststart_step_seconds{{step=\"{}\"}} {:.3f}\n", label(step.id), step.duration_s);
+  metric("wsinit_poststart_step_running", "gauge", "1 while a step of GitLab's postStart runner runs.");
+  for (const auto& step : s.workspace.poststart)
+    out += fmt::format("wsinit_poststart_step_running{{step=\"{}\"}} {}\n", label(step.id), step.finished_unix_ms ? 0 : 1);
+  metric("wsinit_poststart_steps_slow", "gauge", "Steps of GitLab's postStart runner that ran longer than workspace.poststart_slow_after.");
+  out += fmt::format("wsinit_poststart_steps_slow {}\n",
+                     std::count_if(s.workspace.poststart.begin(), s.workspace.poststart.end(), [](auto& p) { return p.slow; }));
   metric("wsinit_service_up", "gauge", "1 when the service has a running process.");
   for (const auto& svc : s.services) out += fmt::format("wsinit_service_up{{service=\"{}\"}} {}\n", label(svc.name), svc.pid > 0 ? 1 : 0);
   metric("wsinit_service_ready", "gauge", "1 when the service is ready.");

@@ -65,13 +65,14 @@ struct Effective {
   config::Config config;
   sshd_setup::Setup sshd;
   workspace::Plan workspace;
+  config::Config base;  // as loaded, before wsinit's services: what a later re-plan starts from
 };
 std::optional<Effective> effective_config(config::Config config, const config::Environment& env,
                                           const user_ids::Identity& id, const std::vector<std::string>& session_env,
                                           bool dry_run, std::vector<std::string>* errors) {
   sshd_setup::Setup sshd = sshd_setup::prepare(config, id, session_env, dry_run);
   workspace::Plan plan = workspace::prepare(config, env, dry_run);
-  Effective e{std::move(config), std::move(sshd), std::move(plan)};
+  Effective e{config, std::move(sshd), std::move(plan), config};
   errors->assign(e.sshd.errors.begin(), e.sshd.errors.end());
   errors->insert(errors->end(), e.workspace.errors.begin(), e.workspace.errors.end());
   if (!errors->empty()) return std::nullopt;
@@ -100,30 +101,67 @@ void log_workspace(const workspace::Plan& plan) {
 }
 
 
-// The effective config: the chosen file, or the embedded default of the mode's profile.
-std::optional<config::Config> load_config(const Command& command, const config::Environment& env,
-                                          std::vector<std::string>* errors, std::string* file_used) {
+// Where the running config came from. waiting_for_clone: the file named lives in the project,
+// which GitLab has not cloned yet, so the embedded profile runs until the clone is done;
+// missing: the clone is done and the file is still not there (the embedded profile stays).
+enum class ConfigState { embedded, loaded, waiting_for_clone, missing };
+const char* config_state_name(ConfigState state) {
+  switch (state) {
+    case ConfigState::embedded: return "embedded";
+    case ConfigState::loaded: return "loaded";
+    case ConfigState::waiting_for_clone: return "waiting-for-clone";
+    case ConfigState::missing: return "missing";
+  }
+  return "?";
+}
+
+bool file_missing(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) != 0 && errno == ENOENT;
+}
+
+struct LoadedConfig {
+  std::optional<config::Config> config;
+  std::string file;  // the file named, empty when none
+  ConfigState state = ConfigState::embedded;
+};
+
+// The effective config: the chosen file, or the embedded default of the mode's profile. A file
+// that is missing while GitLab's clone is pending is the project's own config: the embedded
+// profile runs until the clone is done (GitLab 18.x clones after PID 1 started).
+LoadedConfig load_config(const Command& command, const config::Environment& env, std::vector<std::string>* errors) {
   config::Profile fallback = command.argv.empty() ? config::Profile::gitlab : config::Profile::plain;
+  LoadedConfig out;
   if (auto file = config::choose_file(command.config_file, env)) {
-    *file_used = *file;
-    config::LoadResult loaded = config::load_file(*file, env, fallback);
-    *errors = loaded.errors;
-    return loaded.config;
+    out.file = *file;
+    config::Config defaults = config::profile_defaults(fallback, env);
+    bool pending = workspace::clone_state(config::projects_root(env), defaults.paths.scripts) == workspace::Clone::pending;
+    if (!file_missing(*file) || !pending) {
+      config::LoadResult loaded = config::load_file(*file, env, fallback);
+      *errors = loaded.errors;
+      out.config = std::move(loaded.config);
+      out.state = ConfigState::loaded;
+      return out;
+    }
+    out.state = ConfigState::waiting_for_clone;
   }
   config::Config config = config::profile_defaults(fallback, env, errors);
-  config.source = "(embedded default)";
-  if (!errors->empty()) return std::nullopt;
-  return config;
+  config.source = out.state == ConfigState::waiting_for_clone ? "(embedded default until the project is cloned)"
+                                                               : "(embedded default)";
+  if (errors->empty()) out.config = std::move(config);
+  return out;
 }
 
 class Init {
  public:
-  Init(Effective effective, std::string config_file, const Command& command, char** envp, user_ids::Identity identity,
-       std::optional<supervisor::SignalState> inherited_signals)
+  Init(Effective effective, std::string config_file, ConfigState config_state, const Command& command, char** envp,
+       user_ids::Identity identity, std::optional<supervisor::SignalState> inherited_signals)
       : config_(std::move(effective.config)),
         sshd_(std::move(effective.sshd)),
         workspace_(std::move(effective.workspace)),
+        base_config_(std::move(effective.base)),
         config_file_(std::move(config_file)),
+        config_state_(config_state),
         command_(command),
         envp_(envp),
         identity_(std::move(identity)),
@@ -141,6 +179,8 @@ class Init {
   void read_signals();
   void handle_signal(const signalfd_siginfo& info);
   void reload();
+  bool load_and_apply(const std::string& why);
+  bool apply(config::Config base, const std::string& why);
   void reap_children();
   void on_main_exit(int status);
   void begin_shutdown(const std::string& reason);
@@ -155,11 +195,17 @@ class Init {
   void start_health();
 
   void watch_variables();
+  void watch_clone();
+  void on_project_cloned();
+  void warn(const std::string& warning);
 
   config::Config config_;  // with wsinit's own services
   sshd_setup::Setup sshd_;
   workspace::Plan workspace_;
+  config::Config base_config_;  // as loaded, without wsinit's services
   std::string config_file_;  // empty: the embedded default (nothing to re-read on SIGHUP)
+  ConfigState config_state_;
+  std::vector<std::string> warnings_;  // for status: what a person should know and fix
   const Command& command_;
   char** envp_;
   user_ids::Identity identity_;
@@ -181,6 +227,7 @@ class Init {
   std::unique_ptr<health::StatusFile> status_file_;
   std::unique_ptr<health::Reporter> reporter_;
   std::unique_ptr<workspace::Variables> variables_;
+  std::unique_ptr<workspace::ProjectClone> clone_;
   supervisor::Overall last_overall_ = supervisor::Overall::starting;
   std::vector<std::pair<std::string, double>> startup_ms_;
   Clock::time_point started_ = Clock::now();
@@ -224,6 +271,7 @@ int Init::run() {
   main_running_ = tini_mode();
   if (!tini_mode() || !config_.services.empty()) open_control_socket();
   start_health();
+  watch_clone();  // first: a service whose cwd the clone brings must not start before it is told
   watch_variables();
   supervisor_->start();
   reap_children();  // anything that exited before the loop ran
@@ -232,6 +280,7 @@ int Init::run() {
   if (!tini_mode() && supervisor_->required_never_ready()) exit_code_ = 1;
   if (status_file_) status_file_->write_now();
   variables_.reset();
+  clone_.reset();
   health_server_.reset();
   status_file_.reset();
   reporter_.reset();
@@ -300,27 +349,43 @@ void Init::reload() {
     spdlog::info("SIGHUP: running on the embedded default; there is no config file to re-read");
     return;
   }
-  config::Environment env = config::environment_of(envp_);
-  config::LoadResult loaded = config::load_file(config_file_, env, config_.profile);
+  if (config_state_ == ConfigState::waiting_for_clone) {
+    spdlog::info("SIGHUP: {} is read once the project is cloned", config_file_);
+    return;
+  }
+  load_and_apply("reload");
+}
+
+// Reads config_file_ and runs it; false (the running config stays) when it cannot be used.
+bool Init::load_and_apply(const std::string& why) {
+  config::LoadResult loaded = config::load_file(config_file_, config::environment_of(envp_), config_.profile);
   if (!loaded.config) {
-    for (const auto& e : loaded.errors) spdlog::error("reload: {}", e);
-    spdlog::error("reload: {} is invalid; keeping the running config", config_file_);
-    return;
+    for (const auto& e : loaded.errors) spdlog::error("{}: {}", why, e);
+    spdlog::error("{}: {} is invalid; keeping the running config", why, config_file_);
+    return false;
   }
+  return apply(std::move(*loaded.config), why);
+}
+
+// Plans wsinit's own services for `base` again and hands the result to the supervisor.
+bool Init::apply(config::Config base, const std::string& why) {
   std::vector<std::string> errors;
-  auto effective = effective_config(std::move(*loaded.config), env, identity_, session_environment(), false, &errors);
+  auto effective =
+      effective_config(std::move(base), config::environment_of(envp_), identity_, session_environment(), false, &errors);
   if (!effective) {
-    for (const auto& e : errors) spdlog::error("reload: {}", e);
-    spdlog::error("reload: {} cannot be used as it is; keeping the running config", config_file_);
-    return;
+    for (const auto& e : errors) spdlog::error("{}: {}", why, e);
+    spdlog::error("{}: the new config cannot be used as it is; keeping the running config", why);
+    return false;
   }
-  spdlog::info("reload: re-read {}", config_file_);
+  spdlog::info("{}: running {}", why, effective->config.source);
   config_ = std::move(effective->config);
   sshd_ = std::move(effective->sshd);
   workspace_ = std::move(effective->workspace);
+  base_config_ = std::move(effective->base);
   log_sshd(sshd_);
   log_workspace(workspace_);
   supervisor_->reload(config_);
+  return true;
 }
 
 // The one place that waits for children: every exited child, until none is left waiting.
@@ -438,6 +503,14 @@ health::Snapshot Init::snapshot() const {
   s.sshd = &sshd_;
   s.startup_ms = startup_ms_;
   s.workspace.editor_url = workspace_.editor_url;
+  if (!config_file_.empty()) s.config.file = config_file_;
+  s.config.state = config_state_name(config_state_);
+  s.warnings = warnings_;
+  if (clone_) {
+    s.workspace.project_cloned = clone_->cloned();
+    s.workspace.clone_s = clone_->waited_s();
+  }
+  s.workspace.poststart_mode = workspace::poststart_mode_name(workspace_.poststart_mode);
   if (variables_) {
     s.workspace.variables_dir = variables_->dir();
     s.workspace.file_variables = variables_->file_count();
@@ -470,6 +543,41 @@ void Init::watch_variables() {
     on_services_changed();
   });
   variables_->start();
+}
+
+// GitLab's clone as the condition `project-cloned`, and what waits for it: the config file and
+// the devfile that live in the project.
+void Init::watch_clone() {
+  if (tini_mode() && config_.services.empty()) return;
+  config::Environment env = config::environment_of(envp_);
+  clone_ = std::make_unique<workspace::ProjectClone>(&loop_, config::projects_root(env), config_.paths.scripts,
+                                                     [this] { on_project_cloned(); });
+  clone_->start();
+  supervisor_->set_condition(config::kProjectCloned, clone_->cloned());
+}
+
+void Init::on_project_cloned() {
+  supervisor_->set_condition(config::kProjectCloned, true);
+  if (config_state_ == ConfigState::waiting_for_clone) {
+    if (file_missing(config_file_)) {
+      config_state_ = ConfigState::missing;
+      warn("the config file " + config_file_ + " is not in the cloned project; running on the embedded profile");
+    } else if (load_and_apply("the project is cloned")) {
+      config_state_ = ConfigState::loaded;
+    } else {
+      warn("the config file " + config_file_ + " cannot be used (see the log); running on the embedded profile");
+    }
+  } else if (workspace_.devfile_pending) {
+    apply(base_config_, "the project is cloned");
+    if (workspace_.devfile_pending)
+      warn("workspace.devfile " + config_.workspace.devfile + " is not in the cloned project");
+  }
+  on_services_changed();
+}
+
+void Init::warn(const std::string& warning) {
+  spdlog::warn("{}", warning);
+  warnings_.push_back(warning);
 }
 
 // The HTTP endpoints (health.listen) and the status file (<logs>/wsinit-status.json).
@@ -557,8 +665,9 @@ int run(const Command& command, char** envp) {
   int signals_error = errno;
   config::Environment env = config::environment_of(envp);
   std::vector<std::string> errors;
-  std::string file;
-  auto config = load_config(command, env, &errors, &file);
+  LoadedConfig loaded = load_config(command, env, &errors);
+  std::string file = loaded.file;
+  auto& config = loaded.config;
   if (config && !command.argv.empty()) {
     for (const auto& s : config->services) {
       if (s.name == "main") errors.push_back(s.origin + ": service name 'main' is taken by the main command in tini mode");
@@ -586,10 +695,14 @@ int run(const Command& command, char** envp) {
     for (const auto& e : errors) print_error(e);
     return 2;
   }
+  if (loaded.state == ConfigState::waiting_for_clone)
+    spdlog::info("{} does not exist yet and GitLab's clone is pending: starting on the embedded profile; the file is "
+                 "read once the project is cloned",
+                 file);
   log_sshd(effective->sshd);
   log_workspace(effective->workspace);
   auto t2 = Clock::now();
-  Init init(std::move(*effective), file, command, envp, std::move(identity),
+  Init init(std::move(*effective), file, loaded.state, command, envp, std::move(identity),
             command.argv.empty() ? std::nullopt : inherited_signals);
   init.record_phase("user", t1 - t0);
   init.record_phase("sshd", t2 - t1);
@@ -599,13 +712,16 @@ int run(const Command& command, char** envp) {
 int check(const Command& command, char** envp) {
   config::Environment env = config::environment_of(envp);
   std::vector<std::string> errors;
-  std::string file;
-  auto config = load_config(command, env, &errors, &file);
+  LoadedConfig loaded = load_config(command, env, &errors);
+  auto& config = loaded.config;
   if (!config) {
     for (const auto& e : errors) print_error(e);
     fprintf(stderr, "wsinit: %zu error%s\n", errors.size(), errors.size() == 1 ? "" : "s");
     return 1;
   }
+  if (loaded.state == ConfigState::waiting_for_clone)
+    say("config file %s: not there yet; GitLab's clone is pending, so wsinit starts on the embedded profile and "
+        "reads it once the project is cloned", loaded.file.c_str());
   say("config: %s (profile %s)", config->source.c_str(), config->profile == config::Profile::gitlab ? "gitlab" : "plain");
   say("shutdown grace: %s", config::format_duration(config->shutdown.grace).c_str());
   user_ids::Identity id = establish_identity(*config, envp, true);

@@ -229,6 +229,8 @@ PostStart post_start_services(std::string_view devfile_text, const std::string& 
   }
 
   std::vector<YAML::Node> execs = unfold_post_start(post_start, commands, reader, out.notes);
+  auto source_dir = env.find("PROJECT_SOURCE");
+  std::string default_dir = source_dir != env.end() ? source_dir->second : "";
 
   std::string previous;
   for (const auto& command : execs) {
@@ -250,6 +252,7 @@ PostStart post_start_services(std::string_view devfile_text, const std::string& 
     s.name = service_name(out.services.size() + 1, id);
     s.command = {"/bin/sh", "-c", line};
     s.cwd = expand_dir(reader.substitute(reader.text(exec, "workingDir", path), variables, exec), env);
+    if (s.cwd.empty()) s.cwd = default_dir;  // GitLab runs them in the project
     s.env = component_env;
     for (auto& [name, value] : reader.env_list(child(exec, "env"), path + ".env")) s.env[name] = value;
     for (auto& [name, value] : s.env) value = reader.substitute(value, variables, exec);
@@ -264,10 +267,38 @@ PostStart post_start_services(std::string_view devfile_text, const std::string& 
   return out;
 }
 
+// GitLab 18.x runs the main component's postStart commands itself (its runner script in
+// paths.scripts); wsinit then follows that runner's log rather than run them a second time.
+Plan::PostStartMode poststart_mode(const config::Config& config) {
+  using P = config::Config::Workspace::PostStart;
+  switch (config.workspace.poststart) {
+    case P::run: return Plan::PostStartMode::run;
+    case P::observe: return Plan::PostStartMode::observe;
+    case P::automatic: break;
+  }
+  return gitlab_runner_present(config.paths.scripts) ? Plan::PostStartMode::observe : Plan::PostStartMode::run;
+}
+
 void add_post_start(const config::Config& config, const config::Environment& env, Plan& plan) {
+  plan.poststart_mode = poststart_mode(config);
+  if (plan.poststart_mode == Plan::PostStartMode::observe) {
+    plan.notes.push_back("GitLab's runner in " + config.paths.scripts +
+                         " runs the devfile's postStart commands; wsinit follows its log (workspace.poststart: run "
+                         "would run them here instead)");
+    return;
+  }
   const std::string& devfile = config.workspace.devfile;
-  if (devfile.empty()) return;
+  if (devfile.empty()) {
+    plan.poststart_mode = Plan::PostStartMode::off;
+    return;
+  }
   auto text = fs::read_file(devfile, 4 << 20);  // a devfile is a few KiB
+  if (!text && errno == ENOENT && clone_state(config::projects_root(env), config.paths.scripts) == Clone::pending) {
+    plan.devfile_pending = true;
+    plan.notes.push_back("workspace.devfile " + devfile + " is not there yet; its postStart commands are read once " +
+                         "the project is cloned");
+    return;
+  }
   if (!text) {
     plan.errors.push_back("workspace.devfile: cannot read " + devfile + ": " + strerror(errno));
     return;

@@ -26,7 +26,12 @@ struct Plan {
   std::vector<std::string> notes;     // worth knowing (postStart commands of other containers)
   std::vector<std::string> warnings;  // worth fixing
   std::vector<std::string> errors;    // an unusable devfile: wsinit does not start
+  // Who runs the devfile's postStart commands: nobody (no devfile), wsinit, or GitLab's runner
+  // while wsinit follows its log.
+  enum class PostStartMode { off, run, observe } poststart_mode = PostStartMode::off;
+  bool devfile_pending = false;  // workspace.devfile is not there yet and the clone is pending
 };
+const char* poststart_mode_name(Plan::PostStartMode mode);
 // Works out the editor and reads the devfile; unless `dry_run`, also applies GitLab's
 // GL_VSCODE_IGNORE_VERSION_MISMATCH edit to the editor's product.json.
 Plan prepare(const config::Config& config, const config::Environment& env, bool dry_run);
@@ -81,5 +86,40 @@ class Variables {
 };
 
 inline constexpr const char* kReconciledStateFile = "gl_workspace_reconciled_actual_state.txt";
+
+// GitLab's project clone. GitLab 18.x clones in the main container's postStart hook, after PID 1
+// started, with <paths.scripts>/gl-clone-project-command, and marks success with
+// <PROJECTS_ROOT>/.gl_project_cloning_successful (older GitLab cloned in an init container, so
+// the marker was there before PID 1 started).
+inline constexpr const char* kCloneMarker = ".gl_project_cloning_successful";
+inline constexpr const char* kCloneScript = "gl-clone-project-command";
+// none: no GitLab cloner (nothing to wait for); pending: the cloner is there and the marker not yet.
+enum class Clone { none, pending, done };
+Clone clone_state(const std::string& projects_root, const std::string& scripts_dir);
+std::string clone_marker(const std::string& projects_root);
+
+// Follows a pending clone: `on_cloned` runs once, when the marker appears (libuv fs events on
+// the projects directory; every 2 s while it is missing or cannot be watched).
+class ProjectClone {
+ public:
+  ProjectClone(uv_loop_t* loop, std::string projects_root, std::string scripts_dir, std::function<void()> on_cloned);
+  ~ProjectClone();
+  ProjectClone(const ProjectClone&) = delete;
+  ProjectClone& operator=(const ProjectClone&) = delete;
+
+  void start();  // reads the state; follows it when pending
+  Clone state() const;
+  bool cloned() const { return state() != Clone::pending; }
+  std::optional<double> waited_s() const;  // from start() to the marker, when there was a wait
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// GitLab's postStart runner in `scripts_dir` (gl-run-*poststart* scripts): GitLab runs the
+// devfile's postStart commands itself.
+bool gitlab_runner_present(const std::string& scripts_dir);
 
 }  // namespace wsinit::workspace

@@ -163,7 +163,8 @@ start_as_workspace_user() {
 # a GitLab pod has: /projects ($TMP/projects, writable by gid 0) and the variables mount
 # /.workspace-data/variables/file ($TMP/variables). Ports are the pod's own, so the embedded
 # default's fixed ones (60080) never meet the host's; reach them with `in_pod CMD...`.
-# Call setup_workspace_user first; $WS_ENV sets variables for wsinit.
+# Call setup_workspace_user first; $WS_ENV sets variables for wsinit, $WS_POD_MOUNTS adds
+# "SRC:DEST" mounts (e.g. GitLab's /workspace-scripts).
 start_in_pod() {
   # Worked out first: a command substitution in the background command would be a child of it
   # for a moment, and be taken for the pod.
@@ -173,7 +174,7 @@ start_in_pod() {
   chmod 0775 "$TMP/projects" "$TMP/variables"
   "$enter_pod" --own-network "$TMP/root" \
     "$TMP/projects:/projects" "$TMP/variables:/.workspace-data/variables/file" \
-    "$TMP/etc/passwd:/etc/passwd" "$TMP/etc/group:/etc/group" "$TMP/etc/shadow:/etc/shadow" -- \
+    "$TMP/etc/passwd:/etc/passwd" "$TMP/etc/group:/etc/group" "$TMP/etc/shadow:/etc/shadow" ${WS_POD_MOUNTS:-} -- \
     env ${WS_ENV:-} setpriv --reuid=$WS_UID --regid=0 --clear-groups "$WSINIT" "$@" >"$TMP/out" 2>"$TMP/err" &
   adopt_namespace $!
 }
