@@ -335,3 +335,35 @@ TEST(Load, DefaultsFromTheEnvironmentAreCheckedWhereTheyAreRead) {
   profile_defaults(Profile::gitlab, {{"GL_SSH_PORT", "2222"}, {"GL_WORKSPACE_LOGS_DIR", "/p/logs"}}, &errors);
   EXPECT_TRUE(errors.empty()) << ::testing::PrintToString(errors);
 }
+
+// GitLab plans to rename the /projects mount: every default under it follows PROJECTS_ROOT.
+TEST(Load, ProjectPathsFollowProjectsRoot) {
+  auto r = load("version: 1\nprofile: gitlab\n", {{"PROJECTS_ROOT", "/workspace"}});
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_EQ(r.config->paths.data, "/workspace/.wsinit");
+  EXPECT_EQ(r.config->paths.logs, "/workspace/workspace-logs");
+  EXPECT_EQ(r.config->paths.scripts, "/workspace-scripts");
+  r = load("version: 1\n", {{"PROJECTS_ROOT", "/workspace"}, {"GL_WORKSPACE_LOGS_DIR", "/logs"}});
+  EXPECT_EQ(r.config->paths.logs, "/logs");
+  r = load("version: 1\n");
+  EXPECT_EQ(r.config->paths.data, "/projects/.wsinit");
+  EXPECT_EQ(projects_root({}), "/projects");
+  EXPECT_EQ(project_source({{"PROJECTS_ROOT", "/w"}}), "/w");
+  EXPECT_EQ(project_source({{"PROJECTS_ROOT", "/w"}, {"PROJECT_SOURCE", "/w/app"}}), "/w/app");
+  EXPECT_NE(only_error(load("version: 1\n", {{"PROJECTS_ROOT", "/a:b"}})).find("environment: the projects volume (from PROJECTS_ROOT)"),
+            std::string::npos);
+}
+
+TEST(Load, WorkspacePostStartModeAndTheClonedCondition) {
+  auto r = load("version: 1\nworkspace: {poststart: observe, poststart_slow_after: 90s}\npaths: {scripts: /s}\n");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_EQ(r.config->workspace.poststart, Config::Workspace::PostStart::observe);
+  EXPECT_EQ(r.config->workspace.poststart_slow_after, std::chrono::seconds(90));
+  EXPECT_EQ(r.config->paths.scripts, "/s");
+  EXPECT_EQ(only_error(load("version: 1\nworkspace: {poststart: twice}\n")),
+            "test.yaml:2:24: workspace.poststart: 'twice' is not a postStart mode (expected auto, run or observe)");
+  r = load("version: 1\nservices:\n  - {name: a, shell: x, after: [project-cloned, workspace-running]}\n");
+  EXPECT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_NE(only_error(load("version: 1\nservices:\n  - {name: project-cloned, shell: x}\n")).find("reserved"),
+            std::string::npos);
+}

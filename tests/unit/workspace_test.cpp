@@ -353,3 +353,48 @@ TEST(Variables, WaitsForADirectoryThatIsNotThereYet) {
   uv_run(&loop, UV_RUN_NOWAIT);
   EXPECT_EQ(uv_loop_close(&loop), 0);
 }
+
+TEST(ProjectClone, PendingOnlyWithGitLabsClonerAndNoMarker) {
+  TempDir dir;
+  std::string root = dir.path + "/projects", scripts = dir.path + "/scripts";
+  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(scripts.c_str(), 0755), 0);
+  EXPECT_EQ(clone_state(root, scripts), Clone::none);
+  spit(scripts + "/" + kCloneScript, "#!/bin/sh\n");
+  EXPECT_EQ(clone_state(root, scripts), Clone::pending);
+  spit(root + "/" + kCloneMarker, "");
+  EXPECT_EQ(clone_state(root, scripts), Clone::done);
+  EXPECT_FALSE(gitlab_runner_present(scripts));
+  spit(scripts + "/tooling-gl-run-non-blocking-poststart-commands.sh", "");
+  EXPECT_TRUE(gitlab_runner_present(scripts));
+  EXPECT_FALSE(gitlab_runner_present(dir.path + "/none"));
+}
+
+// The marker made after start() is seen through fs events within the loop's first turns.
+TEST(ProjectClone, TellsOnceWhenTheMarkerAppears) {
+  TempDir dir;
+  std::string root = dir.path + "/projects", scripts = dir.path + "/scripts";
+  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(scripts.c_str(), 0755), 0);
+  spit(scripts + "/" + kCloneScript, "#!/bin/sh\n");
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int told = 0;
+  {
+    ProjectClone clone(&loop, root, scripts, [&] { ++told; });
+    clone.start();
+    EXPECT_FALSE(clone.cloned());
+    spit(root + "/unrelated", "x");
+    run_until(&loop, [] { return false; });
+    EXPECT_EQ(told, 0);
+    spit(root + "/" + kCloneMarker, "");
+    ASSERT_TRUE(run_until(&loop, [&] { return told == 1; }));
+    EXPECT_TRUE(clone.cloned());
+    ASSERT_TRUE(clone.waited_s());
+    spit(root + "/later", "x");
+    run_until(&loop, [] { return false; });
+    EXPECT_EQ(told, 1);
+  }
+  uv_run(&loop, UV_RUN_NOWAIT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
