@@ -22,7 +22,7 @@ std::optional<std::string> make_dirs(const std::string& dir, mode_t mode);
 
 // Creates `dir` (one level, `mode`) when its parent exists, and checks it is a writable
 // directory; nullopt when usable, else the reason. Never creates parents: wsinit must not
-// invent /projects on a machine that has none.
+// invent the projects volume on a machine that has none.
 std::optional<std::string> usable_dir_in_existing_parent(const std::string& dir, mode_t mode);
 
 // Writes `content` to a temporary file in the same directory, fsyncs it and renames it over

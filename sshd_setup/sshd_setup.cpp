@@ -31,7 +31,7 @@ std::string path_of(const std::vector<std::string>& env) {
 std::string data_dir(const config::Config& config, const user_ids::Identity& id, bool dry_run, Setup& s) {
   const std::string& wanted = config.paths.data;
   if (dry_run) return wanted;
-  // Created only inside an existing parent: wsinit does not invent /projects where there is none.
+  // Created only inside an existing parent: wsinit does not invent the projects volume where there is none.
   auto problem = fs::usable_dir_in_existing_parent(wanted, 0700);
   if (!problem) return wanted;
   std::string fallback = id.home + "/.wsinit";

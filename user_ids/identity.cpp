@@ -132,7 +132,7 @@ std::string inherited(const std::vector<std::string>& env, const std::string& na
 // The first usable of: the entry's home (created when missing), <data>/home, /tmp/home-<uid>.
 std::string usable_home(const std::string& wanted, const Options& options, uid_t uid, bool dry_run, Identity& id) {
   std::vector<std::string> candidates = {wanted};
-  // <data>/home only where data's parent exists: wsinit does not invent /projects.
+  // <data>/home only where data's parent exists: wsinit does not invent the projects volume.
   std::string data_parent = options.data_dir.substr(0, options.data_dir.rfind('/'));
   if (!options.data_dir.empty() && (is_writable_dir(options.data_dir) || is_writable_dir(data_parent.empty() ? "/" : data_parent)))
     candidates.push_back(options.data_dir + "/home");
