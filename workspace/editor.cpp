@@ -45,7 +45,7 @@ std::optional<std::string> drop_commit_from_product_json(const std::string& path
   auto text = fs::read_file(path, 16 << 20);  // GitLab's product.json is about 100 KiB
   if (!text) return "cannot read " + path + ": " + strerror(errno);
   std::string error;
-  auto edited = without_commit_member(*text, &error);
+  auto edited = without_members(*text, "commit", &error);
   if (!edited) return path + ": " + error;
   if (*edited == *text) return std::nullopt;
   struct stat st {};

@@ -40,10 +40,23 @@ Plan prepare(const config::Config& config, const config::Environment& env, bool 
 std::optional<config::Service> editor_service(const config::Config& config, const config::Environment& env,
                                               std::string* why_off);
 
-// product.json without its top-level "commit" member (what GitLab's start script does when
-// GL_VSCODE_IGNORE_VERSION_MISMATCH=true, so a newer browser client may talk to this server).
-// nullopt with `error` when the text is not a JSON object; the same text when there is none.
-std::optional<std::string> without_commit_member(std::string_view json, std::string* error);
+// Edits of a JSON object's top-level members that keep every other byte of the text (the
+// editor's product.json: without "commit" when GL_VSCODE_IGNORE_VERSION_MISMATCH=true, so a
+// newer browser client may talk to this server; with "extensionsGallery" for the marketplace).
+// Each refuses (nullopt with `error`) a text that is not one JSON object (RFC 8259, strictly).
+// The members as written: key with its quotes, value as it stands.
+struct JsonMember {
+  std::string_view key, value;
+};
+std::optional<std::vector<JsonMember>> json_object_members(std::string_view json, std::string* error);
+// Without every member whose key (escapes undone) is `key`; each goes with the whitespace
+// before it and one comma. The same text when there is none.
+std::optional<std::string> without_members(std::string_view json, std::string_view key, std::string* error);
+// With `"key": value` put in as the first member, on a line of its own: the text starts with
+// `{` alone on line 1 (whitespace before it dropped), so GitLab's start script, which replaces
+// line 1 with `{` and its own member, leaves valid JSON. `value` must be JSON (json::Writer's).
+std::optional<std::string> with_first_member(std::string_view json, std::string_view key, std::string_view value,
+                                             std::string* error);
 
 // A devfile 2.2's postStart exec commands for the main component, as oneshot services that
 // run one after the other. The main component is the one GitLab injects the editor into

@@ -18,7 +18,7 @@ namespace {
 
 std::string drop_commit(const std::string& json) {
   std::string error;
-  auto out = without_commit_member(json, &error);
+  auto out = without_members(json, "commit", &error);
   return out ? *out : "error: " + error;
 }
 
@@ -33,9 +33,10 @@ TEST(ProductJson, DropsTheTopLevelCommitWhereverItIs) {
             "{\n  \"nameShort\": \"x\",\n  \"quality\": \"stable\"\n}\n");
   // Last member: the comma before it goes too (a line-based sed leaves it, and invalid JSON).
   EXPECT_EQ(drop_commit("{\"a\": 1, \"commit\": \"abc\"}"), "{\"a\": 1}");
-  EXPECT_EQ(drop_commit("{\"commit\": \"abc\", \"a\": [1, {\"commit\": 2}]}"), "{\"a\": [1, {\"commit\": 2}]}");
+  // First member: the whitespace before the next one stays with it.
+  EXPECT_EQ(drop_commit("{\"commit\": \"abc\", \"a\": [1, {\"commit\": 2}]}"), "{ \"a\": [1, {\"commit\": 2}]}");
   EXPECT_EQ(drop_commit("{\"commit\": \"abc\"}"), "{}");
-  EXPECT_EQ(drop_commit("{\"commit\": 1, \"commit\": 2, \"b\": true}"), "{\"b\": true}");
+  EXPECT_EQ(drop_commit("{\"commit\": 1, \"commit\": 2, \"b\": true}"), "{ \"b\": true}");
 }
 
 TEST(ProductJson, LeavesEverythingElseByteForByte) {
@@ -50,6 +51,47 @@ TEST(ProductJson, RefusesWhatIsNotAJsonObject) {
   EXPECT_EQ(drop_commit("{\"a\": \"unterminated}"), "error: invalid JSON near byte 20");
   EXPECT_EQ(drop_commit("{} x"), "error: text after the JSON object at byte 3");
   EXPECT_EQ(drop_commit(std::string(100000, '[')).rfind("error:", 0), 0u);  // deep nesting: no stack overflow
+}
+
+TEST(ProductJson, StrictJsonOnlyIsEdited) {
+  for (const char* bad : {"{\"a\": tru}", "{\"a\": 01}", "{\"a\": 1.}", "{\"a\": -}", "{\"a\": \"\\x\"}", "{\"a\": \"\\u12\"}",
+                          "{\"a\": 1,}", "{\"a\": [1,]}", "{\"a\": nul}", "\xEF\xBB\xBF{}"}) {
+    std::string error;
+    EXPECT_FALSE(without_members(bad, "commit", &error)) << bad;
+    EXPECT_FALSE(with_first_member(bad, "k", "1", &error)) << bad;
+  }
+  std::string error;
+  EXPECT_FALSE(without_members("{\"a\": " + std::string(100000, '['), "commit", &error));  // deep nesting: no stack overflow
+  EXPECT_EQ(error.rfind("invalid JSON near byte", 0), 0u) << error;
+}
+
+TEST(ProductJson, MembersGoWithTheWhitespaceBeforeThemAndOneComma) {
+  auto without = [](const std::string& json, const char* key) {
+    std::string error;
+    auto out = without_members(json, key, &error);
+    return out ? *out : "error: " + error;
+  };
+  // The first member: what follows keeps its own indentation.
+  EXPECT_EQ(without("{\n\t\"k\": {\n\t\t\"a\": 1\n\t},\n  \"x\": 1\n}", "k"), "{\n  \"x\": 1\n}");
+  EXPECT_EQ(without("{\"k\": 1, \"k\": 2, \"x\": 1, \"k\": 3}", "k"), "{ \"x\": 1}");
+  EXPECT_EQ(without("{ \"k\" : 1 }", "k"), "{ }");
+  EXPECT_EQ(without("{\"x\": 1, \"k\": 2, \"y\": 3}", "k"), "{\"x\": 1, \"y\": 3}");
+  EXPECT_EQ(without("{\"comm\\u0069t\": 1, \"x\": {\"k\": 2}}", "commit"), "{ \"x\": {\"k\": 2}}");  // a key as JSON reads it
+  EXPECT_EQ(without("{\"x\": \"k\", \"kk\": 1}", "k"), "{\"x\": \"k\", \"kk\": 1}");
+}
+
+TEST(ProductJson, TheFirstMemberGoesOnLineTwoAfterABraceAlone) {
+  auto with = [](const std::string& json) {
+    std::string error;
+    auto out = with_first_member(json, "k\"", "{\"v\":1}", &error);
+    return out ? *out : "error: " + error;
+  };
+  EXPECT_EQ(with("{}"), "{\n\t\"k\\\"\": {\"v\":1}\n}");
+  EXPECT_EQ(with("{\n}\n"), "{\n\t\"k\\\"\": {\"v\":1}\n}\n");
+  EXPECT_EQ(with("{\"a\":1}"), "{\n\t\"k\\\"\": {\"v\":1},\n\"a\":1}");
+  EXPECT_EQ(with("{\n  \"a\": 1\n}"), "{\n\t\"k\\\"\": {\"v\":1},\n  \"a\": 1\n}");
+  EXPECT_EQ(with("{\r\n  \"a\": 1\r\n}"), "{\n\t\"k\\\"\": {\"v\":1},\r\n  \"a\": 1\r\n}");
+  EXPECT_EQ(with(" \n{\"a\":1}"), "{\n\t\"k\\\"\": {\"v\":1},\n\"a\":1}");  // line 1 is the `{`
 }
 
 TEST(Editor, GitLabCommandLineUsesTheNewVariablesFirst) {
