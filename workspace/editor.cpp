@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/fs.h"
+#include "common/json.h"
 #include "supervisor/spawn.h"
 #include "workspace/internal.h"
 
@@ -40,20 +41,82 @@ std::vector<std::string> code_server_command(const config::Environment& env, int
           "--disable-update-check", config::project_source(env)};
 }
 
-// Keeps the first original as product.json.orig, then replaces the file in one rename.
-std::optional<std::string> drop_commit_from_product_json(const std::string& path) {
+// The edits GitLab's start script makes to product.json, asked for by its variables.
+struct ProductJsonEdits {
+  std::vector<std::string> settings;      // the variables that asked, for messages
+  std::vector<std::string> consequences;  // of not making them
+  bool drop_commit = false;
+  std::optional<std::string> gallery;  // the extensionsGallery value
+};
+
+// The member GitLab's script writes: each URL from GL_VSCODE_EXTENSION_MARKETPLACE_*, else the
+// older GL_EDITOR_EXTENSION_MARKETPLACE_*, else GitLab's default (Open VSX).
+std::string extensions_gallery(const config::Environment& env) {
+  auto url = [&](const std::string& suffix, const char* fallback) {
+    std::string newer = "GL_VSCODE_EXTENSION_MARKETPLACE_" + suffix, older = "GL_EDITOR_EXTENSION_MARKETPLACE_" + suffix;
+    return first_set(env, {newer.c_str(), older.c_str()}, fallback);
+  };
+  json::Writer w;
+  w.begin_object();
+  w.key("serviceUrl").value(url("SERVICE_URL", "https://open-vsx.org/vscode/gallery"));
+  w.key("itemUrl").value(url("ITEM_URL", "https://open-vsx.org/vscode/item"));
+  w.key("resourceUrlTemplate").value(url("RESOURCE_URL_TEMPLATE", "https://open-vsx.org/api/{publisher}/{name}/{version}/file/{path}"));
+  w.end_object();
+  return w.str();
+}
+
+ProductJsonEdits product_json_edits(const config::Environment& env) {
+  ProductJsonEdits edits;
+  if (first_set(env, {"GL_VSCODE_IGNORE_VERSION_MISMATCH"}, "") == "true") {
+    edits.drop_commit = true;
+    edits.settings.push_back("GL_VSCODE_IGNORE_VERSION_MISMATCH");
+    edits.consequences.push_back("a browser client of another version may be refused");
+  }
+  if (first_set(env, {"GL_VSCODE_ENABLE_MARKETPLACE", "GL_EDITOR_ENABLE_MARKETPLACE"}, "") == "true") {
+    edits.gallery = extensions_gallery(env);
+    bool newer = first_set(env, {"GL_VSCODE_ENABLE_MARKETPLACE"}, "") == "true";
+    edits.settings.push_back(newer ? "GL_VSCODE_ENABLE_MARKETPLACE" : "GL_EDITOR_ENABLE_MARKETPLACE");
+    edits.consequences.push_back("the editor has no extension marketplace");
+  }
+  return edits;
+}
+
+// The text with every edit made; nullopt with `error` when it is not a JSON object.
+// "extensionsGallery" goes in first, after every member of that name is taken out: the one
+// GitLab's script put in when it ran first, and ours from an earlier start, so the edit made
+// twice changes nothing the second time. When GitLab's script runs after it, replacing line 1
+// (`{` alone, see with_first_member) with `{` and its own member, the file holds two: valid
+// JSON, and JSON.parse, which the editor reads it with, keeps the last, ours (the same values
+// from the same variables).
+std::optional<std::string> edited_product_json(const std::string& text, const ProductJsonEdits& edits, std::string* error) {
+  std::optional<std::string> out = text;
+  if (edits.drop_commit) out = without_members(*out, "commit", error);
+  if (out && edits.gallery) out = without_members(*out, "extensionsGallery", error);
+  if (out && edits.gallery) out = with_first_member(*out, "extensionsGallery", *edits.gallery, error);
+  return out;
+}
+
+// Reads, edits and, unless `dry_run`, writes product.json: the first original kept as
+// product.json.orig, then the file replaced in one rename. Nullopt, or what went wrong.
+std::optional<std::string> edit_product_json(const std::string& path, const ProductJsonEdits& edits, bool dry_run) {
   auto text = fs::read_file(path, 16 << 20);  // GitLab's product.json is about 100 KiB
   if (!text) return "cannot read " + path + ": " + strerror(errno);
   std::string error;
-  auto edited = without_members(*text, "commit", &error);
+  auto edited = edited_product_json(*text, edits, &error);
   if (!edited) return path + ": " + error;
-  if (*edited == *text) return std::nullopt;
+  if (*edited == *text || dry_run) return std::nullopt;
   struct stat st {};
   mode_t mode = stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
   if (access((path + ".orig").c_str(), F_OK) != 0) {
     if (auto problem = fs::write_atomically(path + ".orig", *text, mode)) return problem;
   }
   return fs::write_atomically(path, *edited, mode);
+}
+
+std::string joined(const std::vector<std::string>& parts, const char* separator) {
+  std::string out;
+  for (const auto& part : parts) out += (out.empty() ? "" : separator) + part;
+  return out;
 }
 
 }  // namespace
@@ -95,10 +158,11 @@ void add_editor(const config::Config& config, const config::Environment& env, bo
   if (!editor) return;
   plan.editor_url = editor->ready.http_url;
   bool default_gitlab = config.editor.command.empty() && config.editor.kind == "gitlab";
-  if (!dry_run && default_gitlab && first_set(env, {"GL_VSCODE_IGNORE_VERSION_MISMATCH"}, "") == "true") {
-    if (auto problem = drop_commit_from_product_json(tools_dir(env) + "/vscode-reh-web/product.json"))
-      plan.warnings.push_back("GL_VSCODE_IGNORE_VERSION_MISMATCH: " + *problem +
-                              "; a browser client of another version may be refused");
+  ProductJsonEdits edits = product_json_edits(env);
+  if (default_gitlab && !edits.settings.empty()) {
+    // `wsinit check` (dry_run) reads and edits in memory, to say what is wrong, but writes nothing.
+    if (auto problem = edit_product_json(tools_dir(env) + "/vscode-reh-web/product.json", edits, dry_run))
+      plan.warnings.push_back(joined(edits.settings, ", ") + ": " + *problem + "; " + joined(edits.consequences, ", and "));
   }
   plan.services.push_back(std::move(*editor));
 }

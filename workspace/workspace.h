@@ -33,7 +33,8 @@ struct Plan {
 };
 const char* poststart_mode_name(Plan::PostStartMode mode);
 // Works out the editor and reads the devfile; unless `dry_run`, also applies GitLab's
-// GL_VSCODE_IGNORE_VERSION_MISMATCH edit to the editor's product.json.
+// GL_VSCODE_IGNORE_VERSION_MISMATCH and GL_VSCODE_ENABLE_MARKETPLACE edits to the editor's
+// product.json.
 Plan prepare(const config::Config& config, const config::Environment& env, bool dry_run);
 
 // The editor service of editor.kind (or editor.command); nullopt with the reason when off.

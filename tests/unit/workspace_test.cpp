@@ -3,6 +3,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "common/timer.h"
 #include "tests/unit/test_util.h"
 #include "workspace/workspace.h"
@@ -161,6 +164,394 @@ TEST(Editor, VersionMismatchSettingEditsProductJsonSafely) {
   EXPECT_NE(plan.warnings[0].find("product.json: not a JSON object"), std::string::npos);
   EXPECT_EQ(slurp(product), "not json");  // left as it was
   EXPECT_EQ(plan.services.size(), 1u);    // the editor still runs
+}
+
+namespace {
+
+// An independent, strict JSON reader (RFC 8259) to check what the edits make. Duplicate keys
+// are kept; get() answers the last, as JSON.parse does.
+struct JsonValue {
+  enum class Kind { null, boolean, number, string, array, object } kind = Kind::null;
+  std::string text;  // a string's value (escapes undone), a number or literal as written
+  std::vector<std::pair<std::string, JsonValue>> members;
+  std::vector<JsonValue> items;
+
+  const JsonValue* get(std::string_view key) const {
+    const JsonValue* found = nullptr;
+    for (const auto& [k, v] : members) {
+      if (k == key) found = &v;
+    }
+    return found;
+  }
+  size_t count(std::string_view key) const {
+    return static_cast<size_t>(std::count_if(members.begin(), members.end(), [&](const auto& m) { return m.first == key; }));
+  }
+  std::string string_at(std::string_view key) const {
+    const JsonValue* v = get(key);
+    return v && v->kind == Kind::string ? v->text : "(no string " + std::string(key) + ")";
+  }
+};
+
+class StrictJson {
+ public:
+  static std::optional<JsonValue> parse(std::string_view text) {
+    StrictJson p(text);
+    JsonValue v;
+    if (!p.value(&v, 0)) return std::nullopt;
+    p.space();
+    if (p.i_ != text.size()) return std::nullopt;
+    return v;
+  }
+
+ private:
+  explicit StrictJson(std::string_view t) : t_(t) {}
+  void space() {
+    while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\t' || t_[i_] == '\n' || t_[i_] == '\r')) ++i_;
+  }
+  bool eat(char c) {
+    space();
+    if (i_ < t_.size() && t_[i_] == c) return ++i_, true;
+    return false;
+  }
+  bool literal(std::string_view w, JsonValue* v, JsonValue::Kind kind) {
+    if (t_.substr(i_, w.size()) != w) return false;
+    i_ += w.size();
+    v->kind = kind;
+    v->text = std::string(w);
+    return true;
+  }
+  bool digits() {
+    size_t start = i_;
+    while (i_ < t_.size() && isdigit(static_cast<unsigned char>(t_[i_]))) ++i_;
+    return i_ > start;
+  }
+  bool number(JsonValue* v) {
+    size_t start = i_;
+    if (i_ < t_.size() && t_[i_] == '-') ++i_;
+    if (i_ < t_.size() && t_[i_] == '0') ++i_;
+    else if (i_ >= t_.size() || t_[i_] < '1' || t_[i_] > '9' || !digits()) return false;
+    if (i_ < t_.size() && t_[i_] == '.' && !(++i_, digits())) return false;
+    if (i_ < t_.size() && (t_[i_] == 'e' || t_[i_] == 'E')) {
+      ++i_;
+      if (i_ < t_.size() && (t_[i_] == '+' || t_[i_] == '-')) ++i_;
+      if (!digits()) return false;
+    }
+    v->kind = JsonValue::Kind::number;
+    v->text = std::string(t_.substr(start, i_ - start));
+    return true;
+  }
+  bool string(std::string* out) {
+    if (!eat('"')) return false;
+    for (;;) {
+      if (i_ >= t_.size()) return false;
+      char c = t_[i_++];
+      if (c == '"') return true;
+      if (static_cast<unsigned char>(c) < 0x20) return false;
+      if (c != '\\') {
+        *out += c;
+        continue;
+      }
+      if (i_ >= t_.size()) return false;
+      c = t_[i_++];
+      if (c == 'u') {
+        if (i_ + 4 > t_.size() || !std::all_of(t_.begin() + i_, t_.begin() + i_ + 4, [](char h) { return isxdigit(static_cast<unsigned char>(h)); }))
+          return false;
+        *out += "\\u" + std::string(t_.substr(i_, 4));  // kept escaped: the tests compare ASCII
+        i_ += 4;
+        continue;
+      }
+      const char* escapes = "\"\\/bfnrt";
+      const char* means = "\"\\/\b\f\n\r\t";
+      const char* e = strchr(escapes, c);
+      if (!e || !c) return false;
+      *out += means[e - escapes];
+    }
+  }
+  bool value(JsonValue* v, int depth) {
+    space();
+    if (depth > 64 || i_ >= t_.size()) return false;
+    char c = t_[i_];
+    if (c == '"') {
+      v->kind = JsonValue::Kind::string;
+      return string(&v->text);
+    }
+    if (c == 't') return literal("true", v, JsonValue::Kind::boolean);
+    if (c == 'f') return literal("false", v, JsonValue::Kind::boolean);
+    if (c == 'n') return literal("null", v, JsonValue::Kind::null);
+    if (c == '[') {
+      ++i_;
+      v->kind = JsonValue::Kind::array;
+      if (eat(']')) return true;
+      do {
+        v->items.emplace_back();
+        if (!value(&v->items.back(), depth + 1)) return false;
+      } while (eat(','));
+      return eat(']');
+    }
+    if (c == '{') {
+      ++i_;
+      v->kind = JsonValue::Kind::object;
+      if (eat('}')) return true;
+      do {
+        std::string key;
+        if (!string(&key) || !eat(':')) return false;
+        v->members.emplace_back(std::move(key), JsonValue{});
+        if (!value(&v->members.back().second, depth + 1)) return false;
+      } while (eat(','));
+      return eat('}');
+    }
+    return number(v);
+  }
+
+  std::string_view t_;
+  size_t i_ = 0;
+};
+
+// GitLab's start script's edits of product.json, made as its sed commands make them (checked
+// against sed itself below): with GL_VSCODE_IGNORE_VERSION_MISMATCH=true
+//   sed -i.bak '/"commit"/d' product.json                   (every line holding "commit" goes)
+// and with GL_VSCODE_ENABLE_MARKETPLACE=true
+//   sed -i.bak "1s|.*|$EXTENSIONS_GALLERY_KEY|" product.json  (line 1, whatever it holds, is replaced)
+struct Gallery {
+  std::string service = "https://open-vsx.org/vscode/gallery";
+  std::string item = "https://open-vsx.org/vscode/item";
+  std::string resource = "https://open-vsx.org/api/{publisher}/{name}/{version}/file/{path}";
+};
+std::string gitlab_drops_commit_lines(const std::string& text) {
+  std::string out;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    size_t next = end == std::string::npos ? text.size() : end + 1;
+    std::string_view line(text.data() + start, (end == std::string::npos ? text.size() : end) - start);
+    if (line.find("\"commit\"") == std::string_view::npos) out.append(text, start, next - start);
+    start = next;
+  }
+  return out;
+}
+std::string gitlab_replaces_line_1(const std::string& text, const Gallery& g) {
+  // sed's replacement: \n and \t are a newline and a tab; & and \ would be special (none here).
+  for (const auto* url : {&g.service, &g.item, &g.resource}) EXPECT_EQ(url->find_first_of("&\\|\n"), std::string::npos);
+  std::string member = "{\n\t\"extensionsGallery\": {\n\t\t\"serviceUrl\": \"" + g.service + "\",\n\t\t\"itemUrl\": \"" + g.item +
+                       "\",\n\t\t\"resourceUrlTemplate\": \"" + g.resource + "\"\n\t},";
+  if (text.empty()) return text;  // no line 1
+  size_t end = text.find('\n');
+  return member + (end == std::string::npos ? "" : text.substr(end));
+}
+std::string gitlab_script(const std::string& text, bool drop_commit, const Gallery& g = {}) {
+  return gitlab_replaces_line_1(drop_commit ? gitlab_drops_commit_lines(text) : text, g);
+}
+
+// GitLab's own lines, run by the shell on a file.
+std::string gitlab_script_by_sed(const std::string& text, bool drop_commit, const Gallery& g = {}) {
+  TempDir dir;
+  std::string file = dir.path + "/product.json";
+  spit(file, text);
+  std::string script =
+      std::string(drop_commit ? "sed -i.bak '/\"commit\"/d' \"${PRODUCT_JSON_FILE}\" && rm \"${PRODUCT_JSON_FILE}.bak\"\n" : "") +
+      R"(EXTENSIONS_GALLERY_KEY="{\\n\\t\"extensionsGallery\": {\\n\\t\\t\"serviceUrl\": \"${GL_VSCODE_EXTENSION_MARKETPLACE_SERVICE_URL}\",\\n\\t\\t\"itemUrl\": \"${GL_VSCODE_EXTENSION_MARKETPLACE_ITEM_URL}\",\\n\\t\\t\"resourceUrlTemplate\": \"${GL_VSCODE_EXTENSION_MARKETPLACE_RESOURCE_URL_TEMPLATE}\"\\n\\t},"
+sed -i.bak "1s|.*|$EXTENSIONS_GALLERY_KEY|" "${PRODUCT_JSON_FILE}" && rm "${PRODUCT_JSON_FILE}.bak"
+)";
+  spit(dir.path + "/script.sh", script);
+  std::string command = "PRODUCT_JSON_FILE='" + file + "' GL_VSCODE_EXTENSION_MARKETPLACE_SERVICE_URL='" + g.service +
+                        "' GL_VSCODE_EXTENSION_MARKETPLACE_ITEM_URL='" + g.item +
+                        "' GL_VSCODE_EXTENSION_MARKETPLACE_RESOURCE_URL_TEMPLATE='" + g.resource + "' sh " + dir.path + "/script.sh";
+  EXPECT_EQ(system(command.c_str()), 0) << command;
+  return slurp(file);
+}
+
+// A product.json as GitLab's editor ships it: one member a line, tab-indented, "commit" inside.
+const char* kTypicalProductJson = R"({
+	"nameShort": "GitLab Web IDE",
+	"nameLong": "GitLab Web IDE",
+	"applicationName": "gitlab-webide",
+	"commit": "0123abc",
+	"quality": "stable",
+	"version": "1.89.1",
+	"linkProtectionTrustedDomains": ["https://open-vsx.org"],
+	"webEndpointUrlTemplate": "https://{{uuid}}.cdn/{{quality}}/{{commit}}/",
+	"configurationDefaults": {"workbench.colorTheme": "GitLab Dark"}
+}
+)";
+// Members on line 1, with the `{`.
+const char* kSameLineProductJson = "{\"nameShort\": \"GitLab Web IDE\", \"quality\": \"stable\",\n  \"commit\": \"0123abc\",\n  \"version\": \"1.89.1\"\n}\n";
+// Minified: one line, no newline at the end.
+const char* kMinifiedProductJson = R"({"nameShort":"GitLab Web IDE","commit":"0123abc","quality":"stable","version":"1.89.1"})";
+// "commit" last: GitLab's line-based sed leaves a dangling comma.
+const char* kCommitLastProductJson = "{\n\t\"nameShort\": \"GitLab Web IDE\",\n\t\"commit\": \"0123abc\"\n}\n";
+
+// A GL_TOOLS_DIR with the editor's binary and product.json holding `text`.
+struct ToolsDir {
+  TempDir dir;
+  std::string product;
+  explicit ToolsDir(const std::string& text) {
+    std::string bin = dir.path + "/vscode-reh-web/bin";
+    EXPECT_EQ(system(("mkdir -p " + bin + " && touch " + bin + "/gitlab-webide-server && chmod +x " + bin + "/gitlab-webide-server").c_str()), 0);
+    product = dir.path + "/vscode-reh-web/product.json";
+    spit(product, text);
+  }
+};
+
+config::Environment marketplace_env(const std::string& tools, bool drop_commit, const Gallery& g = {}) {
+  config::Environment env = {{"GL_TOOLS_DIR", tools}, {"GL_VSCODE_ENABLE_MARKETPLACE", "true"},
+                             {"GL_VSCODE_EXTENSION_MARKETPLACE_SERVICE_URL", g.service},
+                             {"GL_VSCODE_EXTENSION_MARKETPLACE_ITEM_URL", g.item},
+                             {"GL_VSCODE_EXTENSION_MARKETPLACE_RESOURCE_URL_TEMPLATE", g.resource}};
+  if (drop_commit) env["GL_VSCODE_IGNORE_VERSION_MISMATCH"] = "true";
+  return env;
+}
+
+// wsinit's edit of `text` (prepare(), as at start): the file after it, and the plan's warnings.
+struct Edited {
+  std::string text;
+  std::vector<std::string> warnings;
+};
+Edited wsinit_edit(const std::string& text, bool drop_commit, const Gallery& g = {}) {
+  ToolsDir tools(text);
+  auto env = marketplace_env(tools.dir.path, drop_commit, g);
+  Plan plan = prepare(gitlab_config(env), env, false);
+  EXPECT_EQ(plan.services.size(), 1u);  // the editor runs whatever happened to product.json
+  return {slurp(tools.product), plan.warnings};
+}
+
+// `text` is JSON whose one object holds every member of `original` but those GitLab's script
+// or wsinit take out, and extensionsGallery (the last one, as JSON.parse reads it) with `g`.
+void expect_edited(const std::string& text, const std::string& original, bool drop_commit, const Gallery& g, const char* what,
+                   std::vector<std::string> lost = {}) {
+  SCOPED_TRACE(what);
+  auto parsed = StrictJson::parse(text);
+  ASSERT_TRUE(parsed) << "not JSON:\n" << text;
+  ASSERT_EQ(parsed->kind, JsonValue::Kind::object);
+  const JsonValue* gallery = parsed->get("extensionsGallery");
+  ASSERT_TRUE(gallery) << text;
+  EXPECT_EQ(gallery->string_at("serviceUrl"), g.service);
+  EXPECT_EQ(gallery->string_at("itemUrl"), g.item);
+  EXPECT_EQ(gallery->string_at("resourceUrlTemplate"), g.resource);
+  EXPECT_EQ(gallery->members.size(), 3u);
+  auto before = StrictJson::parse(original);
+  ASSERT_TRUE(before);
+  for (const auto& [key, value] : before->members) {
+    if (key == "commit" && drop_commit) {
+      EXPECT_EQ(parsed->count("commit"), 0u) << text;
+    } else if (std::find(lost.begin(), lost.end(), key) == lost.end()) {
+      EXPECT_EQ(parsed->count(key), 1u) << key << " in\n" << text;
+    }
+  }
+  EXPECT_EQ(parsed->members.size() - parsed->count("extensionsGallery"),
+            before->members.size() - (drop_commit ? before->count("commit") : 0) - lost.size())
+      << text;
+}
+
+}  // namespace
+
+TEST(ProductJson, TheStrictReaderOfTheseTestsRefusesWhatIsNotJson) {
+  EXPECT_TRUE(StrictJson::parse(kTypicalProductJson));
+  EXPECT_TRUE(StrictJson::parse("{\"a\": [1, -0.5e+3, true, null, \"\\u00e9\\n\"], \"b\": {}}"));
+  for (const char* bad : {"{\"a\": 1,}", "{\"a\": 1", "{\"a\" 1}", "{a: 1}", "{\"a\": 01}", "{\"a\": tru}", "{\"a\": \"\\x\"}",
+                          "{\"a\": 1.}", "{\"a\": \"\n\"}", "{} {}", "{\n\t\"x\": {\n\t},"}) {
+    EXPECT_FALSE(StrictJson::parse(bad)) << bad;
+  }
+}
+
+TEST(ProductJson, TheTestsImitationOfGitLabsSedIsSedItself) {
+  Gallery custom{"https://marketplace.example/gallery", "https://marketplace.example/item", "https://marketplace.example/{path}"};
+  for (const char* text : {kTypicalProductJson, kSameLineProductJson, kMinifiedProductJson, kCommitLastProductJson}) {
+    EXPECT_EQ(gitlab_script(text, false), gitlab_script_by_sed(text, false)) << text;
+    EXPECT_EQ(gitlab_script(text, true, custom), gitlab_script_by_sed(text, true, custom)) << text;
+  }
+}
+
+TEST(Editor, MarketplaceSettingPutsTheGalleryFirstAndKeepsTheRest) {
+  ToolsDir tools(kTypicalProductJson);
+  Gallery g{"https://marketplace.example/vscode/gallery?a=1&b=\"2\"", "https://marketplace.example/vscode/item", "https://r/{path}"};
+  auto env = marketplace_env(tools.dir.path, false, g);
+  Plan plan = prepare(gitlab_config(env), env, true);  // a dry run changes nothing
+  EXPECT_TRUE(plan.warnings.empty());
+  EXPECT_EQ(slurp(tools.product), kTypicalProductJson);
+  plan = prepare(gitlab_config(env), env, false);
+  EXPECT_TRUE(plan.warnings.empty()) << plan.warnings[0];
+  std::string edited = slurp(tools.product);
+  EXPECT_EQ(edited,
+            "{\n\t\"extensionsGallery\": {\"serviceUrl\":\"https://marketplace.example/vscode/gallery?a=1&b=\\\"2\\\"\","
+            "\"itemUrl\":\"https://marketplace.example/vscode/item\",\"resourceUrlTemplate\":\"https://r/{path}\"}," +
+                std::string(kTypicalProductJson + 1));
+  expect_edited(edited, kTypicalProductJson, false, g, "wsinit alone");
+  EXPECT_EQ(slurp(tools.product + ".orig"), kTypicalProductJson);
+  plan = prepare(gitlab_config(env), env, false);  // again: nothing changes
+  EXPECT_EQ(slurp(tools.product), edited);
+
+  // The older names, and GitLab's defaults for the URLs.
+  config::Environment old = {{"GL_TOOLS_DIR", tools.dir.path}, {"GL_EDITOR_ENABLE_MARKETPLACE", "true"},
+                             {"GL_EDITOR_EXTENSION_MARKETPLACE_ITEM_URL", "https://old.example/item"}};
+  plan = prepare(gitlab_config(old), old, false);
+  expect_edited(slurp(tools.product), kTypicalProductJson, false,
+                Gallery{Gallery().service, "https://old.example/item", Gallery().resource}, "older names");
+  EXPECT_EQ(slurp(tools.product + ".orig"), kTypicalProductJson);  // the first original stays
+}
+
+TEST(Editor, MarketplaceEditAndGitLabsSedInEitherOrderMakeValidJson) {
+  Gallery g;
+  for (bool drop_commit : {false, true}) {
+    for (const char* original : {kTypicalProductJson, kSameLineProductJson, kMinifiedProductJson, kCommitLastProductJson}) {
+      SCOPED_TRACE(std::string(drop_commit ? "with" : "without") + " GL_VSCODE_IGNORE_VERSION_MISMATCH, product.json:\n" + original);
+      // wsinit first, GitLab's script after (the order in a GitLab pod: PID 1, then postStart):
+      // valid JSON, whatever the original's shape, and a later start of wsinit comes back to
+      // its own edit.
+      Edited first = wsinit_edit(original, drop_commit, g);
+      ASSERT_TRUE(first.warnings.empty()) << first.warnings[0];
+      EXPECT_EQ(first.text.substr(0, 2), "{\n");
+      expect_edited(first.text, original, drop_commit, g, "wsinit");
+      std::string then_gitlab = gitlab_script(first.text, drop_commit, g);
+      expect_edited(then_gitlab, original, drop_commit, g, "wsinit, then GitLab's script");
+      EXPECT_EQ(StrictJson::parse(then_gitlab)->count("extensionsGallery"), 2u);  // the same values twice
+      Edited again = wsinit_edit(then_gitlab, drop_commit, g);
+      EXPECT_TRUE(again.warnings.empty());
+      EXPECT_EQ(again.text, first.text);
+
+      // GitLab's script first (a pod restarted on the same volume, or a reload), wsinit after.
+      std::string gitlab_first = gitlab_script(original, drop_commit, g);
+      Edited after = wsinit_edit(gitlab_first, drop_commit, g);
+      if (original == kMinifiedProductJson || (drop_commit && original == kCommitLastProductJson)) {
+        // GitLab's sed broke the file (line 1 was all of it, or the only line held "commit" and
+        // went; a dangling comma): wsinit says so and leaves it. wsinit alone, above, made valid
+        // JSON of the same original.
+        EXPECT_FALSE(StrictJson::parse(gitlab_first)) << gitlab_first;
+        ASSERT_EQ(after.warnings.size(), 1u);
+        EXPECT_NE(after.warnings[0].find("product.json: "), std::string::npos) << after.warnings[0];
+        EXPECT_NE(after.warnings[0].find("the editor has no extension marketplace"), std::string::npos) << after.warnings[0];
+        EXPECT_EQ(after.text, gitlab_first);
+      } else if (original == kSameLineProductJson) {
+        // GitLab's sed dropped the members that shared line 1; what is left is edited.
+        EXPECT_TRUE(after.warnings.empty());
+        expect_edited(after.text, original, drop_commit, g, "GitLab's script, then wsinit", {"nameShort", "quality"});
+        EXPECT_EQ(StrictJson::parse(after.text)->count("extensionsGallery"), 1u);
+      } else {
+        // wsinit takes GitLab's member out as it was put in: the same file as wsinit alone makes.
+        EXPECT_TRUE(after.warnings.empty());
+        EXPECT_EQ(after.text, first.text);
+      }
+    }
+  }
+}
+
+TEST(Editor, AProductJsonThatCannotBeEditedIsAWarningAndTheEditorStillRuns) {
+  ToolsDir tools("{\"a\": 1,}");
+  auto env = marketplace_env(tools.dir.path, false);
+  for (bool dry_run : {true, false}) {  // `wsinit check` says so too
+    Plan plan = prepare(gitlab_config(env), env, dry_run);
+    ASSERT_EQ(plan.warnings.size(), 1u);
+    EXPECT_EQ(plan.warnings[0], "GL_VSCODE_ENABLE_MARKETPLACE: " + tools.product +
+                                    ": invalid JSON near byte 8; the editor has no extension marketplace");
+    EXPECT_EQ(plan.services.size(), 1u);
+    EXPECT_EQ(slurp(tools.product), "{\"a\": 1,}");
+  }
+  env["GL_VSCODE_IGNORE_VERSION_MISMATCH"] = "true";
+  unlink(tools.product.c_str());
+  Plan plan = prepare(gitlab_config(env), env, false);
+  ASSERT_EQ(plan.warnings.size(), 1u);
+  EXPECT_EQ(plan.warnings[0], "GL_VSCODE_IGNORE_VERSION_MISMATCH, GL_VSCODE_ENABLE_MARKETPLACE: cannot read " + tools.product +
+                                  ": No such file or directory; a browser client of another version may be refused, and the "
+                                  "editor has no extension marketplace");
+  EXPECT_EQ(plan.services.size(), 1u);
 }
 
 const char* kDevfile = R"(schemaVersion: 2.2.0
