@@ -119,6 +119,28 @@ std::string joined(const std::vector<std::string>& parts, const char* separator)
   return out;
 }
 
+// GitLab's start script: "the contents of this file populate GITLAB_WORKFLOW_TOKEN if it is not
+// set". The value goes into the editor's environment only: never into a message.
+void add_workflow_token(const config::Environment& env, config::Service& editor, std::vector<std::string>& warnings) {
+  std::string file = first_set(env, {"GITLAB_WORKFLOW_TOKEN_FILE"}, "");
+  if (file.empty() || !first_set(env, {"GITLAB_WORKFLOW_TOKEN"}, "").empty()) return;
+  std::string problem;
+  auto token = fs::read_file(file, 64 << 10);
+  if (!token) {
+    int error = errno;
+    problem = "cannot read " + file + ": " + (error == EFBIG ? "it holds more than 64 KiB" : strerror(error));
+  } else {
+    while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
+    if (token->empty()) problem = file + " is empty";
+    else if (token->find('\0') != std::string::npos) problem = file + " holds a NUL byte, which a variable cannot";
+  }
+  if (!problem.empty()) {
+    warnings.push_back("GITLAB_WORKFLOW_TOKEN_FILE: " + problem + "; the editor starts without GITLAB_WORKFLOW_TOKEN");
+    return;
+  }
+  editor.env["GITLAB_WORKFLOW_TOKEN"] = std::move(*token);
+}
+
 }  // namespace
 
 std::optional<config::Service> editor_service(const config::Config& config, const config::Environment& env,
@@ -164,6 +186,7 @@ void add_editor(const config::Config& config, const config::Environment& env, bo
     if (auto problem = edit_product_json(tools_dir(env) + "/vscode-reh-web/product.json", edits, dry_run))
       plan.warnings.push_back(joined(edits.settings, ", ") + ": " + *problem + "; " + joined(edits.consequences, ", and "));
   }
+  add_workflow_token(env, *editor, plan.warnings);
   plan.services.push_back(std::move(*editor));
 }
 

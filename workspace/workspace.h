@@ -32,9 +32,9 @@ struct Plan {
   bool devfile_pending = false;  // workspace.devfile is not there yet and the clone is pending
 };
 const char* poststart_mode_name(Plan::PostStartMode mode);
-// Works out the editor and reads the devfile; unless `dry_run`, also applies GitLab's
-// GL_VSCODE_IGNORE_VERSION_MISMATCH and GL_VSCODE_ENABLE_MARKETPLACE edits to the editor's
-// product.json.
+// Works out the editor (GITLAB_WORKFLOW_TOKEN from GITLAB_WORKFLOW_TOKEN_FILE when unset) and
+// reads the devfile; unless `dry_run`, also applies GitLab's GL_VSCODE_IGNORE_VERSION_MISMATCH
+// and GL_VSCODE_ENABLE_MARKETPLACE edits to the editor's product.json.
 Plan prepare(const config::Config& config, const config::Environment& env, bool dry_run);
 
 // The editor service of editor.kind (or editor.command); nullopt with the reason when off.

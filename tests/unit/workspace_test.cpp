@@ -554,6 +554,46 @@ TEST(Editor, AProductJsonThatCannotBeEditedIsAWarningAndTheEditorStillRuns) {
   EXPECT_EQ(plan.services.size(), 1u);
 }
 
+TEST(Editor, WorkflowTokenComesFromItsFileWhenUnset) {
+  ToolsDir tools("{}");
+  std::string token_file = tools.dir.path + "/gitlab_workflow_token";
+  spit(token_file, "glpat-from-the-file\n\n");
+  config::Environment env = {{"GL_TOOLS_DIR", tools.dir.path}, {"GITLAB_WORKFLOW_TOKEN_FILE", token_file}};
+  auto editor_env = [&](const config::Environment& e, std::vector<std::string>* warnings = nullptr) {
+    Plan plan = prepare(gitlab_config(e), e, false);
+    EXPECT_EQ(plan.services.size(), 1u);
+    if (warnings) *warnings = plan.warnings;
+    for (const auto& w : plan.warnings) EXPECT_EQ(w.find("glpat"), std::string::npos) << w;
+    return plan.services.empty() ? std::map<std::string, std::string>{} : plan.services[0].env;
+  };
+  EXPECT_EQ(editor_env(env), (std::map<std::string, std::string>{{"GITLAB_WORKFLOW_TOKEN", "glpat-from-the-file"}}));
+  env["GITLAB_WORKFLOW_TOKEN"] = "";  // set but empty: the file's
+  EXPECT_EQ(editor_env(env), (std::map<std::string, std::string>{{"GITLAB_WORKFLOW_TOKEN", "glpat-from-the-file"}}));
+  env["GITLAB_WORKFLOW_TOKEN"] = "glpat-already-set";  // inherited as it is
+  EXPECT_TRUE(editor_env(env).empty());
+  env.erase("GITLAB_WORKFLOW_TOKEN");
+  spit(token_file, "glpat-with-crlf\r\n");
+  EXPECT_EQ(editor_env(env).at("GITLAB_WORKFLOW_TOKEN"), "glpat-with-crlf");
+
+  std::vector<std::string> warnings;
+  unlink(token_file.c_str());
+  EXPECT_TRUE(editor_env(env, &warnings).empty());
+  EXPECT_EQ(warnings, std::vector<std::string>{"GITLAB_WORKFLOW_TOKEN_FILE: cannot read " + token_file +
+                                               ": No such file or directory; the editor starts without GITLAB_WORKFLOW_TOKEN"});
+  spit(token_file, "\n");
+  EXPECT_TRUE(editor_env(env, &warnings).empty());
+  EXPECT_EQ(warnings, std::vector<std::string>{"GITLAB_WORKFLOW_TOKEN_FILE: " + token_file +
+                                               " is empty; the editor starts without GITLAB_WORKFLOW_TOKEN"});
+  spit(token_file, std::string("glpat-\0x", 8));
+  EXPECT_TRUE(editor_env(env, &warnings).empty());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("holds a NUL byte"), std::string::npos);
+  spit(token_file, "glpat-" + std::string(64 << 10, 'x'));
+  EXPECT_TRUE(editor_env(env, &warnings).empty());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("it holds more than 64 KiB"), std::string::npos);
+}
+
 const char* kDevfile = R"(schemaVersion: 2.2.0
 variables:
   greeting: hello
