@@ -2,8 +2,9 @@
 """Stands in for GitLab's gitlab-webide-server where the real editor is not installed.
 
 Takes GitLab's command line (--host H --port P --log L --without-connection-token
---disable-workspace-trust), writes what it was started with (argv, environment, pid) to
-$GL_TOOLS_DIR/editor-started.json, and answers every GET with a small page.
+--disable-workspace-trust), writes what it was started with (argv, environment, pid, and the
+text of ../product.json next to its bin directory, or null) to $GL_TOOLS_DIR/editor-started.json,
+and answers every GET with a small page.
 """
 import http.server
 import json
@@ -17,10 +18,19 @@ def arg(name, default=None):
     return args[args.index(name) + 1] if name in args else default
 
 
+def product_json():
+    try:
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "product.json")) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 record = os.path.join(os.environ.get("GL_TOOLS_DIR", "/projects/.gl-tools"), "editor-started.json")
 try:
     with open(record + ".tmp", "w") as f:
-        json.dump({"argv": args, "env": dict(os.environ), "pid": os.getpid(), "uid": os.getuid()}, f)
+        json.dump({"argv": args, "env": dict(os.environ), "pid": os.getpid(), "uid": os.getuid(),
+                   "product_json": product_json()}, f)
     os.rename(record + ".tmp", record)
 except OSError as e:
     print(f"stand-in editor: cannot write {record}: {e}", file=sys.stderr)
