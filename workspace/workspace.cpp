@@ -1,6 +1,4 @@
 // What the workspace adds to the config, and the environment every process starts from.
-#include <dirent.h>
-
 #include <algorithm>
 #include <string_view>
 
@@ -27,21 +25,6 @@ const char* poststart_mode_name(Plan::PostStartMode mode) {
     case Plan::PostStartMode::observe: return "observe";
   }
   return "?";
-}
-
-bool gitlab_runner_present(const std::string& scripts_dir) {
-  DIR* d = opendir(scripts_dir.c_str());
-  if (!d) return false;
-  bool found = false;
-  while (dirent* e = readdir(d)) {
-    std::string_view name = e->d_name;
-    if (name.find("gl-run-") != std::string_view::npos && name.find("poststart") != std::string_view::npos) {
-      found = true;
-      break;
-    }
-  }
-  closedir(d);
-  return found;
 }
 
 Plan prepare(const config::Config& config, const config::Environment& env, bool dry_run) {

@@ -134,6 +134,77 @@ class ProjectClone {
 
 // GitLab's postStart runner in `scripts_dir` (gl-run-*poststart* scripts): GitLab runs the
 // devfile's postStart commands itself.
+
+// GitLab's postStart runner, observed rather than run twice. GitLab's hook runs each step as
+// `/workspace-scripts/<id> || true` and writes around it, into poststart-stdout.log:
+//   <date -Iseconds>: Running /workspace-scripts/<id>...
+//   <date -Iseconds>: Finished running /workspace-scripts/<id>.
+// (exit codes are never written). The log is `<logs>/poststart-stdout.log` (flat layout), or
+// `<logs>/<component>/poststart-stdout.log` (per-component layout), where the main component's
+// hook also writes `<date>: Running internal blocking poststart commands script...`.
+
+// One run of one script. `component` is "" in the flat layout. Times are unix milliseconds.
+struct PostStartStep {
+  std::string id, component;
+  std::int64_t started_unix_ms = 0;
+  std::optional<std::int64_t> finished_unix_ms;  // nullopt while it runs
+  bool operator==(const PostStartStep&) const = default;
+};
+
+// Reads the runner's lines out of the log as it grows; everything else in it (the commands' own
+// output) is ignored. No I/O. Bounds, whatever is fed:
+// - a line (without its newline) longer than kMaxLine bytes is dropped, up to its newline, so
+//   at most kMaxLine bytes are held per component;
+// - at most kMaxComponents components are followed; chunks of others are dropped;
+// - at most kMaxSteps steps are kept; further starts are counted in dropped_steps();
+// - an id is 1 to kMaxId bytes, not "." or "..", with no '/' and no control byte (a script's
+//   file name); a line naming another is ignored, as is a date prefix longer than kMaxDate
+//   bytes or holding a blank.
+// A date that does not parse (`date -Iseconds` forms: 2026-11-30T19:50:14+00:00, +0000, Z, an
+// optional fraction) counts as `now_unix_ms` of the chunk that ended the line.
+class PostStartLog {
+ public:
+  static constexpr std::size_t kMaxLine = 4096;
+  static constexpr std::size_t kMaxComponents = 64;
+  static constexpr std::size_t kMaxSteps = 256;
+  static constexpr std::size_t kMaxId = 255;
+  static constexpr std::size_t kMaxDate = 64;
+
+  // `component`: "" for the flat layout, else the folder's name.
+  void feed(std::string_view chunk, std::string_view component, std::int64_t now_unix_ms);
+  // The component's log file was made anew (GitLab recreates it at each start): its partial
+  // line, its steps and its main mark are forgotten.
+  void restart(std::string_view component);
+
+  // In order of start (the date on the Running line; ties in the order read). The same id
+  // Running again after its Finished is a new step; Running while it runs changes nothing.
+  std::vector<PostStartStep> steps() const;
+  // The first component whose hook said it runs the internal blocking script (never "").
+  std::optional<std::string> main_component() const;
+  std::size_t dropped_steps() const { return dropped_steps_; }
+  std::size_t buffered_bytes() const;  // partial lines held, all components together
+  // Goes up with every change to steps() or main_component().
+  std::uint64_t changes() const { return changes_; }
+
+ private:
+  struct Component {
+    std::string partial;     // the line so far, at most kMaxLine bytes
+    bool skipping = false;   // inside a line too long to keep, until its newline
+    std::uint64_t main_mark = 0;  // order in which it said it is the main one; 0: never
+  };
+  void line(std::string_view text, const std::string& component, Component& state, std::int64_t now_unix_ms);
+  void started(std::string_view id, const std::string& component, std::int64_t at);
+  void finished(std::string_view id, const std::string& component, std::int64_t at);
+
+  std::vector<std::pair<std::string, Component>> components_;
+  std::vector<PostStartStep> steps_;  // in the order read
+  std::size_t dropped_steps_ = 0;
+  std::uint64_t changes_ = 0, main_marks_ = 0;
+};
+
+// True when `scripts_dir` holds GitLab's postStart runner: a file whose name contains "gl-run-"
+// and "poststart" (gl-run-internal-blocking-poststart-commands.sh, gl-run-non-blocking-...,
+// <component>-gl-run-non-blocking-..., the older gl-run-poststart-commands.sh).
 bool gitlab_runner_present(const std::string& scripts_dir);
 
 }  // namespace wsinit::workspace
