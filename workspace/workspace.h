@@ -202,6 +202,37 @@ class PostStartLog {
   std::uint64_t changes_ = 0, main_marks_ = 0;
 };
 
+// Follows `<logs_dir>/poststart-stdout.log` and `<logs_dir>/<component>/poststart-stdout.log`
+// with libuv fs events on the folder and on each component folder (a devfile component name:
+// lowercase letters, digits and '-', at most 63; at most kMaxComponentDirs of them). A folder
+// that is not there yet is looked for every 2 s. Each file is read from where the last read
+// stopped, at most kReadSlice bytes per file per turn (the rest on the next turn); a file that
+// shrank, got a new inode or a new beginning is read from 0 and its component restarted.
+// `on_change` is called when the steps changed, and every second while a step runs.
+class PostStartObserver {
+ public:
+  static constexpr std::size_t kReadSlice = 64 * 1024;
+  static constexpr std::size_t kMaxComponentDirs = PostStartLog::kMaxComponents - 1;
+
+  PostStartObserver(uv_loop_t* loop, std::string logs_dir, std::function<void()> on_change);
+  ~PostStartObserver();
+  PostStartObserver(const PostStartObserver&) = delete;
+  PostStartObserver& operator=(const PostStartObserver&) = delete;
+
+  void start();
+  const std::string& logs_dir() const;
+  std::vector<PostStartStep> steps() const;
+  std::optional<std::string> main_component() const;
+  std::size_t dropped_steps() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+inline constexpr const char* kPostStartLogName = "poststart-stdout.log";
+
 // True when `scripts_dir` holds GitLab's postStart runner: a file whose name contains "gl-run-"
 // and "poststart" (gl-run-internal-blocking-poststart-commands.sh, gl-run-non-blocking-...,
 // <component>-gl-run-non-blocking-..., the older gl-run-poststart-commands.sh).

@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <fstream>
+#include <functional>
 
 #include "tests/unit/test_util.h"
 #include "workspace/workspace.h"
@@ -296,4 +300,131 @@ TEST(GitLabRunner, IsPresentWhenAPostStartRunnerScriptIs) {
                        .c_str()),
             0);
   EXPECT_TRUE(gitlab_runner_present(dir.path));
+}
+
+namespace {
+
+// Runs the loop until `done`, or about `seconds`.
+bool run_until(uv_loop_t* loop, const std::function<bool()>& done, int seconds = 2) {
+  for (int i = 0; i < seconds * 200 && !done(); ++i) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    usleep(5000);
+  }
+  return done();
+}
+
+void run_for(uv_loop_t* loop, std::chrono::milliseconds time) {
+  auto end = std::chrono::steady_clock::now() + time;
+  while (std::chrono::steady_clock::now() < end) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    usleep(5000);
+  }
+}
+
+void append(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::app) << text;
+}
+
+// A loop for one test, closed at the end with nothing left on it.
+struct Loop {
+  uv_loop_t loop;
+  Loop() { uv_loop_init(&loop); }
+  ~Loop() {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    EXPECT_EQ(uv_loop_close(&loop), 0);
+  }
+};
+
+}  // namespace
+
+TEST(PostStartObserver, FollowsAppendsRewritesAndComponentFolders) {
+  TempDir dir;
+  const std::string flat = dir.path + "/" + kPostStartLogName;
+  Loop l;
+  int told = 0;
+  {
+    PostStartObserver observer(&l.loop, dir.path, [&] { ++told; });
+    observer.start();
+    EXPECT_TRUE(observer.steps().empty());
+    // Appends, as the runner makes them (a start the day before).
+    append(flat, "2026-11-29T10:00:00+00:00: Running /workspace-scripts/gl-clone-project-command...\nCloning");
+    ASSERT_TRUE(run_until(&l.loop, [&] { return observer.steps().size() == 1; }));
+    EXPECT_GE(told, 1);
+    append(flat, " into '/projects/p'...\n2026-11-29T10:00:02+00:00: Finished running /workspace-scripts/gl-clone-project-command.\n");
+    ASSERT_TRUE(run_until(&l.loop, [&] { return observer.steps()[0].finished_unix_ms.has_value(); }));
+    EXPECT_EQ(*observer.steps()[0].finished_unix_ms - observer.steps()[0].started_unix_ms, 2000);
+
+    // Written anew, in place (same inode) and longer than before, before wsinit looks: read from 0.
+    spit(flat, kFlatLog);
+    ASSERT_TRUE(run_until(&l.loop, [&] { return observer.steps().size() == flat_steps().size(); }));
+    EXPECT_EQ(observer.steps(), flat_steps());
+    // Truncated to less (its beginning unchanged).
+    spit(flat, kFlatLog.substr(0, kFlatLog.find('\n') + 1));
+    ASSERT_TRUE(run_until(&l.loop, [&] { return observer.steps().size() == 1; }));
+    EXPECT_EQ(observer.steps()[0], (PostStartStep{"gl-clone-project-command", "", at(0), std::nullopt}));
+    // Replaced (a new inode) by a file that begins the same and is longer: read from 0.
+    std::string first = running("2026-11-30T19:51:00+00:00", "gl-clone-project-command") +
+                        "Cloning into '/projects/my-project'... a line longer than the first 64 bytes\n";
+    spit(flat, first + finished("2026-11-30T19:51:10+00:00", "gl-clone-project-command"));
+    ASSERT_TRUE(run_until(&l.loop, [&] { return observer.steps()[0].finished_unix_ms.has_value(); }));
+    EXPECT_EQ(observer.steps()[0].started_unix_ms, at(46));
+    spit(dir.path + "/new.tmp", first + finished("2026-11-30T19:51:20+00:00", "gl-clone-project-command") +
+                                    running("2026-11-30T19:51:20+00:00", "gl-start-sshd-command"));
+    ASSERT_EQ(rename((dir.path + "/new.tmp").c_str(), flat.c_str()), 0);
+    ASSERT_TRUE(run_until(&l.loop, [&] { return observer.steps().size() == 2; }));
+    EXPECT_EQ(observer.steps()[0].finished_unix_ms, at(66));
+
+    // A component folder that appears later.
+    const std::string main = dir.path + "/tooling-container";
+    ASSERT_EQ(mkdir(main.c_str(), 0755), 0);
+    append(main + "/" + kPostStartLogName, kMainLog);
+    ASSERT_TRUE(run_until(&l.loop, [&] { return observer.steps().size() == 4; }));
+    EXPECT_EQ(observer.main_component(), "tooling-container");
+    append(main + "/" + kPostStartLogName, running("2026-11-30T19:52:00+00:00", "start-app"));
+    ASSERT_TRUE(run_until(&l.loop, [&] { return observer.steps().size() == 5; }));
+    EXPECT_EQ(observer.steps().back().id, "start-app");
+    EXPECT_EQ(observer.steps().back().component, "tooling-container");
+    // The folder removed: its steps are gone with it.
+    ASSERT_EQ(system(("rm -rf '" + main + "'").c_str()), 0);
+    ASSERT_TRUE(run_until(&l.loop, [&] { return observer.steps().size() == 2; }));
+    EXPECT_EQ(observer.main_component(), std::nullopt);
+  }
+}
+
+TEST(PostStartObserver, ReadsALargeAppendInSlicesWithoutFurtherEvents) {
+  TempDir dir;
+  const std::string flat = dir.path + "/" + kPostStartLogName;
+  Loop l;
+  {
+    PostStartObserver observer(&l.loop, dir.path, [] {});
+    observer.start();
+    std::string output;
+    while (output.size() < 5 * PostStartObserver::kReadSlice) output += "npm http fetch GET 200 https://registry.npmjs.org/x 12ms\n";
+    append(flat, running("2026-11-30T19:50:14+00:00", "a") + output + running("2026-11-30T19:50:15+00:00", "b"));
+    ASSERT_TRUE(run_until(&l.loop, [&] { return observer.steps().size() == 2; }));
+  }
+}
+
+TEST(PostStartObserver, WaitsForTheFolderAndTicksWhileAStepRuns) {
+  TempDir dir;
+  const std::string logs = dir.path + "/workspace-logs";
+  Loop l;
+  int told = 0;
+  {
+    PostStartObserver observer(&l.loop, logs, [&] { ++told; });
+    observer.start();
+    run_for(&l.loop, std::chrono::milliseconds(100));
+    ASSERT_EQ(mkdir(logs.c_str(), 0755), 0);  // GitLab's hook makes it
+    append(logs + "/" + kPostStartLogName, running("2026-11-30T19:50:14+00:00", "a"));
+    ASSERT_TRUE(run_until(&l.loop, [&] { return observer.steps().size() == 1; }, 3));  // looked for every 2 s
+    // Running: told every second with nothing written.
+    int before = told;
+    run_for(&l.loop, std::chrono::milliseconds(2300));
+    EXPECT_GE(told - before, 2);
+    append(logs + "/" + kPostStartLogName, finished("2026-11-30T19:50:15+00:00", "a"));
+    ASSERT_TRUE(run_until(&l.loop, [&] { return observer.steps()[0].finished_unix_ms.has_value(); }));
+    before = told;
+    run_for(&l.loop, std::chrono::milliseconds(1300));
+    EXPECT_EQ(told, before);  // nothing runs: no tick
+  }
 }
