@@ -15,6 +15,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
@@ -197,6 +198,10 @@ class Init {
   void watch_variables();
   void watch_clone();
   void on_project_cloned();
+  void follow_poststart();
+  void on_poststart_changed();
+  void link_component_logs();
+  std::vector<health::Snapshot::PostStartStep> poststart_steps() const;
   void warn(const std::string& warning);
 
   config::Config config_;  // with wsinit's own services
@@ -228,6 +233,9 @@ class Init {
   std::unique_ptr<health::Reporter> reporter_;
   std::unique_ptr<workspace::Variables> variables_;
   std::unique_ptr<workspace::ProjectClone> clone_;
+  std::unique_ptr<workspace::PostStartObserver> poststart_;
+  std::set<std::pair<std::string, std::int64_t>> slow_said_;  // steps already said to be slow
+  bool component_logs_linked_ = false;
   supervisor::Overall last_overall_ = supervisor::Overall::starting;
   std::vector<std::pair<std::string, double>> startup_ms_;
   Clock::time_point started_ = Clock::now();
@@ -273,6 +281,7 @@ int Init::run() {
   start_health();
   watch_clone();  // first: a service whose cwd the clone brings must not start before it is told
   watch_variables();
+  follow_poststart();
   supervisor_->start();
   reap_children();  // anything that exited before the loop ran
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -281,6 +290,7 @@ int Init::run() {
   if (status_file_) status_file_->write_now();
   variables_.reset();
   clone_.reset();
+  poststart_.reset();
   health_server_.reset();
   status_file_.reset();
   reporter_.reset();
@@ -385,6 +395,7 @@ bool Init::apply(config::Config base, const std::string& why) {
   log_sshd(sshd_);
   log_workspace(workspace_);
   supervisor_->reload(config_);
+  follow_poststart();
   return true;
 }
 
@@ -511,6 +522,7 @@ health::Snapshot Init::snapshot() const {
     s.workspace.clone_s = clone_->waited_s();
   }
   s.workspace.poststart_mode = workspace::poststart_mode_name(workspace_.poststart_mode);
+  s.workspace.poststart = poststart_steps();
   if (variables_) {
     s.workspace.variables_dir = variables_->dir();
     s.workspace.file_variables = variables_->file_count();
@@ -573,6 +585,62 @@ void Init::on_project_cloned() {
       warn("workspace.devfile " + config_.workspace.devfile + " is not in the cloned project");
   }
   on_services_changed();
+}
+
+// GitLab's postStart runner, followed through its log while workspace.poststart is observe.
+void Init::follow_poststart() {
+  if (workspace_.poststart_mode != workspace::Plan::PostStartMode::observe) {
+    poststart_.reset();
+    return;
+  }
+  if (poststart_ && poststart_->logs_dir() == config_.paths.logs) return;
+  poststart_ = std::make_unique<workspace::PostStartObserver>(&loop_, config_.paths.logs, [this] { on_poststart_changed(); });
+  poststart_->start();
+}
+
+// A step past workspace.poststart_slow_after is said once in the log (status and metrics carry it).
+void Init::on_poststart_changed() {
+  for (const auto& step : poststart_steps()) {
+    if (step.slow && slow_said_.emplace(step.id, step.started_unix_ms).second)
+      spdlog::warn("postStart step {} {} {} (longer than workspace.poststart_slow_after, {})", step.id,
+                   step.finished_unix_ms ? "ran" : "has been running for",
+                   config::format_duration(config::Duration(static_cast<std::int64_t>(step.duration_s * 1000))),
+                   config::format_duration(config_.workspace.poststart_slow_after));
+  }
+  link_component_logs();
+  on_services_changed();
+}
+
+// GitLab's per-component log layout keeps the main component's start-vscode.log and
+// start-sshd.log in <logs>/<component>/: where that folder is known and has none, a link there
+// leads to wsinit's (which stay in <logs>, where GitLab's script writes them too).
+void Init::link_component_logs() {
+  if (component_logs_linked_ || !poststart_) return;
+  auto main = poststart_->main_component();
+  if (!main) return;
+  component_logs_linked_ = true;
+  for (const char* name : {"start-vscode.log", "start-sshd.log"}) {
+    std::string link = config_.paths.logs + "/" + *main + "/" + name;
+    if (symlink((std::string("../") + name).c_str(), link.c_str()) != 0 && errno != EEXIST)
+      spdlog::debug("cannot link {}: {}", link, strerror(errno));
+  }
+}
+
+std::vector<health::Snapshot::PostStartStep> Init::poststart_steps() const {
+  std::vector<health::Snapshot::PostStartStep> out;
+  if (!poststart_) return out;
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& step : poststart_->steps()) {
+    health::Snapshot::PostStartStep s;
+    s.id = step.id;
+    s.component = step.component;
+    s.started_unix_ms = step.started_unix_ms;
+    s.finished_unix_ms = step.finished_unix_ms;
+    s.duration_s = std::max<double>(0, static_cast<double>(step.finished_unix_ms.value_or(now) - step.started_unix_ms) / 1000.0);
+    s.slow = s.duration_s * 1000 > static_cast<double>(config_.workspace.poststart_slow_after.count());
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 void Init::warn(const std::string& warning) {

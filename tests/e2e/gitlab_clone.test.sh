@@ -55,7 +55,7 @@ YAML
 cat >"$project/.wsinit.yaml" <<'YAML'
 version: 1
 profile: gitlab
-workspace: {devfile: /projects/my-project/.devfile.yaml}
+workspace: {devfile: /projects/my-project/.devfile.yaml, poststart_slow_after: 2s}
 services:
   - name: app
     shell: 'date +%s%N > started; exec sleep 600'
@@ -82,6 +82,27 @@ sleep 1
 [ ! -e "$TMP/projects/install-runs" ] || fail "wsinit ran a postStart command GitLab's runner runs"
 kill -0 "$WS_PID" || fail "wsinit exited"
 ok "marker: the project's config loaded, its service started ${took_ms} ms after the marker, postStart left to GitLab"
+
+# GitLab's runner at work, as its log shows it (per-component layout): wsinit follows it.
+logs="$TMP/projects/workspace-logs"
+mkdir -p "$logs/tooling"
+chmod 0777 "$logs/tooling"
+step() { echo "$(date -Iseconds): $1 /workspace-scripts/$2$3" >>"$logs/tooling/poststart-stdout.log"; }
+echo "$(date -Iseconds): Running internal blocking poststart commands script..." >>"$logs/tooling/poststart-stdout.log"
+step Running gl-clone-project-command ...
+echo "Cloning into '/projects/my-project'..." >>"$logs/tooling/poststart-stdout.log"
+step "Finished running" gl-clone-project-command .
+step Running install ...
+wait_status '[.workspace.poststart[] | .id + "=" + .state] == ["gl-clone-project-command=finished", "install=running"]' 3
+expect_eq "$(status_json | jq -r '.workspace.poststart[0].component')" tooling "the step's component"
+wait_status '.workspace.poststart[1].slow' 5
+wait_until "grep -q 'postStart step install has been running for' '$TMP/err'" 2
+expect_eq "$(in_pod curl -s http://127.0.0.1:60080/metrics | grep '^wsinit_poststart_steps_slow ')" "wsinit_poststart_steps_slow 1" "slow metric"
+step "Finished running" install .
+wait_status '.workspace.poststart[1].state == "finished" and .workspace.poststart[1].duration_s >= 2' 3
+expect_eq "$(grep -c 'postStart step install' "$TMP/err")" 1 "slow-step warnings"
+expect_eq "$(readlink "$logs/tooling/start-vscode.log")" ../start-vscode.log "the per-component layout's editor log"
+ok "GitLab's runner followed: steps with component, state and duration in status; a slow one flagged and said once"
 
 kill -TERM "$WS_PID"
 wait_wsinit
