@@ -239,6 +239,9 @@ class Init {
   supervisor::Overall last_overall_ = supervisor::Overall::starting;
   std::vector<std::pair<std::string, double>> startup_ms_;
   Clock::time_point started_ = Clock::now();
+  std::int64_t started_unix_ms_ =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  static constexpr std::int64_t kEarlierStart = 30'000;  // ms: a postStart step older than that is a past start's
 
   bool main_running_ = false;
   int exit_code_ = 0;
@@ -631,6 +634,9 @@ std::vector<health::Snapshot::PostStartStep> Init::poststart_steps() const {
   if (!poststart_) return out;
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   for (const auto& step : poststart_->steps()) {
+    // The log is on the persistent volume and GitLab's hook appends to it: steps from before
+    // this start (GitLab's hook runs after PID 1 started, or a moment before) are not this start's.
+    if (step.started_unix_ms < started_unix_ms_ - kEarlierStart) continue;
     health::Snapshot::PostStartStep s;
     s.id = step.id;
     s.component = step.component;

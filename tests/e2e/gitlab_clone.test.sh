@@ -88,6 +88,9 @@ logs="$TMP/projects/workspace-logs"
 mkdir -p "$logs/tooling"
 chmod 0777 "$logs/tooling"
 step() { echo "$(date -Iseconds): $1 /workspace-scripts/$2$3" >>"$logs/tooling/poststart-stdout.log"; }
+# The volume keeps the last start's log, and GitLab's hook appends to it: those steps are not shown.
+echo "$(date -Iseconds -d '-1 hour'): Running /workspace-scripts/gl-clone-project-command..." >"$logs/tooling/poststart-stdout.log"
+echo "$(date -Iseconds -d '-1 hour'): Finished running /workspace-scripts/gl-clone-project-command." >>"$logs/tooling/poststart-stdout.log"
 echo "$(date -Iseconds): Running internal blocking poststart commands script..." >>"$logs/tooling/poststart-stdout.log"
 step Running gl-clone-project-command ...
 echo "Cloning into '/projects/my-project'..." >>"$logs/tooling/poststart-stdout.log"
