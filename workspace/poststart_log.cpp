@@ -221,6 +221,10 @@ namespace {
 constexpr auto kSettle = std::chrono::milliseconds(50);   // events come in bursts; at most one read per 50 ms
 constexpr auto kLookAgain = std::chrono::seconds(2);      // while the folder is missing or not watched
 constexpr auto kTick = std::chrono::seconds(1);           // while a step runs
+// Between two slices of a long log: not 0, which libuv (before 1.47) runs again in the same
+// turn of the loop, so a log that never ends (a sparse file, one still being written) would
+// keep the loop from everything else.
+constexpr auto kNextSlice = std::chrono::milliseconds(5);
 constexpr size_t kHead = 64;  // bytes of a file's beginning kept: a file written anew begins otherwise
 
 // A devfile component name, as GitLab names the per-component folders.
@@ -457,7 +461,7 @@ struct PostStartObserver::Impl {
     watched = follow_components() && watched;
     bool more = read("", dir + "/" + kPostStartLogName);
     for (const auto& [name, w] : components) more = read(name, dir + "/" + name + "/" + kPostStartLogName) || more;
-    if (more) turn.start(std::chrono::milliseconds(0), [this] { pass(); });
+    if (more) turn.start(kNextSlice, [this] { pass(); });
     if (watched) look_again.stop();
     else if (!look_again.pending()) look_again.repeat(kLookAgain, [this] { pass(); });
     tell();
