@@ -366,7 +366,10 @@ void Init::reload() {
     spdlog::info("SIGHUP: {} is read once the project is cloned", config_file_);
     return;
   }
-  load_and_apply("reload");
+  if (!load_and_apply("reload") || config_state_ == ConfigState::loaded) return;
+  // The file that was missing from the project, or could not be used, runs now.
+  config_state_ = ConfigState::loaded;
+  std::erase_if(warnings_, [](const std::string& w) { return w.starts_with("the config file "); });
 }
 
 // Reads config_file_ and runs it; false (the running config stays) when it cannot be used.
@@ -580,6 +583,7 @@ void Init::on_project_cloned() {
     } else if (load_and_apply("the project is cloned")) {
       config_state_ = ConfigState::loaded;
     } else {
+      config_state_ = ConfigState::embedded;  // the clone is done: SIGHUP reads the file again
       warn("the config file " + config_file_ + " cannot be used (see the log); running on the embedded profile");
     }
   } else if (workspace_.devfile_pending) {

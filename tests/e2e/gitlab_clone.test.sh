@@ -120,10 +120,31 @@ touch "$TMP/projects/.gl_project_cloning_successful"
 wait_status '.config.state == "missing"' 5
 expect_contains "$(status_json | jq -r '.warnings[]')" "/projects/my-project/.wsinit.yaml is not in the cloned project" "warning"
 expect_eq "$(status_json | jq -r .state)" ready "state with the config file missing"
+mkdir -p "$project"
+printf 'version: 1\nprofile: gitlab\nservices:\n  - {name: late, shell: "exec sleep 600"}\n' >"$project/.wsinit.yaml"
+chmod -R a+rwX "$project"
+kill -HUP "$WS_PID"
+wait_status '.config.state == "loaded" and (.warnings | length == 0) and any(.services[]; .name == "late")' 5
 kill -TERM "$WS_PID"
 wait_wsinit
 expect_eq "$WS_STATUS" 0 "exit status"
-ok "a clone without the config file: embedded profile kept, warning in status, no crash"
+ok "a clone without the config file: embedded profile kept, warning in status; the file added later runs on SIGHUP"
+
+# A clone whose config file has errors: the embedded profile stays; fixed, SIGHUP runs it.
+rm -rf "$TMP/projects/.gl_project_cloning_successful" "$TMP/ws/run" "$project/.wsinit.yaml"
+start_in_pod
+wait_status '.state == "ready"' 30
+printf 'version: 1\nprofile: gitlab\nbogus: 1\n' >"$project/.wsinit.yaml"
+touch "$TMP/projects/.gl_project_cloning_successful"
+wait_status '.config.state == "embedded" and (.warnings[0] | contains("cannot be used"))' 5
+printf 'version: 1\nprofile: gitlab\nservices:\n  - {name: late, shell: "exec sleep 600"}\n' >"$project/.wsinit.yaml"
+kill -HUP "$WS_PID"
+wait_status '.config.state == "loaded" and (.warnings | length == 0) and any(.services[]; .name == "late")' 5
+kill -TERM "$WS_PID"
+wait_wsinit
+expect_eq "$WS_STATUS" 0 "exit status"
+rm -rf "$project"
+ok "a clone whose config file has errors: embedded profile kept; fixed, SIGHUP runs it"
 
 # No GitLab runner (wsinit runs postStart): a config outside the project whose devfile and a
 # service's cwd are in it. Both wait for the clone; then the postStart command runs once, in
