@@ -626,11 +626,19 @@ void Init::link_component_logs() {
   auto main = poststart_->main_component();
   if (!main) return;
   component_logs_linked_ = true;
-  for (const char* name : {"start-vscode.log", "start-sshd.log"}) {
-    std::string link = config_.paths.logs + "/" + *main + "/" + name;
-    if (symlink((std::string("../") + name).c_str(), link.c_str()) != 0 && errno != EEXIST)
-      spdlog::debug("cannot link {}: {}", link, strerror(errno));
+  // The folder is the workspace user's: it is opened without following a link, so a link put
+  // in its place never leads wsinit to write somewhere else.
+  std::string folder = config_.paths.logs + "/" + *main;
+  int dir = open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir < 0) {
+    spdlog::debug("cannot link the editor's and sshd's logs into {}: {}", folder, strerror(errno));
+    return;
   }
+  for (const char* name : {"start-vscode.log", "start-sshd.log"}) {
+    if (symlinkat((std::string("../") + name).c_str(), dir, name) != 0 && errno != EEXIST)
+      spdlog::debug("cannot link {}/{}: {}", folder, name, strerror(errno));
+  }
+  if (close(dir) != 0) spdlog::debug("closing {} failed: {}", folder, strerror(errno));
 }
 
 std::vector<health::Snapshot::PostStartStep> Init::poststart_steps() const {
