@@ -133,8 +133,17 @@ std::optional<std::string> read_fd(int fd, size_t max_bytes) {
 }
 
 std::optional<std::string> read_file(const std::string& path, size_t max_bytes) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer (PID 1 must not
+  // wait); it changes nothing for a regular file.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return std::nullopt;
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int saved = errno;
+    close(fd);
+    errno = st.st_mode != 0 && !S_ISREG(st.st_mode) ? EINVAL : saved;
+    return std::nullopt;
+  }
   auto text = read_fd(fd, max_bytes);
   int saved = errno;
   close(fd);

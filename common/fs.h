@@ -31,7 +31,9 @@ std::optional<std::string> write_atomically(const std::string& path, const std::
 
 // The whole file, when it holds at most `max_bytes`; else nullopt with errno set (EFBIG when it
 // holds more: a device such as /dev/zero, or a file grown past its purpose, is refused rather
-// than read without end). Every caller states its bound.
+// than read without end). Every caller states its bound. Only a regular file is read: anything
+// else (a FIFO, whose open would wait for a writer; a device; a socket) is refused with EINVAL
+// without waiting, since the files read may lie in folders the workspace user writes to.
 std::optional<std::string> read_file(const std::string& path, size_t max_bytes);
 // The same for what is left to read from an open file.
 std::optional<std::string> read_fd(int fd, size_t max_bytes);

@@ -454,9 +454,22 @@ TEST(ReadFile, StopsAtItsBound) {
   EXPECT_EQ(errno, EFBIG);
   errno = 0;
   EXPECT_FALSE(fs::read_file("/dev/zero", 1 << 20));
-  EXPECT_EQ(errno, EFBIG);
+  EXPECT_EQ(errno, EINVAL);
   EXPECT_FALSE(fs::read_file(t.path + "/missing", 10));
   EXPECT_EQ(errno, ENOENT);
+}
+
+// A FIFO where a file was expected (a project's config, product.json, a token file) is refused
+// at once: opening it for reading would wait for a writer, with PID 1's loop stopped.
+TEST(ReadFile, RefusesAFifoWithoutWaiting) {
+  TempDir t;
+  std::string fifo = t.path + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  alarm(5);  // the code before this test waits here for ever: SIGALRM ends the run instead
+  errno = 0;
+  EXPECT_FALSE(fs::read_file(fifo, 100));
+  EXPECT_EQ(errno, EINVAL);
+  alarm(0);
 }
 
 TEST(PrivateDir, AnExistingOneKeepsItsMode) {
