@@ -52,6 +52,23 @@ void append_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
+std::string valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else if (size_t n = utf8_length(text, i)) {
+      out.append(text.substr(i, n));
+      i += n - 1;
+    } else {
+      out += "\xEF\xBF\xBD";
+    }
+  }
+  return out;
+}
+
 std::string quote(std::string_view text) {
   std::string out;
   append_string(out, text);

@@ -12,6 +12,9 @@ namespace wsinit::json {
 // so the output is always valid JSON.
 void append_string(std::string& out, std::string_view text);
 std::string quote(std::string_view text);
+// `text` with every byte that is not part of valid UTF-8 replaced by U+FFFD (for formats that
+// require UTF-8 but have no escape for it, such as Prometheus label values).
+std::string valid_utf8(std::string_view text);
 
 // Builds one JSON value with commas placed for you:
 //   Writer w; w.begin_object(); w.key("a"); w.value(1); w.end_object(); w.str()

@@ -84,8 +84,10 @@ void write_workspace(json::Writer& w, const Snapshot::Workspace& ws) {
   w.end_object();
 }
 
-// Prometheus label values escape \, " and newlines.
-std::string label(std::string_view value) {
+// Prometheus label values escape \, " and newlines, and must be UTF-8 (one bad byte and the
+// whole scrape is refused): a postStart step id comes from a log the user writes.
+std::string label(std::string_view raw) {
+  std::string value = json::valid_utf8(raw);
   std::string out;
   for (char c : value) {
     if (c == '\\' || c == '"') out += '\\';

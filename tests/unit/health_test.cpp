@@ -122,6 +122,38 @@ TEST(StatusDocument, HoldsWhatStatusPromises) {
   }
 }
 
+// postStart step ids come from a log the user writes: in /status through the JSON writer, in
+// /metrics escaped and made valid UTF-8 (Prometheus refuses a whole scrape over one bad byte).
+TEST(Status, PostStartStepsInStatusAndMetrics) {
+  Snapshot s;
+  Snapshot::PostStartStep step;
+  step.id = "in\xff\"stall\\";
+  step.component = "tooling";
+  step.started_unix_ms = 1'700'000'000'000;
+  step.finished_unix_ms = 1'700'000'002'500;
+  step.duration_s = 2.5;
+  step.slow = true;
+  s.workspace.poststart = {step};
+  s.workspace.poststart_mode = "observe";
+  s.workspace.project_cloned = false;
+  s.config.file = "/projects/p/.wsinit.yaml";
+  s.config.state = "waiting-for-clone";
+  std::string doc = status_json(s);
+  for (const char* part : {"\"poststart\":[{\"id\":\"in\xEF\xBF\xBD\\\"stall\\\\\",\"component\":\"tooling\",\"state\":\"finished\"",
+                           "\"started\":\"2023-11-14T22:13:20.000Z\"", "\"duration_s\":2.500", "\"slow\":true",
+                           "\"project_cloned\":false", "\"poststart_mode\":\"observe\"",
+                           "\"config\":{\"file\":\"/projects/p/.wsinit.yaml\",\"state\":\"waiting-for-clone\"}"}) {
+    EXPECT_NE(doc.find(part), std::string::npos) << part << "\n" << doc;
+  }
+  std::string metrics = metrics_text(s);
+  for (const char* part : {"wsinit_poststart_step_seconds{step=\"in\xEF\xBF\xBD\\\"stall\\\\\"} 2.500\n",
+                           "wsinit_poststart_step_running{step=\"in\xEF\xBF\xBD\\\"stall\\\\\"} 0\n",
+                           "wsinit_poststart_steps_slow 1\n", "wsinit_project_cloned 0\n"}) {
+    EXPECT_NE(metrics.find(part), std::string::npos) << part << "\n" << metrics;
+  }
+  EXPECT_EQ(metrics.find('\xff'), std::string::npos);
+}
+
 #include "common/url.h"
 #include "health/reporter.h"
 
