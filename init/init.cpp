@@ -607,7 +607,12 @@ void Init::follow_poststart() {
 
 // A step past workspace.poststart_slow_after is said once in the log (status and metrics carry it).
 void Init::on_poststart_changed() {
-  for (const auto& step : poststart_steps()) {
+  auto steps = poststart_steps();
+  std::erase_if(slow_said_, [&](const auto& said) {  // only steps still listed are remembered
+    return std::none_of(steps.begin(), steps.end(),
+                        [&](const auto& step) { return step.id == said.first && step.started_unix_ms == said.second; });
+  });
+  for (const auto& step : steps) {
     if (step.slow && slow_said_.emplace(step.id, step.started_unix_ms).second)
       spdlog::warn("postStart step {} {} {} (longer than workspace.poststart_slow_after, {})", step.id,
                    step.finished_unix_ms ? "ran" : "has been running for",
