@@ -54,6 +54,12 @@ struct ProjectClone::Impl {
       self->look_again.repeat(kLookAgain, [self] { self->look(); });
     }
     self->look();
+    // The projects directory itself went away (a volume remounted, a directory replaced): its
+    // watch is dead, so wait for it again and watch the new one.
+    if (self->state == Clone::pending && self->watch && !exists(self->projects_root)) {
+      self->stop_watching();
+      self->watch_or_wait();
+    }
   }
 
   void start() {

@@ -871,3 +871,30 @@ TEST(ProjectClone, TellsOnceWhenTheMarkerAppears) {
   uv_run(&loop, UV_RUN_NOWAIT);
   EXPECT_EQ(uv_loop_close(&loop), 0);
 }
+
+// The projects directory replaced while the clone is pending: the new one is watched.
+TEST(ProjectClone, FollowsAProjectsDirectoryMadeAgain) {
+  TempDir dir;
+  std::string root = dir.path + "/projects", scripts = dir.path + "/scripts";
+  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(scripts.c_str(), 0755), 0);
+  spit(scripts + "/" + kCloneScript, "#!/bin/sh\n");
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int told = 0;
+  {
+    ProjectClone clone(&loop, root, scripts, [&] { ++told; });
+    clone.start();
+    ASSERT_EQ(rmdir(root.c_str()), 0);
+    run_until(&loop, [] { return false; });
+    ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+    for (int i = 0; i < 600 && told == 0; ++i) {  // it looks for the directory every 2 s
+      if (i == 500) spit(root + "/" + kCloneMarker, "");
+      uv_run(&loop, UV_RUN_NOWAIT);
+      usleep(5000);
+    }
+    EXPECT_EQ(told, 1);
+  }
+  uv_run(&loop, UV_RUN_NOWAIT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
