@@ -2,6 +2,10 @@
 #include <algorithm>
 #include <string_view>
 
+#include <cerrno>
+#include <cstring>
+
+#include "common/fs.h"
 #include "workspace/internal.h"
 
 namespace wsinit::workspace {
@@ -50,6 +54,48 @@ std::vector<std::string> service_environment(const std::vector<std::string>& inh
     else if (name != "SHELL") *it = entry;
   }
   return env;
+}
+
+// GitLab 18.x runs the main component's postStart commands itself (its runner script in
+// paths.scripts); wsinit then follows that runner's log rather than run them a second time.
+Plan::PostStartMode poststart_mode(const config::Config& config) {
+  using P = config::Config::Workspace::PostStart;
+  switch (config.workspace.poststart) {
+    case P::run: return Plan::PostStartMode::run;
+    case P::observe: return Plan::PostStartMode::observe;
+    case P::automatic: break;
+  }
+  return gitlab_runner_present(config.paths.scripts) ? Plan::PostStartMode::observe : Plan::PostStartMode::run;
+}
+
+void add_post_start(const config::Config& config, const config::Environment& env, Plan& plan) {
+  plan.poststart_mode = poststart_mode(config);
+  if (plan.poststart_mode == Plan::PostStartMode::observe) {
+    plan.notes.push_back("GitLab's runner in " + config.paths.scripts +
+                         " runs the devfile's postStart commands; wsinit follows its log (workspace.poststart: run "
+                         "would run them here instead)");
+    return;
+  }
+  const std::string& devfile = config.workspace.devfile;
+  if (devfile.empty()) {
+    plan.poststart_mode = Plan::PostStartMode::off;
+    return;
+  }
+  auto text = fs::read_file(devfile, 4 << 20);  // a devfile is a few KiB
+  if (!text && errno == ENOENT && clone_state(config::projects_root(env), config.paths.scripts) == Clone::pending) {
+    plan.devfile_pending = true;
+    plan.notes.push_back("workspace.devfile " + devfile + " is not there yet; its postStart commands are read once " +
+                         "the project is cloned");
+    return;
+  }
+  if (!text) {
+    plan.errors.push_back("workspace.devfile: cannot read " + devfile + ": " + strerror(errno));
+    return;
+  }
+  PostStart post_start = post_start_services(*text, devfile, env);
+  plan.errors.insert(plan.errors.end(), post_start.errors.begin(), post_start.errors.end());
+  plan.notes.insert(plan.notes.end(), post_start.notes.begin(), post_start.notes.end());
+  for (auto& s : post_start.services) plan.services.push_back(std::move(s));
 }
 
 }  // namespace wsinit::workspace
