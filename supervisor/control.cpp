@@ -70,20 +70,24 @@ struct ControlServer::Impl {
     auto* self = static_cast<Impl*>(server->data);
     if (status < 0 || !self) return;
     auto* c = new Connection{self, {}, {}, std::make_unique<Timer>(self->loop)};
-    uv_pipe_init(self->loop, &c->pipe, 0);
+    if (uv_pipe_init(self->loop, &c->pipe, 0) != 0) {
+      delete c;  // never initialised: nothing for the loop to close; the client stays in the backlog
+      return;
+    }
     c->pipe.data = c;
     c->place = self->connections.end();
     if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) return close_connection(c);
     if (!self->make_room()) return close_connection(c);
     c->place = self->connections.insert(self->connections.end(), c);
     c->timeout->start(kRequestTimeout, [c] { answer(c, false, "no complete request line within 5s"); });
-    uv_read_start(
+    int rc = uv_read_start(
         reinterpret_cast<uv_stream_t*>(&c->pipe),
         [](uv_handle_t*, size_t, uv_buf_t* buf) {
           static char buffer[1024];
           *buf = uv_buf_init(buffer, sizeof buffer);
         },
         on_read);
+    if (rc != 0) close_connection(c);
   }
 
   // At most kMaxControlConnections are open. A newcomer over the cap takes the place of the
@@ -221,7 +225,11 @@ bool ControlServer::listen(const std::string& path, std::string* error) {
     unlink(path.c_str());  // left over from an instance that is gone
   }
   auto* pipe = new uv_pipe_t;
-  uv_pipe_init(impl_->loop, pipe, 0);
+  if (int rc = uv_pipe_init(impl_->loop, pipe, 0); rc != 0) {
+    delete pipe;
+    *error = "cannot set up the control socket: " + std::string(uv_strerror(rc));
+    return false;
+  }
   // 0600 from its first moment: bind makes the socket with the umask, and the directory it is
   // in may be one that others can enter.
   mode_t mask = umask(0177);

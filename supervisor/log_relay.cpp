@@ -218,11 +218,31 @@ LogRelay::LogRelay(uv_loop_t* loop, std::string name, OutputSink& out, std::uniq
     spdlog::error("{}: cannot create the log pipe: {}", name_, strerror(errno));
     return;
   }
-  pipe_ = new uv_pipe_t;
-  uv_pipe_init(loop, pipe_, 0);
-  pipe_->data = this;
-  uv_pipe_open(pipe_, fds[0]);
-  uv_read_start(reinterpret_cast<uv_stream_t*>(pipe_), on_alloc, on_read);
+  // A pipe nobody reads would block the service once it fills: without a reader, there is no
+  // relay (ok() is false) and the service writes to wsinit's own stdout and stderr instead.
+  auto* pipe = new uv_pipe_t;
+  int rc = uv_pipe_init(loop, pipe, 0);
+  bool initialised = rc == 0, owns_fd = false;
+  if (rc == 0) {
+    pipe->data = this;
+    rc = uv_pipe_open(pipe, fds[0]);
+    owns_fd = rc == 0;
+  }
+  if (rc == 0) rc = uv_read_start(reinterpret_cast<uv_stream_t*>(pipe), on_alloc, on_read);
+  if (rc != 0) {
+    spdlog::error("{}: cannot read the log pipe: {}; its output goes to wsinit's own stdout and stderr", name_,
+                  uv_strerror(rc));
+    if (!owns_fd) close(fds[0]);
+    close(fds[1]);
+    if (!initialised) {
+      delete pipe;  // nothing for the loop to close
+    } else {
+      pipe->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    }
+    return;
+  }
+  pipe_ = pipe;
   write_fd_ = fds[1];
   fcntl(write_fd_, F_SETPIPE_SZ, kPipeSize);  // best effort: the default 64 KiB works too
 }
