@@ -800,34 +800,27 @@ int run(const Command& command, char** envp) {
   return init.run();
 }
 
-int check(const Command& command, char** envp) {
-  config::Environment env = config::environment_of(envp);
-  std::vector<std::string> errors;
-  LoadedConfig loaded = load_config(command, env, &errors);
-  auto& config = loaded.config;
-  if (!config) {
-    for (const auto& e : errors) print_error(e);
-    fprintf(stderr, "wsinit: %zu error%s\n", errors.size(), errors.size() == 1 ? "" : "s");
-    return 1;
-  }
-  if (loaded.state == ConfigState::waiting_for_clone)
-    say("config file %s: not there yet; GitLab's clone is pending, so wsinit starts on the embedded profile and "
-        "reads it once the project is cloned", loaded.file.c_str());
-  say("config: %s (profile %s)", config->source.c_str(), config->profile == config::Profile::gitlab ? "gitlab" : "plain");
-  say("shutdown grace: %s", config::format_duration(config->shutdown.grace).c_str());
-  user_ids::Identity id = establish_identity(*config, envp, true);
+namespace {
+
+// `wsinit check`'s parts, each printing its share of the plan and returning its problems.
+int say_user(const config::Config& config, const user_ids::Identity& id) {
+  say("config: %s (profile %s)", config.source.c_str(), config.profile == config::Profile::gitlab ? "gitlab" : "plain");
+  say("shutdown grace: %s", config::format_duration(config.shutdown.grace).c_str());
   const char* entry = id.source == user_ids::Source::appended      ? "would be appended"
                       : id.source == user_ids::Source::nss_wrapper ? "would go through nss_wrapper"
                                                                    : user_ids::source_name(id.source);
   say("user: %s (uid %u, gid %u), home %s, shell %s, entry: %s", id.name.c_str(), id.uid, id.gid, id.home.c_str(),
       id.shell.c_str(), entry);
   for (const auto& warning : id.warnings) say("  warning: %s", warning.c_str());
-  auto sshd = sshd_setup::prepare(*config, id, workspace::service_environment(environment_list(envp), id), true);
+  return 0;
+}
+
+int say_sshd(const config::Config& config, const sshd_setup::Setup& sshd) {
   if (!sshd.enabled) {
     say("sshd: off (%s)", sshd.why_off.c_str());
   } else {
     std::string listening;
-    for (const auto& l : config->sshd.listen) listening += " " + l;
+    for (const auto& l : config.sshd.listen) listening += " " + l;
     say("sshd: %s, listening on%s", sshd.binary.c_str(), listening.c_str());
     for (const auto& key : sshd.host_keys) {
       say("  host key %s: %s", key.type.c_str(), key.fingerprint.empty() ? "to be generated" : key.fingerprint.c_str());
@@ -835,26 +828,29 @@ int check(const Command& command, char** envp) {
   }
   for (const auto& warning : sshd.warnings) say("  warning: %s", warning.c_str());
   for (const auto& error : sshd.errors) say("  problem: %s", error.c_str());
-  workspace::Plan plan = workspace::prepare(*config, env, true);
+  return static_cast<int>(sshd.errors.size());
+}
+
+int say_workspace(const config::Config& config, const workspace::Plan& plan) {
   if (plan.editor_url.empty()) say("editor: off (%s)", plan.editor_why_off.c_str());
   else say("editor: %s", plan.editor_url.c_str());
-  if (!config->workspace.devfile.empty()) {
+  if (!config.workspace.devfile.empty()) {
     auto post_start = std::count_if(plan.services.begin(), plan.services.end(), [](const config::Service& s) {
       return s.name.rfind(config::kPostStartPrefix, 0) == 0;
     });
-    say("devfile: %s, %ld postStart command%s", config->workspace.devfile.c_str(), static_cast<long>(post_start),
-           post_start == 1 ? "" : "s");
+    say("devfile: %s, %ld postStart command%s (postStart: %s)", config.workspace.devfile.c_str(),
+        static_cast<long>(post_start), post_start == 1 ? "" : "s", workspace::poststart_mode_name(plan.poststart_mode));
   }
   for (const auto& note : plan.notes) say("  note: %s", note.c_str());
   for (const auto& warning : plan.warnings) say("  warning: %s", warning.c_str());
   for (const auto& error : plan.errors) say("  problem: %s", error.c_str());
-  int problems = static_cast<int>(sshd.errors.size() + plan.errors.size());
-  auto* services = &config->services;
-  services->insert(services->begin(), plan.services.begin(), plan.services.end());
-  services->insert(services->begin(), sshd.services.begin(), sshd.services.end());
-  say("logs: %s", config->paths.logs.c_str());
-  say("control socket: %s", supervisor::control_socket_path(env, *config).c_str());
-  auto order = config::start_order(*config);
+  return static_cast<int>(plan.errors.size());
+}
+
+// Every service in start order, with what it waits for and the program it would run.
+int say_services(const config::Config& config, const config::Environment& env) {
+  int problems = 0;
+  auto order = config::start_order(config);
   say("services, in start order: %zu", order.size());
   std::string path = env.count("PATH") ? env.at("PATH") : "/usr/local/bin:/usr/bin:/bin";
   for (const config::Service* s : order) {
@@ -876,6 +872,36 @@ int check(const Command& command, char** envp) {
       say("      runs: %s", found.path.c_str());
     }
   }
+  return problems;
+}
+
+}  // namespace
+
+int check(const Command& command, char** envp) {
+  config::Environment env = config::environment_of(envp);
+  std::vector<std::string> errors;
+  LoadedConfig loaded = load_config(command, env, &errors);
+  auto& config = loaded.config;
+  if (!config) {
+    for (const auto& e : errors) print_error(e);
+    fprintf(stderr, "wsinit: %zu error%s\n", errors.size(), errors.size() == 1 ? "" : "s");
+    return 1;
+  }
+  if (loaded.state == ConfigState::waiting_for_clone)
+    say("config file %s: not there yet; GitLab's clone is pending, so wsinit starts on the embedded profile and "
+        "reads it once the project is cloned", loaded.file.c_str());
+  user_ids::Identity id = establish_identity(*config, envp, true);
+  int problems = say_user(*config, id);
+  auto sshd = sshd_setup::prepare(*config, id, workspace::service_environment(environment_list(envp), id), true);
+  problems += say_sshd(*config, sshd);
+  workspace::Plan plan = workspace::prepare(*config, env, true);
+  problems += say_workspace(*config, plan);
+  auto* services = &config->services;
+  services->insert(services->begin(), plan.services.begin(), plan.services.end());
+  services->insert(services->begin(), sshd.services.begin(), sshd.services.end());
+  say("logs: %s", config->paths.logs.c_str());
+  say("control socket: %s", supervisor::control_socket_path(env, *config).c_str());
+  problems += say_services(*config, env);
   if (problems) say("%d problem%s", problems, problems == 1 ? "" : "s");
   return problems ? 1 : 0;
 }
