@@ -7,6 +7,7 @@
 #include <cctype>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "workspace/internal.h"
@@ -173,92 +174,123 @@ std::vector<YAML::Node> unfold_post_start(const YAML::Node& post_start, const st
   return execs;
 }
 
-}  // namespace
-
-PostStart post_start_services(std::string_view devfile_text, const std::string& source, const config::Environment& env) {
-  PostStart out;
-  Reader reader(source, out.errors);
+// The devfile's root and its events.postStart list, or nullopt (with an error, or none when
+// there is nothing to run).
+struct Parsed {
+  YAML::Node root, post_start;
+};
+std::optional<Parsed> parse_devfile(std::string_view devfile_text, const std::string& source, Reader& reader,
+                                    std::vector<std::string>& errors) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(devfile_text));
   } catch (const YAML::Exception& e) {
-    out.errors.push_back(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                         ": invalid YAML: " + e.msg);
-    return out;
+    errors.push_back(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                     ": invalid YAML: " + e.msg);
+    return std::nullopt;
   }
   if (!root.IsMap()) {
     reader.fail(root, "expected a devfile (a mapping with schemaVersion, components, commands, events)");
-    return out;
+    return std::nullopt;
   }
   std::string version = reader.text(root, "schemaVersion", "devfile");
   if (version.rfind("2.", 0) != 0) {
     reader.fail(child(root, "schemaVersion") ? child(root, "schemaVersion") : root,
                 "schemaVersion '" + version + "' is not supported (expected 2.x, e.g. 2.2.0)");
-    return out;
+    return std::nullopt;
   }
   const YAML::Node post_start = child(child(root, "events"), "postStart");
-  if (!post_start || post_start.IsNull()) return out;  // nothing to run
+  if (!post_start || post_start.IsNull()) return std::nullopt;  // nothing to run
   if (!post_start.IsSequence()) {
     reader.fail(post_start, "events.postStart: expected a list of command ids");
-    return out;
+    return std::nullopt;
   }
+  return Parsed{root, post_start};
+}
 
+// What every command of the main component shares: the devfile's variables, its commands by
+// id, the main component's name and env.
+struct Shared {
   std::map<std::string, std::string> variables;
-  if (const YAML::Node v = child(root, "variables"); v && v.IsMap()) {
-    for (const auto& kv : v) variables[kv.first.Scalar()] = kv.second.IsScalar() ? kv.second.Scalar() : "";
-  }
   std::map<std::string, YAML::Node> commands;
+  std::string main;
+  std::map<std::string, std::string> component_env;
+};
+std::optional<Shared> shared_parts(const YAML::Node& root, Reader& reader, const std::vector<std::string>& errors) {
+  Shared out;
+  if (const YAML::Node v = child(root, "variables"); v && v.IsMap()) {
+    for (const auto& kv : v) out.variables[kv.first.Scalar()] = kv.second.IsScalar() ? kv.second.Scalar() : "";
+  }
   if (const YAML::Node c = child(root, "commands"); c && c.IsSequence()) {
     for (const YAML::Node& command : c) {
-      if (child(command, "id").IsScalar()) commands[child(command, "id").Scalar()] = command;
+      if (child(command, "id").IsScalar()) out.commands[child(command, "id").Scalar()] = command;
     }
   }
   const YAML::Node components = child(root, "components");
   auto main = components && components.IsSequence() ? main_component(components, reader, root) : std::nullopt;
   if (!main) {
-    if (out.errors.empty()) reader.fail(root, "components: expected a list with the container postStart commands run in");
-    return out;
+    if (errors.empty()) reader.fail(root, "components: expected a list with the container postStart commands run in");
+    return std::nullopt;
   }
-  std::map<std::string, std::string> component_env;
+  out.main = *main;
   for (const YAML::Node& c : components) {
     if (c.IsMap() && child(c, "name") && child(c, "name").Scalar() == *main && child(c, "container"))
-      component_env = reader.env_list(child(child(c, "container"), "env"), "components." + *main + ".container.env");
+      out.component_env = reader.env_list(child(child(c, "container"), "env"), "components." + *main + ".container.env");
   }
+  return out;
+}
 
-  std::vector<YAML::Node> execs = unfold_post_start(post_start, commands, reader, out.notes);
+// One exec command as a oneshot service; nullopt when it is another component's (a note) or
+// unusable (an error).
+std::optional<config::Service> exec_service(const YAML::Node& command, const Shared& shared, const std::string& default_dir,
+                                            const config::Environment& env, Reader& reader, PostStart& out) {
+  std::string id = child(command, "id").Scalar();
+  const YAML::Node exec = child(command, "exec");
+  std::string path = "commands." + id + ".exec";
+  std::string component = reader.text(exec, "component", path);
+  if (!component.empty() && component != shared.main) {
+    out.notes.push_back("postStart command '" + id + "' runs in component '" + component + "', not in this container ('" +
+                        shared.main + "'); left to the platform");
+    return std::nullopt;
+  }
+  std::string line = reader.substitute(reader.text(exec, "commandLine", path), shared.variables, exec);
+  if (line.empty()) {
+    reader.fail(exec, path + ".commandLine: missing or empty");
+    return std::nullopt;
+  }
+  config::Service s;
+  s.name = service_name(out.services.size() + 1, id);
+  s.command = {"/bin/sh", "-c", line};
+  s.cwd = expand_dir(reader.substitute(reader.text(exec, "workingDir", path), shared.variables, exec), env);
+  if (s.cwd.empty()) s.cwd = default_dir;  // GitLab runs them in the project
+  s.env = shared.component_env;
+  for (auto& [name, value] : reader.env_list(child(exec, "env"), path + ".env")) s.env[name] = value;
+  for (auto& [name, value] : s.env) value = reader.substitute(value, shared.variables, exec);
+  s.oneshot = true;
+  s.restart = config::Restart::never;
+  s.origin = reader.where(command);
+  return s;
+}
+
+}  // namespace
+
+PostStart post_start_services(std::string_view devfile_text, const std::string& source, const config::Environment& env) {
+  PostStart out;
+  Reader reader(source, out.errors);
+  auto parsed = parse_devfile(devfile_text, source, reader, out.errors);
+  if (!parsed) return out;
+  auto shared = shared_parts(parsed->root, reader, out.errors);
+  if (!shared) return out;
+  std::vector<YAML::Node> execs = unfold_post_start(parsed->post_start, shared->commands, reader, out.notes);
   auto source_dir = env.find("PROJECT_SOURCE");
   std::string default_dir = source_dir != env.end() ? source_dir->second : "";
-
   std::string previous;
   for (const auto& command : execs) {
-    std::string id = child(command, "id").Scalar();
-    const YAML::Node exec = child(command, "exec");
-    std::string path = "commands." + id + ".exec";
-    std::string component = reader.text(exec, "component", path);
-    if (!component.empty() && component != *main) {
-      out.notes.push_back("postStart command '" + id + "' runs in component '" + component + "', not in this container ('" +
-                          *main + "'); left to the platform");
-      continue;
-    }
-    std::string line = reader.substitute(reader.text(exec, "commandLine", path), variables, exec);
-    if (line.empty()) {
-      reader.fail(exec, path + ".commandLine: missing or empty");
-      continue;
-    }
-    config::Service s;
-    s.name = service_name(out.services.size() + 1, id);
-    s.command = {"/bin/sh", "-c", line};
-    s.cwd = expand_dir(reader.substitute(reader.text(exec, "workingDir", path), variables, exec), env);
-    if (s.cwd.empty()) s.cwd = default_dir;  // GitLab runs them in the project
-    s.env = component_env;
-    for (auto& [name, value] : reader.env_list(child(exec, "env"), path + ".env")) s.env[name] = value;
-    for (auto& [name, value] : s.env) value = reader.substitute(value, variables, exec);
-    s.oneshot = true;
-    s.restart = config::Restart::never;
-    if (!previous.empty()) s.after_finished = {previous};
-    s.origin = reader.where(command);
-    previous = s.name;
-    out.services.push_back(std::move(s));
+    auto s = exec_service(command, *shared, default_dir, env, reader, out);
+    if (!s) continue;
+    if (!previous.empty()) s->after_finished = {previous};  // each once the previous has finished
+    previous = s->name;
+    out.services.push_back(std::move(*s));
   }
   if (!out.errors.empty()) out.services.clear();
   return out;
