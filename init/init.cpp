@@ -500,9 +500,9 @@ void Init::handle_control(const supervisor::ControlRequest& request, supervisor:
                              std::to_string(up) + "s, " + std::to_string(orphans_reaped_) + " orphans reaped\n" +
                              supervisor::status_table(supervisor_->status()));
     }
-    case Kind::start: return supervisor_->control("start", request.service, reply);
-    case Kind::stop: return supervisor_->control("stop", request.service, reply);
-    case Kind::restart: return supervisor_->control("restart", request.service, reply);
+    case Kind::start: return supervisor_->control(supervisor::Supervisor::Action::start, request.service, reply);
+    case Kind::stop: return supervisor_->control(supervisor::Supervisor::Action::stop, request.service, reply);
+    case Kind::restart: return supervisor_->control(supervisor::Supervisor::Action::restart, request.service, reply);
     case Kind::incomplete:
     case Kind::invalid: return reply(false, request.error);
   }

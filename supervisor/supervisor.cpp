@@ -295,40 +295,37 @@ void Supervisor::reload(const config::Config& config) {
   im.evaluate();
 }
 
-void Supervisor::control(const std::string& action, const std::string& name, Reply reply) {
+void Supervisor::control(Action action, const std::string& name, Reply reply) {
   Impl& im = *impl_;
   Service* s = im.find(name);
   if (!s) return reply(false, "no service named '" + name + "'");
   if (name == "main") return reply(false, "'main' is the main command; it follows wsinit's own lifetime");
   if (im.stopping) return reply(false, "wsinit is shutting down");
-  if (action == "stop") {
-    s->hold(true);
-    if (!s->has_process()) {
-      s->stop(nullptr);
-      return reply(true, name + ": " + state_name(s->state()));
-    }
-    s->stop([reply, name] { reply(true, name + ": stopped"); });
-    return;
-  }
-  if (action == "start") {
-    s->hold(false);
-    if (s->has_process()) return reply(true, name + ": already " + state_name(s->state()));
-    s->rearm();
-    im.evaluate();
-    return reply(true, name + ": " + state_name(s->state()));
-  }
-  if (action == "restart") {
-    s->hold(true);
-    Supervisor* self = this;
-    s->stop([self, s, name, reply] {
+  switch (action) {
+    case Action::stop:
+      s->hold(true);
+      if (!s->has_process()) {
+        s->stop(nullptr);
+        return reply(true, name + ": " + state_name(s->state()));
+      }
+      return s->stop([reply, name] { reply(true, name + ": stopped"); });
+    case Action::start:
       s->hold(false);
+      if (s->has_process()) return reply(true, name + ": already " + state_name(s->state()));
       s->rearm();
-      self->impl_->evaluate();
-      reply(true, name + ": restarted, " + state_name(s->state()));
-    });
-    return;
+      im.evaluate();
+      return reply(true, name + ": " + state_name(s->state()));
+    case Action::restart: {
+      s->hold(true);
+      Supervisor* self = this;
+      return s->stop([self, s, name, reply] {
+        s->hold(false);
+        s->rearm();
+        self->impl_->evaluate();
+        reply(true, name + ": restarted, " + state_name(s->state()));
+      });
+    }
   }
-  reply(false, "unknown action '" + action + "' (expected start, stop or restart)");
 }
 
 std::vector<ServiceStatus> Supervisor::status() const {

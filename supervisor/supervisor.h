@@ -75,8 +75,9 @@ class Supervisor {
   void reload(const config::Config& config);
   // start | stop | restart NAME. `reply` runs once, when the action is done (stop and restart
   // wait for the service to be down), with ok=false and a reason when it cannot be done.
+  enum class Action { start, stop, restart };
   using Reply = std::function<void(bool ok, const std::string& message)>;
-  void control(const std::string& action, const std::string& name, Reply reply);
+  void control(Action action, const std::string& name, Reply reply);
 
   std::vector<ServiceStatus> status() const;
   Overall overall() const;

@@ -370,23 +370,23 @@ TEST(Supervisor, ControlStopStartRestart) {
   pid_t first = h.get("web").pid;
   std::string reply;
   bool ok = false;
-  h.supervisor->control("stop", "web", [&](bool k, const std::string& m) { ok = k, reply = m; });
+  h.supervisor->control(Supervisor::Action::stop, "web", [&](bool k, const std::string& m) { ok = k, reply = m; });
   ASSERT_TRUE(h.run_until([&] { return !reply.empty(); }));
   EXPECT_TRUE(ok);
   EXPECT_EQ(reply, "web: stopped");
   EXPECT_EQ(h.get("web").state, State::stopped);
   EXPECT_EQ(kill(first, 0), -1);
   reply.clear();
-  h.supervisor->control("start", "web", [&](bool k, const std::string& m) { ok = k, reply = m; });
+  h.supervisor->control(Supervisor::Action::start, "web", [&](bool k, const std::string& m) { ok = k, reply = m; });
   EXPECT_EQ(reply, "web: running");
   pid_t second = h.get("web").pid;
   EXPECT_NE(second, first);
   reply.clear();
-  h.supervisor->control("restart", "web", [&](bool k, const std::string& m) { ok = k, reply = m; });
+  h.supervisor->control(Supervisor::Action::restart, "web", [&](bool k, const std::string& m) { ok = k, reply = m; });
   ASSERT_TRUE(h.run_until([&] { return !reply.empty(); }));
   EXPECT_NE(h.get("web").pid, second);
   EXPECT_EQ(h.get("web").restarts, 2u);
-  h.supervisor->control("stop", "nope", [&](bool k, const std::string& m) { ok = k, reply = m; });
+  h.supervisor->control(Supervisor::Action::stop, "nope", [&](bool k, const std::string& m) { ok = k, reply = m; });
   EXPECT_FALSE(ok);
   EXPECT_EQ(reply, "no service named 'nope'");
 }
