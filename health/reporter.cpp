@@ -12,6 +12,7 @@
 
 #include "common/fs.h"
 #include "common/url.h"
+#include "common/stream_write.h"
 #include "common/timer.h"
 #include "supervisor/backoff.h"
 #include "supervisor/probe.h"
@@ -83,20 +84,10 @@ struct Attempt {
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) { delete static_cast<Attempt*>(h->data); });
   }
   void send(std::string data) {
-    auto* copy = new std::string(std::move(data));
-    auto* req = new uv_write_t;
-    req->data = copy;
-    uv_buf_t buf = uv_buf_init(copy->data(), static_cast<unsigned>(copy->size()));
-    if (uv_write(req, reinterpret_cast<uv_stream_t*>(&tcp), &buf, 1, [](uv_write_t* w, int status) {
-          auto* self = static_cast<Attempt*>(w->handle->data);
-          delete static_cast<std::string*>(w->data);
-          delete w;
-          if (status < 0 && !self->done) self->finish(false, std::string("send: ") + uv_strerror(status));
-        }) != 0) {
-      delete copy;
-      delete req;
+    if (write_owned(reinterpret_cast<uv_stream_t*>(&tcp), std::move(data), [this](int status) {
+          if (status < 0 && !done) finish(false, std::string("send: ") + uv_strerror(status));
+        }) != 0)
       finish(false, "send failed");
-    }
   }
   void flush_tls() {
     char buf[16384];

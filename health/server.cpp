@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
+#include "common/stream_write.h"
 #include "common/timer.h"
 #include "config/config.h"
 #include "health/conversation.h"
@@ -241,10 +242,7 @@ struct Server::Impl : Endpoints {
     sync(c);
   }
 
-  static void on_written(uv_write_t* req, int status) {
-    delete static_cast<std::string*>(req->data);
-    auto* c = static_cast<Connection*>(req->handle->data);
-    delete req;
+  static void on_written(Connection* c, int status) {
     if (c->closing) return;
     c->talk.written(status == 0, c->server->now());
     sync(c);
@@ -263,14 +261,9 @@ struct Server::Impl : Endpoints {
       too_many_held = parked && self->held > kMaxHeldRequests;
     }
     if (auto out = c->talk.take_output()) {
-      auto* data = new std::string(std::move(*out));
-      auto* req = new uv_write_t;
-      req->data = data;
-      uv_buf_t buf = uv_buf_init(data->data(), static_cast<unsigned>(data->size()));
-      if (int err = uv_write(req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, on_written); err != 0) {
+      auto* stream = reinterpret_cast<uv_stream_t*>(&c->tcp);
+      if (int err = write_owned(stream, std::move(*out), [c](int status) { on_written(c, status); }); err != 0) {
         spdlog::debug("health: write: {}", uv_strerror(err));
-        delete data;
-        delete req;
         return close_connection(c);
       }
     }

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
+#include "common/stream_write.h"
 #include "common/timer.h"
 #include "supervisor/supervisor.h"
 
@@ -150,22 +151,14 @@ struct ControlServer::Impl {
   }
 
   static void send_reply(Connection* c, bool ok, const std::string& text) {
-    auto* data = new std::string((ok ? "ok\n" : "error\n") + text);
-    if (!data->empty() && data->back() != '\n') *data += '\n';
-    auto* req = new uv_write_t;
-    req->data = data;
-    uv_buf_t buf = uv_buf_init(data->data(), static_cast<unsigned>(data->size()));
-    int err = uv_write(req, reinterpret_cast<uv_stream_t*>(&c->pipe), &buf, 1, [](uv_write_t* w, int) {
-      delete static_cast<std::string*>(w->data);
-      auto* conn = static_cast<Connection*>(w->handle->data);
-      delete w;
-      conn->reply_sent = true;
-      if (conn->peer_done) close_connection(conn);
+    std::string data = (ok ? "ok\n" : "error\n") + text;
+    if (data.back() != '\n') data += '\n';
+    int err = write_owned(reinterpret_cast<uv_stream_t*>(&c->pipe), std::move(data), [c](int) {
+      c->reply_sent = true;
+      if (c->peer_done) close_connection(c);
     });
-    if (err != 0) {  // no callback will come: free it here, and the slot with it
+    if (err != 0) {  // no callback will come: the slot is freed here
       spdlog::debug("control socket: cannot send the reply: {}", uv_strerror(err));
-      delete data;
-      delete req;
       close_connection(c);
     }
   }
