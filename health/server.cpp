@@ -221,7 +221,7 @@ struct Server::Impl : Endpoints {
 
   // Too many held requests: the stalest is answered now (503 while not ready).
   void release_a_held_request() {
-    if (Connection* c = stalest([](Connection* c) { return c->held; })) {
+    if (Connection* c = stalest([](Connection* candidate) { return candidate->held; })) {
       c->talk.became_ready(now(), answer_held());
       sync(c);
     }
