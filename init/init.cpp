@@ -852,7 +852,7 @@ int say_services(const config::Config& config, const config::Environment& env) {
   int problems = 0;
   auto order = config::start_order(config);
   say("services, in start order: %zu", order.size());
-  std::string path = env.count("PATH") ? env.at("PATH") : "/usr/local/bin:/usr/bin:/bin";
+  std::string path = supervisor::path_variable_of(env);
   for (const config::Service* s : order) {
     std::string line = "  " + s->name + (s->enabled ? "" : " (disabled)") + ":";
     for (const auto& arg : s->command) line += " " + arg;

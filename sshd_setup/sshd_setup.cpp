@@ -20,13 +20,6 @@ using Listen = config::ListenAddress;
 constexpr size_t kMaxKeyFile = 64 << 10;      // an RSA 3072 key file is under 3 KiB
 constexpr size_t kMaxKeysFile = 1 << 20;      // a file named in sshd.authorized_keys
 
-std::string path_of(const std::vector<std::string>& env) {
-  for (const auto& e : env) {
-    if (e.rfind("PATH=", 0) == 0) return e.substr(5);
-  }
-  return "/usr/local/bin:/usr/bin:/bin";
-}
-
 // paths.data when it is (or can be made) writable, else $HOME/.wsinit.
 std::string data_dir(const config::Config& config, const user_ids::Identity& id, bool dry_run, Setup& s) {
   const std::string& wanted = config.paths.data;
@@ -181,7 +174,7 @@ Setup prepare(const config::Config& config, const user_ids::Identity& identity,
     return s;
   }
   std::string binary = c.binary == "auto" ? "sshd" : c.binary;
-  supervisor::Lookup found = supervisor::find_executable(binary, path_of(session_env));
+  supervisor::Lookup found = supervisor::find_executable(binary, supervisor::path_variable_of(session_env));
   if (found.error && c.binary == "auto" && access("/usr/sbin/sshd", X_OK) == 0) found = {"/usr/sbin/sshd", 0};
   if (found.error && c.enabled == config::Switch::automatic) {
     s.why_off = "sshd.enabled is auto and no sshd was found (" + binary + ": " + strerror(found.error) + ")";

@@ -113,14 +113,19 @@ std::vector<char*> c_strings(const std::vector<std::string>& strings) {
   return out;
 }
 
+}  // namespace
+
 std::string path_variable_of(const std::vector<std::string>& env) {
   for (const auto& e : env) {
     if (e.starts_with("PATH=")) return e.substr(5);
   }
-  return "/usr/local/bin:/usr/bin:/bin";
+  return kDefaultPath;
 }
 
-}  // namespace
+std::string path_variable_of(const std::map<std::string, std::string, std::less<>>& env) {
+  auto it = env.find("PATH");
+  return it != env.end() ? it->second : kDefaultPath;
+}
 
 Lookup find_executable(const std::string& name, const std::string& path_variable) {
   if (name.empty()) return {"", ENOENT};
