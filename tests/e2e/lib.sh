@@ -89,9 +89,27 @@ plain_config() {
   { printf 'version: 1\nprofile: plain\npaths: {logs: %s, runtime: %s}\n' "$TMP/logs" "$TMP/run"; cat; } >"$1"
 }
 
-# A TCP port nobody listens on right now.
+# A TCP port nobody uses right now, below the kernel's ephemeral range: a port from that range
+# may become the local port of any client connection made meanwhile (tests run two at a time),
+# and then nothing can bind it until that connection is gone.
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    port = random.randrange(10000, max(low, 10001))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port below the ephemeral range")
+'
 }
 
 # True when $WSINIT is an ASan build (bounds on RSS and timing are the release build's). Not a
