@@ -36,12 +36,12 @@ CLONE_MARKER=.gl_project_cloning_successful
 STEPS="count-one count-two gl-clone-project-command gl-init-tools-command gl-sleep-until-container-is-running-command gl-start-sshd-command"
 
 # The project's repository, bare, owned by the workspace user (git refuses another owner's).
-git init -q -b main "$TMP/work"
-cp "$FIXTURES/project/.wsinit.yaml" "$FIXTURES/project/.devfile.yaml" "$TMP/work/"
-echo "# my-project" >"$TMP/work/README.md"
-git -C "$TMP/work" add -A
-git -C "$TMP/work" -c user.name=test -c user.email=test@example.invalid commit -q -m "my project"
-git clone -q --bare "$TMP/work" "$TMP/project.git"
+git init -q -b main "$TMP/repo"
+cp "$FIXTURES/project/.wsinit.yaml" "$FIXTURES/project/.devfile.yaml" "$TMP/repo/"
+echo "# my-project" >"$TMP/repo/README.md"
+git -C "$TMP/repo" add -A
+git -C "$TMP/repo" -c user.name=test -c user.email=test@example.invalid commit -q -m "my project"
+git clone -q --bare "$TMP/repo" "$TMP/project.git"
 chown -R 5001:0 "$TMP/project.git"
 
 # A fresh /projects ($P) with the injected editor, and the variables mount ($V), for round $1.
