@@ -22,6 +22,18 @@ size_t utf8_length(std::string_view s, size_t i) {
   return n;
 }
 
+// Appends the valid UTF-8 sequence at text[i] (i at a byte >= 0x80), or U+FFFD for its first
+// byte when there is none; returns the index of its last byte.
+size_t append_sequence(std::string& out, std::string_view text, size_t i) {
+  size_t n = utf8_length(text, i);
+  if (n == 0) {
+    out += "\xEF\xBF\xBD";
+    return i;
+  }
+  out.append(text.substr(i, n));
+  return i + n - 1;
+}
+
 }  // namespace
 
 void append_string(std::string& out, std::string_view text) {
@@ -42,11 +54,8 @@ void append_string(std::string& out, std::string_view text) {
       out += buf;
     } else if (c < 0x80) {
       out += static_cast<char>(c);
-    } else if (size_t n = utf8_length(text, i)) {
-      out.append(text.substr(i, n));
-      i += n - 1;
     } else {
-      out += "\xEF\xBF\xBD";
+      i = append_sequence(out, text, i);
     }
   }
   out += '"';
@@ -56,15 +65,8 @@ std::string valid_utf8(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-    } else if (size_t n = utf8_length(text, i)) {
-      out.append(text.substr(i, n));
-      i += n - 1;
-    } else {
-      out += "\xEF\xBF\xBD";
-    }
+    if (static_cast<unsigned char>(text[i]) < 0x80) out += text[i];
+    else i = append_sequence(out, text, i);
   }
   return out;
 }
