@@ -40,7 +40,8 @@ ok "config file not there yet, clone pending: sshd, editor and health up on the 
 # The clone: the project arrives (the service's cwd with it), then the marker.
 project="$TMP/projects/my-project"
 mkdir -p "$project/app"
-cat >"$project/.devfile.yaml" <<'YAML'
+# The project's devfile (kept to be cloned again below): one postStart command that says where it ran.
+cat >"$TMP/devfile.yaml" <<'YAML'
 schemaVersion: 2.2.0
 components:
   - name: tooling
@@ -48,10 +49,11 @@ components:
     container: {image: example/tooling}
 commands:
   - id: install
-    exec: {component: tooling, commandLine: 'echo ran >> /projects/install-runs'}
+    exec: {component: tooling, commandLine: 'echo ran >> /projects/install-runs; pwd >> /projects/install-runs'}
 events:
   postStart: [install]
 YAML
+cp "$TMP/devfile.yaml" "$project/.devfile.yaml"
 cat >"$project/.wsinit.yaml" <<'YAML'
 version: 1
 profile: gitlab
@@ -168,19 +170,7 @@ wait_status '.state == "ready"' 30
 expect_eq "$(service_field app .state)" waiting "a service whose cwd the clone brings, before the clone"
 expect_eq "$(status_json | jq -r .workspace.poststart_mode)" run "postStart mode without GitLab's runner"
 mkdir -p "$project/app"
-sed 's/>> \/projects\/install-runs/>> \/projects\/install-runs; pwd >> \/projects\/install-runs/' \
-  >"$project/.devfile.yaml" <<'YAML'
-schemaVersion: 2.2.0
-components:
-  - name: tooling
-    attributes: {gl/inject-editor: true}
-    container: {image: example/tooling}
-commands:
-  - id: install
-    exec: {component: tooling, commandLine: 'echo ran >> /projects/install-runs'}
-events:
-  postStart: [install]
-YAML
+cp "$TMP/devfile.yaml" "$project/.devfile.yaml"
 chmod -R a+rwX "$project"
 rm -f "$TMP/projects/install-runs"
 touch "$TMP/projects/.gl_project_cloning_successful"

@@ -843,16 +843,26 @@ TEST(ProjectClone, PendingOnlyWithGitLabsClonerAndNoMarker) {
   EXPECT_FALSE(gitlab_runner_present(dir.path + "/none"));
 }
 
-// The marker made after start() is seen through fs events within the loop's first turns.
-TEST(ProjectClone, TellsOnceWhenTheMarkerAppears) {
+// A projects directory, GitLab's clone script (so the clone is pending) and a loop.
+struct PendingClone : ::testing::Test {
   TempDir dir;
   std::string root = dir.path + "/projects", scripts = dir.path + "/scripts";
-  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
-  ASSERT_EQ(mkdir(scripts.c_str(), 0755), 0);
-  spit(scripts + "/" + kCloneScript, "#!/bin/sh\n");
   uv_loop_t loop;
-  uv_loop_init(&loop);
   int told = 0;
+  void SetUp() override {
+    ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(scripts.c_str(), 0755), 0);
+    spit(scripts + "/" + kCloneScript, "#!/bin/sh\n");
+    uv_loop_init(&loop);
+  }
+  void TearDown() override {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    EXPECT_EQ(uv_loop_close(&loop), 0);
+  }
+};
+
+// The marker made after start() is seen through fs events within the loop's first turns.
+TEST_F(PendingClone, TellsOnceWhenTheMarkerAppears) {
   {
     ProjectClone clone(&loop, root, scripts, [&] { ++told; });
     clone.start();
@@ -868,20 +878,10 @@ TEST(ProjectClone, TellsOnceWhenTheMarkerAppears) {
     run_until(&loop, [] { return false; });
     EXPECT_EQ(told, 1);
   }
-  uv_run(&loop, UV_RUN_NOWAIT);
-  EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 
 // The projects directory replaced while the clone is pending: the new one is watched.
-TEST(ProjectClone, FollowsAProjectsDirectoryMadeAgain) {
-  TempDir dir;
-  std::string root = dir.path + "/projects", scripts = dir.path + "/scripts";
-  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
-  ASSERT_EQ(mkdir(scripts.c_str(), 0755), 0);
-  spit(scripts + "/" + kCloneScript, "#!/bin/sh\n");
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  int told = 0;
+TEST_F(PendingClone, FollowsAProjectsDirectoryMadeAgain) {
   {
     ProjectClone clone(&loop, root, scripts, [&] { ++told; });
     clone.start();
@@ -895,6 +895,4 @@ TEST(ProjectClone, FollowsAProjectsDirectoryMadeAgain) {
     }
     EXPECT_EQ(told, 1);
   }
-  uv_run(&loop, UV_RUN_NOWAIT);
-  EXPECT_EQ(uv_loop_close(&loop), 0);
 }
