@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -31,6 +32,20 @@ std::string describe_exit(int wait_status) {
   return "exit " + std::to_string(WEXITSTATUS(wait_status));
 }
 
+// True when something already listens on `port` (a wildcard bind collides with any listener).
+bool port_busy(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  bool busy = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0 && errno == EADDRINUSE;
+  close(fd);
+  return busy;
+}
+
 }  // namespace
 
 const char* state_name(State state) {
@@ -49,10 +64,89 @@ const char* state_name(State state) {
   return "?";
 }
 
-Supervisor::Service::Service(Context& context, config::Service spec, Role role)
+using Service = Supervisor::Service;
+using P = Service::Phase;
+
+#define A(action) Step { #action, &Service::action }
+#define ROW(phase, go, release, rearm, spawned, spawn_failed, port_taken, probe_passed, ready_timeout, exited, stop, \
+            kill_timer, backoff_over, recheck_port)                                                               \
+  Row {                                                                                                           \
+    P::phase, {                                                                                                   \
+      A(go), A(release), A(rearm), A(spawned), A(spawn_failed), A(port_taken), A(probe_passed), A(ready_timeout),  \
+          A(exited), A(stop), A(kill_timer), A(backoff_over), A(recheck_port)                                     \
+    }                                                                                                             \
+  }
+
+// clang-format off
+const Service::Row Service::kTable[kPhases] = {
+  //            go      release  rearm  spawned  spawn_failed port_taken probe_passed   ready_timeout exited        stop        kill_timer backoff_over recheck_port
+  ROW(held,           bug,    release, nop,   bug,     bug,        bug,     bug,           bug,    bug,          halt,       bug,  bug,    bug),
+  ROW(waiting,        launch, nop,     rearm, observe, cannot_run, adopt,   bug,           bug,    bug,          halt,       bug,  bug,    bug),
+  ROW(starting,       bug,    nop,     nop,   bug,     bug,        bug,     become_ready,  give_up, exit,        begin_stop, bug,  bug,    bug),
+  ROW(unready,        bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    exit_unready, begin_stop, kill, bug,    bug),
+  ROW(running,        bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    exit,         begin_stop, bug,  bug,    bug),
+  ROW(ready,          bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    exit,         begin_stop, bug,  bug,    bug),
+  ROW(stopping,       bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    down,         nop,        kill, bug,    bug),
+  ROW(stopped,        bug,    nop,     rearm, bug,     bug,        bug,     bug,           bug,    bug,          settle,     bug,  bug,    bug),
+  ROW(exited,         bug,    nop,     rearm, bug,     bug,        bug,     bug,           bug,    bug,          settle,     bug,  bug,    bug),
+  ROW(failed,         bug,    nop,     rearm, bug,     bug,        bug,     bug,           bug,    bug,          settle,     bug,  bug,    bug),
+  ROW(backoff,        bug,    nop,     rearm, observe, cannot_run, adopt,   bug,           bug,    bug,          halt,       bug,  launch, bug),
+  ROW(external,       bug,    nop,     nop,   observe, cannot_run, recheck, adopted_ready, bug,    bug,          halt,       bug,  bug,    launch),
+  ROW(external_ready, bug,    nop,     nop,   observe, cannot_run, recheck, bug,           bug,    bug,          halt,       bug,  bug,    launch),
+};
+// clang-format on
+#undef ROW
+#undef A
+
+bool Service::table_in_order() {
+  for (int i = 0; i < kPhases; ++i) {
+    if (static_cast<int>(kTable[i].phase) != i) return false;
+  }
+  return true;
+}
+
+State Service::state_of(Phase phase) {
+  switch (phase) {
+    case P::held: return State::waiting;
+    case P::waiting: return State::waiting;
+    case P::starting: return State::starting;
+    case P::unready: return State::starting;
+    case P::running: return State::running;
+    case P::ready: return State::ready;
+    case P::stopping: return State::stopping;
+    case P::stopped: return State::stopped;
+    case P::exited: return State::exited;
+    case P::failed: return State::failed;
+    case P::backoff: return State::backoff;
+    case P::external: return State::external;
+    case P::external_ready: return State::external;
+  }
+  return State::waiting;
+}
+
+const char* Service::phase_name(Phase phase) {
+  static const char* const names[kPhases] = {"held",     "waiting", "starting", "unready", "running",
+                                             "ready",    "stopping", "stopped", "exited",  "failed",
+                                             "backoff",  "external", "external_ready"};
+  return names[static_cast<int>(phase)];
+}
+
+const char* Service::event_name(Event event) {
+  static const char* const names[kEvents] = {"go",           "release",       "rearm",  "spawned",   "spawn_failed",
+                                             "port_taken",   "probe_passed",  "ready_timeout", "exited", "stop",
+                                             "kill_timer",   "backoff_over",  "recheck_port"};
+  return names[static_cast<int>(event)];
+}
+
+const char* Service::action_name(Phase phase, Event event) {
+  return kTable[static_cast<int>(phase)].steps[static_cast<int>(event)].name;
+}
+
+Service::Service(Context& context, config::Service spec, Role role, Phase initial)
     : ctx_(context),
       spec_(std::move(spec)),
       role_(role),
+      phase_(initial),
       probe_(context.loop, spec_.ready),
       restart_timer_(context.loop),
       stop_timer_(context.loop),
@@ -62,36 +156,287 @@ Supervisor::Service::Service(Context& context, config::Service spec, Role role)
   if (!probe_.problem().empty()) spdlog::error("{}: {}; it will never be ready", name(), probe_.problem());
 }
 
-Supervisor::Service::~Service() = default;
+Service::~Service() = default;
 
-bool Supervisor::Service::owns(pid_t pid) const {
-  return pid == pid_ || pid == probe_.exec_pid() ||
+// The one place a service's events are handled. An action may hand on the outcome of what it
+// did (a start: spawned, spawn_failed or port_taken), handled in the phase it left the service in.
+void Service::on_event(Event event) {
+  std::optional<Event> next = event;
+  while (next) {
+    event_ = *next;
+    const Step& step = kTable[static_cast<int>(phase_)].steps[static_cast<int>(event_)];
+    next = (this->*step.run)();
+  }
+}
+
+void Service::stop(std::function<void()> on_down) {
+  if (on_down) on_down_.push_back(std::move(on_down));
+  on_event(Event::stop);
+}
+
+void Service::on_exit(pid_t pid, int wait_status) {
+  if (auto it = std::find(failed_exec_pids_.begin(), failed_exec_pids_.end(), pid); it != failed_exec_pids_.end()) {
+    failed_exec_pids_.erase(it);
+    return;
+  }
+  if (pid == probe_.exec_pid()) {
+    probe_.on_exec_exit(wait_status);
+    return;
+  }
+  wait_status_ = wait_status;
+  on_event(Event::exited);
+}
+
+bool Service::owns(pid_t pid) const {
+  return (pid_ > 0 && pid == pid_) || pid == probe_.exec_pid() ||
          std::find(failed_exec_pids_.begin(), failed_exec_pids_.end(), pid) != failed_exec_pids_.end();
 }
 
-bool Supervisor::Service::satisfies_dependents() const {
-  if (spec_.oneshot) return state_ == State::exited && last_success_;
-  return state_ == State::ready || (state_ == State::external && external_ready_) || (state_ == State::running && spec_.ready.kind == config::Readiness::Kind::none);
+bool Service::satisfies_dependents() const {
+  if (spec_.oneshot) return phase_ == P::exited;
+  return phase_ == P::ready || phase_ == P::external_ready ||
+         (phase_ == P::running && spec_.ready.kind == config::Readiness::Kind::none);
 }
 
-bool Supervisor::Service::finished() const {
-  return spec_.oneshot && (state_ == State::exited || state_ == State::failed || state_ == State::stopped);
+bool Service::finished() const {
+  return spec_.oneshot && (phase_ == P::exited || phase_ == P::failed || phase_ == P::stopped);
 }
 
-bool Supervisor::Service::is_failing() const {
-  if (state_ == State::backoff || state_ == State::failed) return true;  // a crash loop is not "starting"
-  return !spec_.oneshot && ever_ready_ && (state_ == State::starting || state_ == State::exited);
+bool Service::is_failing() const {
+  if (phase_ == P::backoff || phase_ == P::failed) return true;  // a crash loop is not "starting"
+  State s = state();
+  return !spec_.oneshot && ever_ready_ && (s == State::starting || s == State::exited);
 }
 
-void Supervisor::Service::enter(State state) {
-  if (state == state_) return;
-  state_ = state;
-  since_unix_ms_ = unix_ms_now();
+void Service::enter(Phase phase) {
+  if (phase == phase_) return;
+  bool state_changes = state_of(phase) != state_of(phase_);
+  phase_ = phase;
+  if (state_changes) since_unix_ms_ = unix_ms_now();
   if (satisfies_dependents()) ever_ready_ = true;
   ctx_.changed();
 }
 
-std::vector<std::string> Supervisor::Service::environment() const {
+// ---- actions: each does one thing for one (phase, event) of the table ----
+
+// An event the table says cannot happen in this phase: a bug in wsinit. Said out loud (and fatal
+// in debug builds); PID 1 itself carries on, the service where it was.
+Service::Next Service::bug() {
+  ++ctx_.impossible_events;
+  spdlog::error("{}: bug: event {} in phase {} cannot happen; ignored", name(), event_name(event_), phase_name(phase_));
+  assert(!"impossible service event");
+  return std::nullopt;
+}
+
+Service::Next Service::nop() { return std::nullopt; }
+
+// Starts the service's process, unless another process serves its port already.
+Service::Next Service::launch() {
+  external_timer_.stop();
+  if (spec_.external_port != 0 && port_busy(spec_.external_port)) return Event::port_taken;
+  probe_.stop();
+  restart_timer_.stop();
+  spawned_ = spawn_process(spec_.command);
+  if (starts_++ > 0) ++restarts_;
+  return spawned_.ok() ? Event::spawned : Event::spawn_failed;
+}
+
+// The process runs: ready at once without a probe, else probed until ready or its timeout.
+Service::Next Service::observe() {
+  pid_ = spawned_.pid;
+  started_at_ = Clock::now();
+  spdlog::info("{}: started (pid {})", name(), pid_);
+  if (spec_.ready.kind == config::Readiness::Kind::none) {
+    enter(P::running);
+    return std::nullopt;
+  }
+  enter(P::starting);
+  readiness_timer_.start(spec_.ready.timeout, [this] { on_event(Event::ready_timeout); });
+  probe_.start([this] { on_event(Event::probe_passed); },
+               [this]() -> pid_t {
+                 SpawnResult r = spawn_process(spec_.ready.exec);
+                 if (!r.ok() && r.pid > 0) failed_exec_pids_.push_back(r.pid);
+                 return r.ok() ? r.pid : -1;
+               });
+  return std::nullopt;
+}
+
+// The process could not be started; the child (if any) exits at once with 127 and is only reaped.
+Service::Next Service::cannot_run() {
+  const SpawnResult& r = spawned_;
+  if (r.pid > 0) failed_exec_pids_.push_back(r.pid);
+  std::string stage = r.stage == "lookup" ? "exec" : r.stage;
+  last_exit_ = "failed: " + stage + ": " + strerror(r.error);
+  last_exit_status_ = exit_code_for_spawn_error(r.error);
+  if (role_ == Role::main) spdlog::error("cannot run '{}': {}", spec_.command[0], strerror(r.error));
+  else spdlog::error("{}: cannot run '{}': {}: {}", name(), spec_.command[0], stage, strerror(r.error));
+  after_exit(false, exit_code_for_spawn_error(r.error));
+  return std::nullopt;
+}
+
+// Another process serves our port: probe it instead of starting a rival that would crash-loop,
+// and look again every 5 s whether the port came free.
+Service::Next Service::adopt() {
+  spdlog::warn("{}: port {} is already served by another process; probing it instead of starting one", name(),
+               spec_.external_port);
+  probe_.stop();
+  restart_timer_.stop();
+  enter(P::external);
+  probe_.start([this] { on_event(Event::probe_passed); }, [] { return pid_t(-1); });
+  return recheck();
+}
+
+Service::Next Service::recheck() {
+  external_timer_.start(std::chrono::seconds(5), [this] { on_event(Event::recheck_port); });
+  return std::nullopt;
+}
+
+Service::Next Service::become_ready() {
+  readiness_timer_.stop();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count();
+  spdlog::info("{}: ready after {} ms", name(), ms);
+  enter(P::ready);
+  return std::nullopt;
+}
+
+Service::Next Service::adopted_ready() {
+  spdlog::info("{}: the process already on port {} answers", name(), spec_.external_port);
+  enter(P::external_ready);
+  return std::nullopt;
+}
+
+// Not ready in time: stopped (stop signal, SIGKILL after stop_timeout), then restarted as a failure.
+Service::Next Service::give_up() {
+  std::string why = probe_.problem().empty() ? "" : " (" + probe_.problem() + ")";
+  spdlog::warn("{}: not ready after {}{}; stopping it to try again", name(), config::format_duration(spec_.ready.timeout), why);
+  probe_.stop();
+  signal_group(spec_.stop_signal);
+  stop_timer_.start(spec_.stop_timeout, [this] { on_event(Event::kill_timer); });
+  enter(P::unready);
+  return std::nullopt;
+}
+
+Service::Next Service::exit() {
+  record_exit(describe_exit(wait_status_));
+  bool success = WIFEXITED(wait_status_) && WEXITSTATUS(wait_status_) == 0;
+  after_exit(success, exit_status_of(wait_status_));
+  return std::nullopt;
+}
+
+Service::Next Service::exit_unready() {
+  record_exit("not ready after " + config::format_duration(spec_.ready.timeout));
+  after_exit(false, exit_status_of(wait_status_));
+  return std::nullopt;
+}
+
+Service::Next Service::begin_stop() {
+  stop_timers();
+  probe_.stop();
+  enter(P::stopping);
+  spdlog::info("{}: stopping (SIG{}, pid {})", name(), config::signal_name(spec_.stop_signal), pid_);
+  signal_group(spec_.stop_signal);
+  stop_timer_.start(spec_.stop_timeout, [this] { on_event(Event::kill_timer); });
+  return std::nullopt;
+}
+
+// Stopped while it had no process (waiting, held, backoff, external): nothing to signal.
+Service::Next Service::halt() {
+  stop_timers();
+  probe_.stop();
+  enter(P::stopped);
+  run_on_down();
+  return std::nullopt;
+}
+
+// Asked to stop while at rest: it is down already.
+Service::Next Service::settle() {
+  run_on_down();
+  return std::nullopt;
+}
+
+Service::Next Service::down() {
+  record_exit(describe_exit(wait_status_));
+  spdlog::info("{}: stopped ({})", name(), last_exit_);
+  enter(P::stopped);
+  run_on_down();
+  return std::nullopt;
+}
+
+Service::Next Service::kill() {
+  spdlog::warn("{}: still running {} after SIG{}; sending SIGKILL", name(), config::format_duration(spec_.stop_timeout),
+               config::signal_name(spec_.stop_signal));
+  signal_group(SIGKILL);
+  return std::nullopt;
+}
+
+// Back to waiting, its backoff forgotten (`wsinit start`, or after `wsinit restart` stopped it).
+Service::Next Service::rearm() {
+  restart_timer_.stop();
+  attempt_ = 0;
+  enter(P::waiting);
+  return std::nullopt;
+}
+
+// The service it replaces is down.
+Service::Next Service::release() {
+  enter(P::waiting);
+  return std::nullopt;
+}
+
+// ---- helpers of the actions ----
+
+void Service::record_exit(const std::string& description) {
+  pid_ = 0;
+  stop_timer_.stop();
+  readiness_timer_.stop();
+  probe_.stop();
+  if (relay_) relay_->drain();
+  last_exit_ = description;
+  last_exit_status_ = exit_status_of(wait_status_);
+  ran_ = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_);
+}
+
+// What follows an exit or a failed start: a restart after backoff, or rest.
+void Service::after_exit(bool success, int exit_status) {
+  if (role_ == Role::main) {
+    enter(success ? P::exited : P::failed);
+    ctx_.main_exited(exit_status);
+    return;
+  }
+  bool restart = spec_.restart == config::Restart::always || (spec_.restart == config::Restart::on_failure && !success);
+  if (!restart) {
+    if (success) spdlog::info("{}: {}", name(), last_exit_);
+    else spdlog::warn("{}: {}; not restarting (restart: {})", name(), last_exit_,
+                      spec_.restart == config::Restart::never ? "never" : "on-failure");
+    enter(success ? P::exited : P::failed);
+    return;
+  }
+  attempt_ = next_attempt(attempt_, ran_);
+  double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(ctx_.random);
+  Duration delay = backoff_delay(spec_.backoff_initial, spec_.backoff_max, attempt_, jitter);
+  spdlog::warn("{}: {}; restarting in {}", name(), last_exit_, config::format_duration(delay));
+  restart_timer_.start(delay, [this] { on_event(Event::backoff_over); });
+  enter(P::backoff);
+}
+
+void Service::run_on_down() {
+  auto callbacks = std::move(on_down_);
+  on_down_.clear();
+  for (auto& done : callbacks) done();
+}
+
+void Service::stop_timers() {
+  restart_timer_.stop();
+  external_timer_.stop();
+  readiness_timer_.stop();
+}
+
+void Service::signal_group(int signal) {
+  if (pid_ <= 0) return;
+  if (::kill(-pid_, signal) < 0) ::kill(pid_, signal);
+}
+
+std::vector<std::string> Service::environment() const {
   if (spec_.env.empty()) return ctx_.env;
   std::vector<std::string> env;
   env.reserve(ctx_.env.size() + spec_.env.size());
@@ -103,7 +448,7 @@ std::vector<std::string> Supervisor::Service::environment() const {
   return env;
 }
 
-LogRelay* Supervisor::Service::relay() {
+LogRelay* Service::relay() {
   if (role_ == Role::main) return nullptr;  // CMD keeps the terminal's stdio, as under tini
   if (!relay_) {
     std::unique_ptr<LogFile> file;
@@ -113,62 +458,10 @@ LogRelay* Supervisor::Service::relay() {
   return relay_->ok() ? relay_.get() : nullptr;
 }
 
-namespace {
-
-// True when something already listens on `port` (a wildcard bind collides with any listener).
-bool port_busy(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  bool busy = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0 && errno == EADDRINUSE;
-  close(fd);
-  return busy;
-}
-
-}  // namespace
-
-// Another process serves our port: probe it instead of starting a rival that would crash-loop,
-// and look again every 5 s whether the port came free.
-bool Supervisor::Service::start_external() {
-  if (spec_.external_port == 0 || !port_busy(spec_.external_port)) return false;
-  if (state_ != State::external) {
-    spdlog::warn("{}: port {} is already served by another process; probing it instead of starting one", name(),
-                 spec_.external_port);
-    external_ready_ = false;
-    enter(State::external);
-    probe_.start(
-        [this] {
-          external_ready_ = ever_ready_ = true;
-          spdlog::info("{}: the process already on port {} answers", name(), spec_.external_port);
-          ctx_.changed();
-        },
-        [] { return pid_t(-1); });
-  }
-  external_timer_.start(std::chrono::seconds(5), [this] {
-    if (state_ == State::external && !start_external()) start();
-  });
-  return true;
-}
-
-void Supervisor::Service::start() {
-  external_timer_.stop();
-  if (start_external()) return;
-  probe_.stop();
-  restart_timer_.stop();
-  stop_requested_ = readiness_timed_out_ = false;
-  SpawnResult result = spawn_process(spec_.command);
-  if (starts_++ > 0) ++restarts_;
-  on_spawned(result);
-}
-
 // A process of this service (the service itself or its exec probe): its environment and cwd,
 // stdin /dev/null and output into its log relay, default signals. CMD (main) keeps the
 // terminal's stdio and the signal mask and ignored signals wsinit was started with instead.
-SpawnResult Supervisor::Service::spawn_process(const std::vector<std::string>& argv) {
+SpawnResult Service::spawn_process(const std::vector<std::string>& argv) {
   SpawnRequest request;
   request.argv = argv;
   request.env = environment();
@@ -187,148 +480,10 @@ SpawnResult Supervisor::Service::spawn_process(const std::vector<std::string>& a
   return result;
 }
 
-void Supervisor::Service::on_spawned(const SpawnResult& result) {
-  if (!result.ok()) {
-    // The child (if any) exits at once with 127; its pid is remembered only to be reaped.
-    if (result.pid > 0) failed_exec_pids_.push_back(result.pid);
-    std::string stage = result.stage == "lookup" ? "exec" : result.stage;
-    last_exit_ = "failed: " + stage + ": " + strerror(result.error);
-    last_exit_status_ = exit_code_for_spawn_error(result.error);
-    if (role_ == Role::main) spdlog::error("cannot run '{}': {}", spec_.command[0], strerror(result.error));
-    else spdlog::error("{}: cannot run '{}': {}: {}", name(), spec_.command[0], stage, strerror(result.error));
-    last_success_ = false;
-    after_exit(false, exit_code_for_spawn_error(result.error));
-    return;
-  }
-  pid_ = result.pid;
-  started_at_ = Clock::now();
-  spdlog::info("{}: started (pid {})", name(), pid_);
-  if (spec_.ready.kind == config::Readiness::Kind::none) {
-    enter(State::running);
-    return;
-  }
-  enter(State::starting);
-  readiness_timer_.start(spec_.ready.timeout, [this] { on_readiness_timeout(); });
-  probe_.start([this] { on_ready(); },
-               [this]() -> pid_t {
-                 SpawnResult r = spawn_process(spec_.ready.exec);
-                 if (!r.ok() && r.pid > 0) failed_exec_pids_.push_back(r.pid);
-                 return r.ok() ? r.pid : -1;
-               });
-}
-
-void Supervisor::Service::on_ready() {
-  readiness_timer_.stop();
-  if (state_ != State::starting) return;
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count();
-  spdlog::info("{}: ready after {} ms", name(), ms);
-  enter(State::ready);
-}
-
-void Supervisor::Service::on_readiness_timeout() {
-  if (state_ != State::starting || pid_ <= 0) return;
-  std::string why = probe_.problem().empty() ? "" : " (" + probe_.problem() + ")";
-  spdlog::warn("{}: not ready after {}{}; stopping it to try again", name(), config::format_duration(spec_.ready.timeout), why);
-  readiness_timed_out_ = true;
-  probe_.stop();
-  signal_group(spec_.stop_signal);
-  stop_timer_.start(spec_.stop_timeout, [this] { signal_group(SIGKILL); });
-}
-
-void Supervisor::Service::signal_group(int signal) {
-  if (pid_ <= 0) return;
-  if (kill(-pid_, signal) < 0) kill(pid_, signal);
-}
-
-void Supervisor::Service::stop(std::function<void()> on_down) {
-  restart_timer_.stop();
-  external_timer_.stop();
-  readiness_timer_.stop();
-  probe_.stop();
-  if (pid_ <= 0) {
-    if (state_ == State::waiting || state_ == State::backoff || state_ == State::starting || state_ == State::external)
-      enter(State::stopped);
-    if (on_down) on_down();
-    return;
-  }
-  on_down_ = std::move(on_down);
-  stop_requested_ = true;
-  enter(State::stopping);
-  spdlog::info("{}: stopping (SIG{}, pid {})", name(), config::signal_name(spec_.stop_signal), pid_);
-  signal_group(spec_.stop_signal);
-  stop_timer_.start(spec_.stop_timeout, [this] {
-    spdlog::warn("{}: still running {} after SIG{}; sending SIGKILL", name(),
-                 config::format_duration(spec_.stop_timeout), config::signal_name(spec_.stop_signal));
-    signal_group(SIGKILL);
-  });
-}
-
-void Supervisor::Service::on_exit(pid_t pid, int wait_status) {
-  if (auto it = std::find(failed_exec_pids_.begin(), failed_exec_pids_.end(), pid); it != failed_exec_pids_.end()) {
-    failed_exec_pids_.erase(it);
-    return;
-  }
-  if (pid == probe_.exec_pid()) {
-    probe_.on_exec_exit(wait_status);
-    return;
-  }
-  pid_ = 0;
-  stop_timer_.stop();
-  readiness_timer_.stop();
-  probe_.stop();
-  if (relay_) relay_->drain();
-  bool success = !readiness_timed_out_ && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
-  last_exit_ = readiness_timed_out_ ? "not ready after " + config::format_duration(spec_.ready.timeout)
-                                    : describe_exit(wait_status);
-  last_exit_status_ = exit_status_of(wait_status);
-  last_success_ = success;
-  ran_ = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_);
-  if (stop_requested_) {
-    stop_requested_ = false;
-    spdlog::info("{}: stopped ({})", name(), last_exit_);
-    enter(State::stopped);
-    if (auto done = std::move(on_down_)) done();
-    return;
-  }
-  after_exit(success, exit_status_of(wait_status));
-}
-
-// Decides what follows an exit or a failed start: a restart after backoff, or rest.
-void Supervisor::Service::after_exit(bool success, int exit_status) {
-  if (role_ == Role::main) {
-    enter(success ? State::exited : State::failed);
-    ctx_.main_exited(exit_status);
-    return;
-  }
-  bool restart = spec_.restart == config::Restart::always || (spec_.restart == config::Restart::on_failure && !success);
-  if (!restart) {
-    if (success) spdlog::info("{}: {}", name(), last_exit_);
-    else spdlog::warn("{}: {}; not restarting (restart: {})", name(), last_exit_,
-                      spec_.restart == config::Restart::never ? "never" : "on-failure");
-    enter(success ? State::exited : State::failed);
-    return;
-  }
-  attempt_ = next_attempt(attempt_, ran_);
-  double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(ctx_.random);
-  Duration delay = backoff_delay(spec_.backoff_initial, spec_.backoff_max, attempt_, jitter);
-  spdlog::warn("{}: {}; restarting in {}", name(), last_exit_, config::format_duration(delay));
-  enter(State::backoff);
-  restart_timer_.start(delay, [this] {
-    if (state_ == State::backoff) start();
-  });
-}
-
-void Supervisor::Service::rearm() {
-  if (has_process()) return;
-  restart_timer_.stop();
-  attempt_ = 0;
-  enter(State::waiting);
-}
-
-ServiceStatus Supervisor::Service::status() const {
+ServiceStatus Service::status() const {
   ServiceStatus s;
   s.name = name();
-  s.state = state_;
+  s.state = state();
   s.pid = pid_;
   s.ready = satisfies_dependents();
   s.required = spec_.required;

@@ -1,9 +1,12 @@
-// Internal to supervisor/: one service's state machine.
+// Internal to supervisor/: one service's state machine. Everything that happens to a service is
+// an Event; what it does about it is one entry of a phase x event table (service.cpp, mirrored
+// in docs/DESIGN.md "Service states"), a tiny named action. Nothing else decides what it does next.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 
 #include "common/timer.h"
@@ -26,47 +29,102 @@ struct Context {
   int log_max_files = 3;
   std::vector<std::string> env;
   std::optional<SignalState> main_signals;   // tini mode's CMD: what wsinit was started with
-  std::function<void()> changed;             // a service changed state
+  std::function<void()> changed;             // a service changed phase
   std::function<void(int)> main_exited;      // tini mode's CMD is gone, with its exit status
   std::mt19937_64 random{std::random_device{}()};
+  std::uint64_t impossible_events = 0;       // events the table calls impossible (a bug; logged)
 };
 
 class Supervisor::Service {
  public:
   enum class Role { service, main };
-  Service(Context& context, config::Service spec, Role role);
+  // The rows of the table; finer than the State that status shows (state_of).
+  //   held: waits for the service it replaces (reload) to be down; then it is waiting.
+  //   unready: its readiness timed out; it has been sent its stop signal and is going down.
+  //   external / external_ready: another process serves its port; probed, not yet / answering.
+  enum class Phase {
+    held, waiting, starting, unready, running, ready, stopping, stopped, exited, failed, backoff, external,
+    external_ready
+  };
+  // The columns. go, release, rearm and stop come from the supervisor; spawned, spawn_failed and
+  // port_taken from the service's own start; the rest from its process, its probe and its timers.
+  enum class Event {
+    go, release, rearm, spawned, spawn_failed, port_taken, probe_passed, ready_timeout, exited, stop,
+    kill_timer, backoff_over, recheck_port
+  };
+  static constexpr int kPhases = 13;
+  static constexpr int kEvents = 13;
+
+  Service(Context& context, config::Service spec, Role role, Phase initial = Phase::waiting);
   ~Service();
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
   const config::Service& spec() const { return spec_; }
   const std::string& name() const { return spec_.name; }
-  State state() const { return state_; }
+  Phase phase() const { return phase_; }
+  State state() const { return state_of(phase_); }
   bool satisfies_dependents() const;  // ready, or a oneshot that succeeded
   bool finished() const;              // a oneshot that ran to its end, however it ended
   bool has_process() const { return pid_ > 0 || probe_.exec_pid() > 0; }
   bool owns(pid_t pid) const;
-  bool held_by_user() const { return held_by_user_; }
   bool was_ever_ready() const { return ever_ready_; }
   bool is_failing() const;  // crashed or cannot run (backoff, failed), or down after being up
   std::uint64_t dropped_lines() const { return relay_ ? relay_->dropped_lines() : 0; }
   std::uint64_t log_file_dropped_lines() const { return relay_ ? relay_->file_failures() : 0; }
   ServiceStatus status() const;
 
-  void start();                           // spawns now; the caller checked `after`
-  void stop(std::function<void()> on_down);  // stop_signal, then SIGKILL after stop_timeout
-  void hold(bool held) { held_by_user_ = held; }  // `wsinit stop` keeps it down until `start`
-  void rearm();  // a service at rest goes back to waiting, its backoff forgotten
+  void on_event(Event event);
+  // Event::stop; `on_down` runs once the service has no process (at once when it has none).
+  void stop(std::function<void()> on_down);
+  // The reaper's (pid, status) for a pid owns() claims: Event::exited for the service's process.
   void on_exit(pid_t pid, int wait_status);
   void signal_group(int signal);
 
+  static State state_of(Phase phase);
+  static const char* phase_name(Phase phase);
+  static const char* event_name(Event event);
+  // The name of the action the table holds for (phase, event): "launch", "bug", ...
+  static const char* action_name(Phase phase, Event event);
+  static bool table_in_order();  // row i is Phase i
+
  private:
-  void enter(State state);
-  bool start_external();
-  void on_spawned(const SpawnResult& result);
+  using Next = std::optional<Event>;  // what an action may hand on: the outcome of a start
+  struct Step {
+    const char* name;
+    Next (Service::*run)();
+  };
+  struct Row {
+    Phase phase;
+    Step steps[kEvents];
+  };
+  static const Row kTable[kPhases];
+
+  Next bug();
+  Next nop();
+  Next launch();
+  Next observe();
+  Next cannot_run();
+  Next adopt();
+  Next recheck();
+  Next become_ready();
+  Next adopted_ready();
+  Next give_up();
+  Next exit();
+  Next exit_unready();
+  Next begin_stop();
+  Next halt();
+  Next settle();
+  Next down();
+  Next kill();
+  Next rearm();
+  Next release();
+
+  void enter(Phase phase);
+  void record_exit(const std::string& description);
   void after_exit(bool success, int exit_status);
-  void on_ready();
-  void on_readiness_timeout();
+  void run_on_down();
+  void stop_timers();
   std::vector<std::string> environment() const;
   SpawnResult spawn_process(const std::vector<std::string>& argv);
   LogRelay* relay();
@@ -74,17 +132,15 @@ class Supervisor::Service {
   Context& ctx_;
   config::Service spec_;
   Role role_;
-  State state_ = State::waiting;
+  Phase phase_;
+  Event event_ = Event::go;  // the one being handled, for bug()
   pid_t pid_ = 0;
+  int wait_status_ = 0;                  // Event::exited: how the process ended
+  SpawnResult spawned_;                  // Event::spawned / spawn_failed: what spawn said
   std::vector<pid_t> failed_exec_pids_;  // children whose exec failed, still to be reaped
   Clock::time_point started_at_{};
   std::int64_t since_unix_ms_ = 0;
-  bool stop_requested_ = false;
-  bool readiness_timed_out_ = false;
-  bool external_ready_ = false;
-  bool held_by_user_ = false;
   bool ever_ready_ = false;
-  bool last_success_ = false;
   int attempt_ = 0;  // consecutive failures, for the backoff
   std::chrono::milliseconds ran_{0};  // how long the last process ran
   std::uint64_t restarts_ = 0;
@@ -94,7 +150,7 @@ class Supervisor::Service {
   std::unique_ptr<LogRelay> relay_;
   Probe probe_;
   Timer restart_timer_, stop_timer_, readiness_timer_, external_timer_;
-  std::function<void()> on_down_;
+  std::vector<std::function<void()>> on_down_;
 };
 
 }  // namespace wsinit::supervisor

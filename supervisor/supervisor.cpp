@@ -133,7 +133,7 @@ struct Supervisor::Impl {
 
   void start_ready_services() {
     for (auto& s : services) {
-      if (s->state() == State::waiting && !s->held_by_user() && dependencies_met(*s)) s->start();
+      if (s->phase() == Service::Phase::waiting && dependencies_met(*s)) s->on_event(Service::Event::go);
     }
   }
 
@@ -186,7 +186,6 @@ struct Supervisor::Impl {
     for (auto& r : retiring) {
       if (r.successor == service.get()) r.successor = nullptr;
     }
-    service->hold(true);
     Service* raw = service.get();
     retiring.push_back({std::move(service), successor});
     raw->stop([this] { sweep_soon(); });
@@ -197,7 +196,7 @@ struct Supervisor::Impl {
     sweeper->start(std::chrono::milliseconds(0), [this] {
       std::erase_if(retiring, [](Retiring& r) {
         if (r.service->has_process() || r.service->state() == State::stopping) return false;
-        if (r.successor) r.successor->hold(false);
+        if (r.successor) r.successor->on_event(Service::Event::release);
         return true;
       });
       evaluate();
@@ -279,8 +278,8 @@ void Supervisor::reload(const config::Config& config) {
       next.push_back(std::move(old));
     } else {
       spdlog::info("reload: {} changed; restarting it", spec->name);
-      auto fresh = std::make_unique<Service>(im.ctx, *spec, Service::Role::service);
-      fresh->hold(true);  // starts once the old one is down
+      // held: starts once the old one is down
+      auto fresh = std::make_unique<Service>(im.ctx, *spec, Service::Role::service, Service::Phase::held);
       im.retire(std::move(old), fresh.get());
       next.push_back(std::move(fresh));
     }
@@ -303,24 +302,20 @@ void Supervisor::control(Action action, const std::string& name, Reply reply) {
   if (im.stopping) return reply(false, "wsinit is shutting down");
   switch (action) {
     case Action::stop:
-      s->hold(true);
       if (!s->has_process()) {
         s->stop(nullptr);
         return reply(true, name + ": " + state_name(s->state()));
       }
       return s->stop([reply, name] { reply(true, name + ": stopped"); });
     case Action::start:
-      s->hold(false);
       if (s->has_process()) return reply(true, name + ": already " + state_name(s->state()));
-      s->rearm();
+      s->on_event(Service::Event::rearm);
       im.evaluate();
       return reply(true, name + ": " + state_name(s->state()));
     case Action::restart: {
-      s->hold(true);
       Supervisor* self = this;
       return s->stop([self, s, name, reply] {
-        s->hold(false);
-        s->rearm();
+        s->on_event(Service::Event::rearm);
         self->impl_->evaluate();
         reply(true, name + ": restarted, " + state_name(s->state()));
       });
