@@ -511,6 +511,8 @@ std::vector<std::string> validate(const Config& config) {
   for (const auto& s : config.services) {
     if (!valid_service_name(s.name)) {
       errors.push_back(s.origin + ": service name '" + s.name + "' is invalid (expected [a-z0-9][a-z0-9_-]{0,62})");
+    } else if (s.name == kMainService) {
+      errors.push_back(s.origin + ": service name 'main' is taken by the main command in tini mode");
     } else if (is_condition(s.name) || s.name.rfind(kPostStartPrefix, 0) == 0 ||
                std::find(std::begin(kBuiltinServices), std::end(kBuiltinServices), s.name) != std::end(kBuiltinServices)) {
       errors.push_back(s.origin + ": service name '" + s.name + "' is reserved for wsinit's own service");

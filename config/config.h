@@ -65,6 +65,8 @@ struct Service {
 
 // Names wsinit gives its own services; `after` may name them, user services may not take them.
 inline constexpr const char* kBuiltinServices[] = {"sshd", "sshd-config", "editor"};
+// The name tini mode's CMD runs under (`wsinit -- CMD`); no configured service may take it.
+inline constexpr const char* kMainService = "main";
 // The prefix of the services made from a devfile's postStart commands (also reserved).
 inline constexpr std::string_view kPostStartPrefix = "poststart-";
 // `after` may also name a condition: GitLab's reconciled state file saying Running, or the

@@ -215,7 +215,7 @@ Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vecto
   };
   if (!main_argv.empty()) {
     config::Service main;
-    main.name = "main";
+    main.name = config::kMainService;
     main.command = std::move(main_argv);
     main.restart = config::Restart::never;
     main.stop_timeout = config.shutdown.grace;
@@ -260,14 +260,14 @@ void Supervisor::set_condition(const std::string& name, bool holds) {
 }
 
 void Supervisor::forward_to_main(int signal) {
-  if (Service* main = impl_->find("main"); main && main->has_process()) main->signal_group(signal);
+  if (Service* main = impl_->find(config::kMainService); main && main->has_process()) main->signal_group(signal);
 }
 
 void Supervisor::reload(const config::Config& config) {
   Impl& im = *impl_;
   im.apply_settings(config);
   std::vector<std::unique_ptr<Service>> next;
-  if (auto main = im.take("main")) next.push_back(std::move(main));
+  if (auto main = im.take(config::kMainService)) next.push_back(std::move(main));
   for (const config::Service* spec : config::start_order(config)) {
     if (!spec->enabled) continue;
     auto old = im.take(spec->name);
@@ -298,7 +298,7 @@ void Supervisor::control(Action action, const std::string& name, Reply reply) {
   Impl& im = *impl_;
   Service* s = im.find(name);
   if (!s) return reply(false, "no service named '" + name + "'");
-  if (name == "main") return reply(false, "'main' is the main command; it follows wsinit's own lifetime");
+  if (name == config::kMainService) return reply(false, "'main' is the main command; it follows wsinit's own lifetime");
   if (im.stopping) return reply(false, "wsinit is shutting down");
   switch (action) {
     case Action::stop:

@@ -212,6 +212,8 @@ TEST(Validate, NamesDuplicatesDependencies) {
             "test.yaml:5:5: services depend on each other in a cycle: a -> b -> c -> a");
   EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: poststart-1-x, command: [x]}\n")),
             "test.yaml:3:5: service name 'poststart-1-x' is reserved for wsinit's own service");
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: main, command: [x]}\n")),
+            "test.yaml:3:5: service name 'main' is taken by the main command in tini mode");
   EXPECT_TRUE(load("version: 1\nservices:\n  - {name: a, command: [x], after: [workspace-running, editor]}\n").config);
 }
 
