@@ -84,6 +84,29 @@ void write_workspace(json::Writer& w, const Snapshot::Workspace& ws) {
   w.end_object();
 }
 
+void write_services(json::Writer& w, const std::vector<supervisor::ServiceStatus>& services) {
+  w.key("services").begin_array();
+  for (const auto& s : services) {
+    w.begin_object();
+    w.key("name").value(s.name);
+    w.key("state").value(supervisor::state_name(s.state));
+    w.key("pid");
+    if (s.pid > 0) w.value(static_cast<std::int64_t>(s.pid));
+    else w.null();
+    w.key("ready").value(s.ready);
+    w.key("required").value(s.required);
+    w.key("oneshot").value(s.oneshot);
+    w.key("restarts").value(s.restarts);
+    write_string_or_null(w, "last_exit", unless_empty(s.last_exit));
+    w.key("since").value(supervisor::utc_timestamp_of(s.since_unix_ms));
+    w.key("uptime_s").value(static_cast<double>(s.uptime_ms) / 1000.0);
+    w.key("dropped_lines").value(s.dropped_lines);
+    w.key("log_file_dropped_lines").value(s.log_file_dropped_lines);
+    w.end_object();
+  }
+  w.end_array();
+}
+
 // Prometheus label values escape \, " and newlines, and must be UTF-8 (one bad byte and the
 // whole scrape is refused): a postStart step id comes from a log the user writes.
 std::string label(std::string_view raw) {
@@ -117,9 +140,9 @@ std::string status_json(const Snapshot& s) {
   for (const auto& [phase, ms] : s.startup_ms) w.key(phase + "_ms").value(ms);
   w.end_object();
   write_strings(w, "not_ready", s.not_ready);
-  std::string doc = w.str();
-  doc += ",\"services\":" + supervisor::status_json_array(s.services) + "}\n";
-  return doc;
+  write_services(w, s.services);
+  w.end_object();
+  return w.str() + "\n";
 }
 
 std::string readyz_json(const Snapshot& s) {

@@ -371,31 +371,4 @@ std::string status_table(const std::vector<ServiceStatus>& services) {
   return out;
 }
 
-std::string status_json_array(const std::vector<ServiceStatus>& services) {
-  json::Writer w;
-  w.begin_array();
-  for (const auto& s : services) {
-    w.begin_object();
-    w.key("name").value(s.name);
-    w.key("state").value(state_name(s.state));
-    w.key("pid");
-    if (s.pid > 0) w.value(static_cast<std::int64_t>(s.pid));
-    else w.null();
-    w.key("ready").value(s.ready);
-    w.key("required").value(s.required);
-    w.key("oneshot").value(s.oneshot);
-    w.key("restarts").value(s.restarts);
-    w.key("last_exit");
-    if (s.last_exit.empty()) w.null();
-    else w.value(s.last_exit);
-    w.key("since").value(utc_timestamp_of(s.since_unix_ms));
-    w.key("uptime_s").value(static_cast<double>(s.uptime_ms) / 1000.0);
-    w.key("dropped_lines").value(s.dropped_lines);
-    w.key("log_file_dropped_lines").value(s.log_file_dropped_lines);
-    w.end_object();
-  }
-  w.end_array();
-  return w.str();
-}
-
 }  // namespace wsinit::supervisor

@@ -95,9 +95,9 @@ class Supervisor {
 // "2026-11-29T01:02:03.456Z" for the given milliseconds since the epoch.
 std::string utc_timestamp_of(std::int64_t unix_ms);
 
-// Renders the services part of the status: a table for people, or a JSON array.
+// The services as a table for people (`wsinit status`); their JSON is part of the status
+// document (health::status_json).
 std::string status_table(const std::vector<ServiceStatus>& services);
-std::string status_json_array(const std::vector<ServiceStatus>& services);
 
 // One request of the control protocol: a line "status", "status --json", or
 // "start|stop|restart NAME", ended by "\n" (or the end of the stream).

@@ -154,6 +154,60 @@ TEST(Status, PostStartStepsInStatusAndMetrics) {
   EXPECT_EQ(metrics.find('\xff'), std::string::npos);
 }
 
+// The services are part of the one status document (also `wsinit status --json`).
+TEST(StatusDocument, Services) {
+  Snapshot s;
+  wsinit::supervisor::ServiceStatus svc;
+  svc.name = "web";
+  svc.state = wsinit::supervisor::State::ready;
+  svc.pid = 42;
+  svc.ready = true;
+  svc.restarts = 2;
+  svc.last_exit = "exit 1";
+  svc.since_unix_ms = 0;
+  s.services = {svc};
+  std::string json = status_json(s);
+  EXPECT_NE(json.find("\"name\":\"web\",\"state\":\"ready\",\"pid\":42,\"ready\":true"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"since\":\"1970-01-01T00:00:00.000Z\""), std::string::npos) << json;
+}
+
+// The whole document, byte for byte: clients parse it, the status file and the push report
+// carry it, so its keys, their order and the number formats do not change by accident.
+TEST(StatusDocument, ByteForByte) {
+  Snapshot s;
+  s.uptime_s = 2;
+  wsinit::supervisor::ServiceStatus web;
+  web.name = "web";
+  web.state = wsinit::supervisor::State::ready;
+  web.pid = 42;
+  web.ready = true;
+  web.required = true;
+  web.restarts = 2;
+  web.last_exit = "exit 1";
+  web.since_unix_ms = 1'700'000'000'000;
+  web.uptime_ms = 1500;
+  web.dropped_lines = 3;
+  web.log_file_dropped_lines = 4;
+  wsinit::supervisor::ServiceStatus once;
+  once.name = "o\"nce";
+  once.state = wsinit::supervisor::State::exited;
+  once.oneshot = true;
+  s.services = {web, once};
+  s.not_ready = {"web"};
+  EXPECT_EQ(status_json(s),
+            "{\"state\":\"starting\",\"uptime_s\":2.000,\"orphans_reaped\":0,\"log_lines_dropped\":0,"
+            "\"config\":{\"file\":null,\"state\":\"embedded\"},\"warnings\":[],"
+            "\"workspace\":{\"editor_url\":null,\"variables_dir\":null,\"file_variables\":0,\"reconciled_state\":null,"
+            "\"project_cloned\":true,\"clone_s\":null,\"poststart_mode\":\"off\",\"poststart\":[]},"
+            "\"startup\":{},\"not_ready\":[\"web\"],\"services\":["
+            "{\"name\":\"web\",\"state\":\"ready\",\"pid\":42,\"ready\":true,\"required\":true,\"oneshot\":false,"
+            "\"restarts\":2,\"last_exit\":\"exit 1\",\"since\":\"2023-11-14T22:13:20.000Z\",\"uptime_s\":1.500,"
+            "\"dropped_lines\":3,\"log_file_dropped_lines\":4},"
+            "{\"name\":\"o\\\"nce\",\"state\":\"exited\",\"pid\":null,\"ready\":false,\"required\":false,\"oneshot\":true,"
+            "\"restarts\":0,\"last_exit\":null,\"since\":\"1970-01-01T00:00:00.000Z\",\"uptime_s\":0.000,"
+            "\"dropped_lines\":0,\"log_file_dropped_lines\":0}]}\n");
+}
+
 #include "common/url.h"
 #include "health/reporter.h"
 
