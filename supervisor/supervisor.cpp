@@ -12,7 +12,6 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
-#include "common/json.h"
 #include "common/timer.h"
 #include "supervisor/service.h"
 
