@@ -10,11 +10,11 @@
 #include <random>
 #include <spdlog/spdlog.h>
 
+#include "common/backoff.h"
 #include "common/fs.h"
 #include "common/url.h"
 #include "common/stream_write.h"
 #include "common/timer.h"
-#include "supervisor/backoff.h"
 #include "supervisor/probe.h"
 
 namespace wsinit::health {
@@ -281,7 +281,7 @@ void Reporter::Impl::finished(bool ok, const std::string& why) {
   else spdlog::debug("report: attempt {} failed: {}", failures, why);
   auto cap = std::min<std::chrono::milliseconds>(settings.report_interval, 30s);
   double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random);
-  retry.start(supervisor::backoff_delay(std::chrono::milliseconds(500), std::max(cap, std::chrono::milliseconds(500)), failures, jitter),
+  retry.start(backoff_delay(std::chrono::milliseconds(500), std::max(cap, std::chrono::milliseconds(500)), failures, jitter),
               [this] { attempt(); });
 }
 

@@ -15,7 +15,7 @@
 #include <map>
 #include <spdlog/spdlog.h>
 
-#include "supervisor/backoff.h"
+#include "common/backoff.h"
 
 namespace wsinit::supervisor {
 namespace {

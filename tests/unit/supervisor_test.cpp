@@ -9,9 +9,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/backoff.h"
 #include "common/fs.h"
 #include "common/json.h"
-#include "supervisor/backoff.h"
 #include "supervisor/log_relay.h"
 #include "supervisor/probe.h"
 #include "supervisor/supervisor.h"

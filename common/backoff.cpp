@@ -1,8 +1,8 @@
-#include "supervisor/backoff.h"
+#include "common/backoff.h"
 
 #include <algorithm>
 
-namespace wsinit::supervisor {
+namespace wsinit {
 
 Duration backoff_delay(Duration initial, Duration max, int attempt, double random01) {
   if (initial.count() <= 0 && max.count() <= 0) return Duration(0);
@@ -13,4 +13,4 @@ Duration backoff_delay(Duration initial, Duration max, int attempt, double rando
   return Duration(static_cast<long>(std::max(jittered, static_cast<double>(initial.count()))));
 }
 
-}  // namespace wsinit::supervisor
+}  // namespace wsinit

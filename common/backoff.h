@@ -1,10 +1,10 @@
-// Internal to supervisor/: the restart delay schedule, free of clocks and randomness so it can
-// be tested exactly.
+// The retry delay schedule (service restarts, report deliveries), free of clocks and randomness so
+// it can be tested exactly.
 #pragma once
 
 #include <chrono>
 
-namespace wsinit::supervisor {
+namespace wsinit {
 
 using Duration = std::chrono::milliseconds;
 
@@ -19,4 +19,4 @@ inline constexpr Duration kStableRun = std::chrono::seconds(10);
 // The attempt number of the restart that follows a failure after running for `ran`.
 inline int next_attempt(int previous_attempt, Duration ran) { return (ran >= kStableRun ? 0 : previous_attempt) + 1; }
 
-}  // namespace wsinit::supervisor
+}  // namespace wsinit
