@@ -12,10 +12,10 @@
 
 #include "common/backoff.h"
 #include "common/fs.h"
+#include "common/http_status.h"
 #include "common/url.h"
 #include "common/stream_write.h"
 #include "common/timer.h"
-#include "supervisor/probe.h"
 
 namespace wsinit::health {
 namespace {
@@ -40,7 +40,7 @@ ReplyStatus::State ReplyStatus::feed(std::string_view bytes) {
   if (line_.size() + line_bytes > kMaxStatusLine) return state_ = State::too_long;
   line_.append(bytes.substr(0, line_bytes));
   if (newline == std::string_view::npos) return state_;
-  code_ = supervisor::parse_status_line(line_);
+  code_ = parse_status_line(line_);
   return state_ = State::complete;
 }
 

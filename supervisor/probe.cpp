@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "common/http_status.h"
 #include "common/url.h"
 
 namespace wsinit::supervisor {
@@ -12,17 +13,6 @@ std::optional<HttpTarget> parse_http_url(const std::string& text, std::string* e
   auto url = parse_probe_url(text, error);
   if (!url) return std::nullopt;
   return HttpTarget{url->host, url->port, url->path, host_header(*url)};
-}
-
-int parse_status_line(std::string_view response) {
-  // "HTTP/1.1 200 OK"
-  if (!response.starts_with("HTTP/1.") || response.size() < 12 || response[8] != ' ') return -1;
-  int code = 0;
-  for (int i = 9; i < 12; ++i) {
-    if (response[i] < '0' || response[i] > '9') return -1;
-    code = code * 10 + (response[i] - '0');
-  }
-  return code;
 }
 
 // One connection attempt. Owned by itself: freed when its handle closes. `owner` is cleared

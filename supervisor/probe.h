@@ -24,8 +24,6 @@ struct HttpTarget {
 // Accepts http://HOST[:PORT][/PATH] with HOST an IPv4 or [IPv6] literal or localhost
 // (config validation refuses the rest with file:line:column).
 std::optional<HttpTarget> parse_http_url(const std::string& url, std::string* error);
-// The status code of an HTTP response's first line, or -1 if it is not one.
-int parse_status_line(std::string_view response);
 
 class Probe {
  public:

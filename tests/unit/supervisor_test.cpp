@@ -11,6 +11,7 @@
 
 #include "common/backoff.h"
 #include "common/fs.h"
+#include "common/http_status.h"
 #include "common/json.h"
 #include "supervisor/log_relay.h"
 #include "supervisor/probe.h"
