@@ -10,10 +10,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/environment.h"
+
 namespace wsinit::config {
 
 using Duration = std::chrono::milliseconds;
-using Environment = std::map<std::string, std::string, std::less<>>;
+using Environment = wsinit::Environment;  // common/environment.h
 
 enum class Profile { gitlab, plain };
 enum class Switch { off, on, automatic };  // `auto` in YAML
@@ -199,7 +201,7 @@ std::optional<std::string> invalid_path(std::string_view path, bool in_passwd);
 std::optional<std::string> invalid_cidr(std::string_view text);       // a.b.c.d/n, v6/n, or an address
 std::optional<std::string> invalid_key_line(std::string_view text);   // one authorized_keys line
 
-Environment environment_of(char** envp);
+using wsinit::environment_of;  // common/environment.h
 
 // Where GitLab mounts the projects volume: $PROJECTS_ROOT, else /projects (the one place that
 // default is written). GitLab plans to rename the mount; every path under it derives from this.

@@ -182,14 +182,4 @@ std::string format_duration(Duration d) {
   return std::to_string(ms / 1000) + "s";
 }
 
-Environment environment_of(char** envp) {
-  Environment env;
-  for (char** e = envp; e && *e; ++e) {
-    const char* eq = strchr(*e, '=');
-    if (!eq) continue;
-    env.emplace(std::string(*e, static_cast<size_t>(eq - *e)), std::string(eq + 1));
-  }
-  return env;
-}
-
 }  // namespace wsinit::config

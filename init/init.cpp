@@ -19,6 +19,7 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
+#include "common/environment.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log_text.h"
@@ -852,7 +853,7 @@ int say_services(const config::Config& config, const config::Environment& env) {
   int problems = 0;
   auto order = config::start_order(config);
   say("services, in start order: %zu", order.size());
-  std::string path = supervisor::path_variable_of(env);
+  std::string path = search_path(env);
   for (const config::Service* s : order) {
     std::string line = "  " + s->name + (s->enabled ? "" : " (disabled)") + ":";
     for (const auto& arg : s->command) line += " " + arg;
@@ -864,7 +865,7 @@ int say_services(const config::Config& config, const config::Environment& env) {
     }
     if (!s->enabled) continue;
     std::string service_path = s->env.count("PATH") ? s->env.at("PATH") : path;
-    supervisor::Lookup found = supervisor::find_executable(s->command[0], service_path);
+    Lookup found = find_executable(s->command[0], service_path);
     if (found.error) {
       say("      problem: %s: %s", s->command[0].c_str(), strerror(found.error));
       ++problems;

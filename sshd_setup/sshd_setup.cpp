@@ -9,9 +9,9 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/environment.h"
 #include "common/fs.h"
 #include "sshd_setup/keys.h"
-#include "supervisor/spawn.h"
 
 namespace wsinit::sshd_setup {
 namespace {
@@ -174,7 +174,7 @@ Setup prepare(const config::Config& config, const user_ids::Identity& identity,
     return s;
   }
   std::string binary = c.binary == "auto" ? "sshd" : c.binary;
-  supervisor::Lookup found = supervisor::find_executable(binary, supervisor::path_variable_of(session_env));
+  Lookup found = find_executable(binary, search_path(session_env));
   if (found.error && c.binary == "auto" && access("/usr/sbin/sshd", X_OK) == 0) found = {"/usr/sbin/sshd", 0};
   if (found.error && c.enabled == config::Switch::automatic) {
     s.why_off = "sshd.enabled is auto and no sshd was found (" + binary + ": " + strerror(found.error) + ")";

@@ -3,13 +3,14 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+
+#include "common/environment.h"
 
 namespace wsinit::supervisor {
 namespace {
@@ -115,38 +116,6 @@ std::vector<char*> c_strings(const std::vector<std::string>& strings) {
 
 }  // namespace
 
-std::string path_variable_of(const std::vector<std::string>& env) {
-  for (const auto& e : env) {
-    if (e.starts_with("PATH=")) return e.substr(5);
-  }
-  return kDefaultPath;
-}
-
-std::string path_variable_of(const std::map<std::string, std::string, std::less<>>& env) {
-  auto it = env.find("PATH");
-  return it != env.end() ? it->second : kDefaultPath;
-}
-
-Lookup find_executable(const std::string& name, const std::string& path_variable) {
-  if (name.empty()) return {"", ENOENT};
-  if (name.find('/') != std::string::npos) return {name, 0};
-  int error = ENOENT;
-  size_t start = 0;
-  while (start <= path_variable.size()) {
-    size_t end = path_variable.find(':', start);
-    if (end == std::string::npos) end = path_variable.size();
-    std::string dir = path_variable.substr(start, end - start);
-    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
-    struct stat st;
-    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-      if (access(candidate.c_str(), X_OK) == 0) return {candidate, 0};
-      error = EACCES;  // keep looking, as execvp does, but remember why this one failed
-    }
-    start = end + 1;
-  }
-  return {"", error};
-}
-
 std::optional<SignalState> current_signal_state() {
   SignalState state;
   sigemptyset(&state.ignored);
@@ -171,7 +140,7 @@ int exit_status_of(int wait_status) {
 
 SpawnResult spawn(const SpawnRequest& request) {
   if (request.argv.empty()) return {-1, EINVAL, "lookup"};
-  Lookup found = find_executable(request.argv[0], path_variable_of(request.env));
+  Lookup found = find_executable(request.argv[0], search_path(request.env));
   if (found.error) return {-1, found.error, "lookup"};
 
   int report[2];

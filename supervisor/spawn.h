@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <sys/types.h>
 
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,20 +45,6 @@ struct SpawnResult {
 
 // Forks and execs. A failed exec still leaves a child (already exited) for the reaper.
 SpawnResult spawn(const SpawnRequest& request);
-
-// PATH search as execvp does it, done before fork: an absolute path, or ENOENT / EACCES.
-struct Lookup {
-  std::string path;
-  int error = 0;
-};
-Lookup find_executable(const std::string& name, const std::string& path_variable);
-
-// The search path when PATH is not set (execvp's default, less the current directory): the
-// one place it is written.
-inline constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
-// PATH of an environment ("NAME=value" entries, or a name -> value map), else kDefaultPath.
-std::string path_variable_of(const std::vector<std::string>& env);
-std::string path_variable_of(const std::map<std::string, std::string, std::less<>>& env);
 
 // Exit status a shell would give for a command that could not start (127 not found, 126 otherwise).
 int exit_code_for_spawn_error(int error);

@@ -6,9 +6,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/environment.h"
 #include "common/fs.h"
 #include "common/json.h"
-#include "supervisor/spawn.h"
 #include "workspace/internal.h"
 
 namespace wsinit::workspace {
@@ -153,7 +153,7 @@ std::optional<config::Service> editor_service(const config::Config& config, cons
   std::vector<std::string> command = e.command;
   if (command.empty()) command = e.kind == "code-server" ? code_server_command(env, e.port) : gitlab_command(env, e.port);
   if (e.enabled == config::Switch::automatic) {
-    supervisor::Lookup found = supervisor::find_executable(command[0], first_set(env, {"PATH"}, supervisor::kDefaultPath));
+    Lookup found = find_executable(command[0], first_set(env, {"PATH"}, kDefaultPath));
     if (!found.error && access(found.path.c_str(), X_OK) != 0) found.error = errno;  // a path is not looked up
     if (found.error) {
       *why_off = "editor.enabled is auto and " + command[0] + " is not there (" + strerror(found.error) + ")";

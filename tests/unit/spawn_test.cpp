@@ -12,8 +12,10 @@
 #include <initializer_list>
 #include <string>
 
+#include "common/environment.h"
 #include "supervisor/spawn.h"
 
+using namespace wsinit;
 using namespace wsinit::supervisor;
 using wsinit::testing::slurp;
 using wsinit::testing::TempDir;
