@@ -1,5 +1,5 @@
 // One HTTP connection's protocol, without I/O: see the table in conversation.h.
-#include "health/conversation.h"
+#include "conversation.h"
 
 #include <map>
 

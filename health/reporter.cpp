@@ -1,5 +1,5 @@
 // The push reporter. One attempt at a time: resolve, connect, (TLS), POST, read the status line.
-#include "health/reporter.h"
+#include "reporter.h"
 
 #include <openssl/err.h>
 #include <openssl/hmac.h>

@@ -13,7 +13,7 @@
 #include "common/stream_write.h"
 #include "common/timer.h"
 #include "config/config.h"
-#include "health/conversation.h"
+#include "conversation.h"
 #include "health/health.h"
 
 namespace wsinit::health {

@@ -27,7 +27,7 @@
 #include "config/config.h"
 #include "init/init.h"
 #include "health/health.h"
-#include "init/pid1.h"
+#include "pid1.h"
 #include "supervisor/spawn.h"
 #include "sshd_setup/sshd_setup.h"
 #include "user_ids/user_ids.h"

@@ -10,7 +10,7 @@
 #include <deque>
 #include <map>
 
-#include "init/pid1.h"
+#include "pid1.h"
 
 namespace wsinit::init {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <csignal>
 
-#include "init/pid1.h"
+#include "pid1.h"
 
 namespace wsinit::init {
 namespace {

@@ -1,4 +1,4 @@
-#include "sshd_setup/keys.h"
+#include "keys.h"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>

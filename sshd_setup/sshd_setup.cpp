@@ -11,7 +11,7 @@
 
 #include "common/environment.h"
 #include "common/fs.h"
-#include "sshd_setup/keys.h"
+#include "keys.h"
 
 namespace wsinit::sshd_setup {
 namespace {

@@ -1,4 +1,4 @@
-#include "supervisor/log_relay.h"
+#include "log_relay.h"
 
 #include "supervisor/supervisor.h"
 

@@ -1,4 +1,4 @@
-#include "supervisor/probe.h"
+#include "probe.h"
 
 #include <sys/wait.h>
 

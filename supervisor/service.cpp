@@ -1,4 +1,4 @@
-#include "supervisor/service.h"
+#include "service.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>

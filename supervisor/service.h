@@ -10,8 +10,8 @@
 #include <random>
 
 #include "common/timer.h"
-#include "supervisor/log_relay.h"
-#include "supervisor/probe.h"
+#include "log_relay.h"
+#include "probe.h"
 #include "supervisor/spawn.h"
 #include "supervisor/supervisor.h"
 

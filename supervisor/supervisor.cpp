@@ -13,7 +13,7 @@
 
 #include "common/fs.h"
 #include "common/timer.h"
-#include "supervisor/service.h"
+#include "service.h"
 
 namespace wsinit::supervisor {
 namespace {

@@ -10,7 +10,7 @@
 #include <optional>
 #include <set>
 
-#include "workspace/internal.h"
+#include "internal.h"
 
 namespace wsinit::workspace {
 namespace {

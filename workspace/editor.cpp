@@ -9,7 +9,7 @@
 #include "common/environment.h"
 #include "common/fs.h"
 #include "common/json.h"
-#include "workspace/internal.h"
+#include "internal.h"
 
 namespace wsinit::workspace {
 namespace {

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "common/fs.h"
-#include "workspace/internal.h"
+#include "internal.h"
 
 namespace wsinit::workspace {
 namespace {
