@@ -1,5 +1,5 @@
-// common/: the few helpers more than one module needs. Here: writing JSON text (wsinit writes
-// JSON documents and log lines; it never needs to parse them).
+// common/: the few helpers more than one module needs; it uses no other module (libuv only).
+// Here: writing JSON text (wsinit writes JSON documents and log lines; it never needs to parse them).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 // config/: the YAML schema of DESIGN.md loaded into typed structs, with ${VAR} expansion,
 // durations, sizes, profile defaults, and errors that name file:line:column.
+// Uses common/ (its environment type is config::Environment) and, inside, yaml-cpp.
 #pragma once
 
 #include <chrono>

@@ -1,5 +1,5 @@
-// Our own fork+exec (DESIGN.md rule 3). Internal to supervisor/ and init/, which both start
-// processes; the reaper, not this, collects their exit status.
+// Our own fork+exec (DESIGN.md rule 3). Public to init/, which starts tini mode's CMD with it;
+// the reaper, not this, collects exit statuses.
 #pragma once
 
 #include <signal.h>

@@ -1,6 +1,7 @@
 // supervisor/: the services wsinit runs, each a small state machine: started in dependency
 // order, restarted with backoff, probed for readiness, stopped in reverse order; their output
 // relayed; controlled over a unix socket.
+// Uses config/ (the services it runs) and, inside, common/. Public: this and spawn.h.
 #pragma once
 
 #include <sys/types.h>

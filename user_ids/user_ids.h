@@ -1,6 +1,7 @@
 // user_ids/: a passwd and group entry and a usable HOME for the uid wsinit runs as, which in a
 // workspace is often an arbitrary uid (GID 0) that the image does not know. Reads the files
 // itself (a static binary cannot use NSS); appends in place, once, under flock.
+// Uses common/, inside only; no other module.
 #pragma once
 
 #include <sys/types.h>

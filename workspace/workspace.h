@@ -1,6 +1,7 @@
 // workspace/: what makes wsinit a GitLab workspace: the editor server, the environment every
 // process gets, the variables mount (with GitLab's reconciled state), and a devfile's postStart
 // commands as oneshot services.
+// Uses config/ and user_ids/; inside, common/ and yaml-cpp. Never supervisor/: it only describes services.
 #pragma once
 
 #include <uv.h>
