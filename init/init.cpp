@@ -12,25 +12,18 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstdarg>
 #include <cstring>
 #include <memory>
 #include <set>
-#include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
-#include "common/environment.h"
 #include "common/fs.h"
-#include "common/json.h"
-#include "common/log_text.h"
 #include "common/timer.h"
 #include "config/config.h"
-#include "init/init.h"
 #include "health/health.h"
-#include "pid1.h"
+#include "init/internal.h"
+#include "init/pid1.h"
 #include "supervisor/spawn.h"
-#include "sshd_setup/sshd_setup.h"
-#include "user_ids/user_ids.h"
 #include "supervisor/supervisor.h"
 #include "workspace/workspace.h"
 
@@ -39,120 +32,6 @@ namespace {
 
 using config::signal_name;
 using Clock = std::chrono::steady_clock;
-
-std::vector<std::string> environment_list(char** envp) {
-  std::vector<std::string> env;
-  for (char** e = envp; e && *e; ++e) env.emplace_back(*e);
-  return env;
-}
-
-user_ids::Options user_options(const config::Config& config) {
-  user_ids::Options o;
-  o.name = config.user.name;
-  o.home = config.user.home;
-  o.shell = config.user.shell;
-  o.empty_password = config.sshd.password_less;
-  o.runtime_dir = config.paths.runtime;
-  o.data_dir = config.paths.data;
-  return o;
-}
-
-user_ids::Identity establish_identity(const config::Config& config, char** envp, bool dry_run) {
-  return user_ids::establish(user_options(config), getuid(), getgid(), fs::supplementary_groups(), environment_list(envp),
-                             dry_run);
-}
-
-// The config with wsinit's own services (sshd, the editor, postStart) put in front of the user's.
-struct Effective {
-  config::Config config;
-  sshd_setup::Setup sshd;
-  workspace::Plan workspace;
-  config::Config base;  // as loaded, before wsinit's services: what a later re-plan starts from
-};
-std::optional<Effective> effective_config(config::Config config, const config::Environment& env,
-                                          const user_ids::Identity& id, const std::vector<std::string>& session_env,
-                                          bool dry_run, std::vector<std::string>* errors) {
-  sshd_setup::Setup sshd = sshd_setup::prepare(config, id, session_env, dry_run);
-  workspace::Plan plan = workspace::prepare(config, env, dry_run);
-  Effective e{config, std::move(sshd), std::move(plan), config};
-  errors->assign(e.sshd.errors.begin(), e.sshd.errors.end());
-  errors->insert(errors->end(), e.workspace.errors.begin(), e.workspace.errors.end());
-  if (!errors->empty()) return std::nullopt;
-  auto& services = e.config.services;
-  services.insert(services.begin(), e.workspace.services.begin(), e.workspace.services.end());
-  services.insert(services.begin(), e.sshd.services.begin(), e.sshd.services.end());
-  return e;
-}
-
-void log_sshd(const sshd_setup::Setup& sshd) {
-  if (!sshd.enabled) {
-    spdlog::debug("sshd off: {}", sshd.why_off);
-    return;
-  }
-  for (const auto& key : sshd.host_keys) {
-    spdlog::info("sshd host key {} {} ({})", key.type, key.fingerprint, key.generated ? "generated" : "reused");
-  }
-  for (const auto& warning : sshd.warnings) spdlog::warn("sshd: {}", warning);
-}
-
-void log_workspace(const workspace::Plan& plan) {
-  if (plan.editor_url.empty()) spdlog::debug("editor off: {}", plan.editor_why_off);
-  else spdlog::info("editor at {}", plan.editor_url);
-  for (const auto& note : plan.notes) spdlog::info("{}", note);
-  for (const auto& warning : plan.warnings) spdlog::warn("{}", warning);
-}
-
-
-// Where the running config came from. waiting_for_clone: the file named lives in the project,
-// which GitLab has not cloned yet, so the embedded profile runs until the clone is done;
-// missing: the clone is done and the file is still not there (the embedded profile stays).
-enum class ConfigState { embedded, loaded, waiting_for_clone, missing };
-const char* config_state_name(ConfigState state) {
-  switch (state) {
-    case ConfigState::embedded: return "embedded";
-    case ConfigState::loaded: return "loaded";
-    case ConfigState::waiting_for_clone: return "waiting-for-clone";
-    case ConfigState::missing: return "missing";
-  }
-  return "?";
-}
-
-bool file_missing(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) != 0 && errno == ENOENT;
-}
-
-struct LoadedConfig {
-  std::optional<config::Config> config;
-  std::string file;  // the file named, empty when none
-  ConfigState state = ConfigState::embedded;
-};
-
-// The effective config: the chosen file, or the embedded default of the mode's profile. A file
-// that is missing while GitLab's clone is pending is the project's own config: the embedded
-// profile runs until the clone is done (GitLab 18.x clones after PID 1 started).
-LoadedConfig load_config(const Command& command, const config::Environment& env, std::vector<std::string>* errors) {
-  config::Profile fallback = command.argv.empty() ? config::Profile::gitlab : config::Profile::plain;
-  LoadedConfig out;
-  if (auto file = config::choose_file(command.config_file, env)) {
-    out.file = *file;
-    config::Config defaults = config::profile_defaults(fallback, env);
-    bool pending = workspace::clone_state(config::projects_root(env), defaults.paths.scripts) == workspace::Clone::pending;
-    if (!file_missing(*file) || !pending) {
-      config::LoadResult loaded = config::load_file(*file, env, fallback);
-      *errors = loaded.errors;
-      out.config = std::move(loaded.config);
-      out.state = ConfigState::loaded;
-      return out;
-    }
-    out.state = ConfigState::waiting_for_clone;
-  }
-  config::Config config = config::profile_defaults(fallback, env, errors);
-  config.source = out.state == ConfigState::waiting_for_clone ? "(embedded default until the project is cloned)"
-                                                               : "(embedded default)";
-  if (errors->empty()) out.config = std::move(config);
-  return out;
-}
 
 class Init {
  public:
@@ -700,56 +579,7 @@ void Init::start_health() {
   }
 }
 
-
-// %*: the message through one format's encoder (the text log's escape, or a JSON string).
-template <std::string (*encode)(std::string_view)>
-class EncodedMessageFlag : public spdlog::custom_flag_formatter {
- public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    std::string encoded = encode(std::string_view(msg.payload.data(), msg.payload.size()));
-    dest.append(encoded.data(), encoded.data() + encoded.size());
-  }
-  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<EncodedMessageFlag>(); }
-};
-using TextMessageFlag = EncodedMessageFlag<log_text::escape>;
-using JsonMessageFlag = EncodedMessageFlag<json::quote>;
-
-// Config errors and the like, printed before (or instead of) logging: through the same encoder.
-void print_error(const std::string& error) { fprintf(stderr, "wsinit: %s\n", log_text::escape(error).c_str()); }
-
-// One line of `wsinit check`'s plan, printf-style, through the text log's encoder as a whole:
-// its values come from the config, the environment, a devfile and /etc/passwd.
-[[gnu::format(printf, 1, 2)]] void say(const char* format, ...) {
-  va_list args, again;
-  va_start(args, format);
-  va_copy(again, args);
-  int length = vsnprintf(nullptr, 0, format, args);
-  va_end(args);
-  std::string line(length > 0 ? static_cast<size_t>(length) : 0, '\0');
-  if (length > 0) vsnprintf(line.data(), line.size() + 1, format, again);
-  va_end(again);
-  printf("%s\n", log_text::escape(line).c_str());
-}
-
-void apply_log_settings(const config::Config& config, const config::Environment& env, bool tini_mode) {
-  if (config.log.format == config::LogFormat::json) {
-    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->add_flag<JsonMessageFlag>('*').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","source":"wsinit","level":"%l","message":%*})");
-    spdlog::set_formatter(std::move(formatter));
-  }
-  std::string level = config.log.level.empty() ? (tini_mode ? "warn" : "info") : config.log.level;
-  if (auto it = env.find("WSINIT_LOG_LEVEL"); it != env.end() && !it->second.empty()) level = it->second;
-  spdlog::set_level(spdlog::level::from_str(level));
-}
-
 }  // namespace
-
-std::unique_ptr<spdlog::formatter> text_log_formatter() {
-  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-  formatter->add_flag<TextMessageFlag>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%eZ wsinit %l: %*");
-  return formatter;
-}
 
 int run(const Command& command, char** envp) {
   // Read before anything of ours blocks a signal: tini mode hands it on to CMD, as tini does.
@@ -801,121 +631,5 @@ int run(const Command& command, char** envp) {
   return init.run();
 }
 
-namespace {
-
-// `wsinit check`'s parts, each printing its share of the plan and returning its problems.
-int say_user(const config::Config& config, const user_ids::Identity& id) {
-  say("config: %s (profile %s)", config.source.c_str(), config.profile == config::Profile::gitlab ? "gitlab" : "plain");
-  say("shutdown grace: %s", config::format_duration(config.shutdown.grace).c_str());
-  const char* entry = id.source == user_ids::Source::appended      ? "would be appended"
-                      : id.source == user_ids::Source::nss_wrapper ? "would go through nss_wrapper"
-                                                                   : user_ids::source_name(id.source);
-  say("user: %s (uid %u, gid %u), home %s, shell %s, entry: %s", id.name.c_str(), id.uid, id.gid, id.home.c_str(),
-      id.shell.c_str(), entry);
-  for (const auto& warning : id.warnings) say("  warning: %s", warning.c_str());
-  return 0;
-}
-
-int say_sshd(const config::Config& config, const sshd_setup::Setup& sshd) {
-  if (!sshd.enabled) {
-    say("sshd: off (%s)", sshd.why_off.c_str());
-  } else {
-    std::string listening;
-    for (const auto& l : config.sshd.listen) listening += " " + l;
-    say("sshd: %s, listening on%s", sshd.binary.c_str(), listening.c_str());
-    for (const auto& key : sshd.host_keys) {
-      say("  host key %s: %s", key.type.c_str(), key.fingerprint.empty() ? "to be generated" : key.fingerprint.c_str());
-    }
-  }
-  for (const auto& warning : sshd.warnings) say("  warning: %s", warning.c_str());
-  for (const auto& error : sshd.errors) say("  problem: %s", error.c_str());
-  return static_cast<int>(sshd.errors.size());
-}
-
-int say_workspace(const config::Config& config, const workspace::Plan& plan) {
-  if (plan.editor_url.empty()) say("editor: off (%s)", plan.editor_why_off.c_str());
-  else say("editor: %s", plan.editor_url.c_str());
-  if (!config.workspace.devfile.empty()) {
-    auto post_start = std::count_if(plan.services.begin(), plan.services.end(), [](const config::Service& s) {
-      return s.name.rfind(config::kPostStartPrefix, 0) == 0;
-    });
-    say("devfile: %s, %ld postStart command%s (postStart: %s)", config.workspace.devfile.c_str(),
-        static_cast<long>(post_start), post_start == 1 ? "" : "s", workspace::poststart_mode_name(plan.poststart_mode));
-  }
-  for (const auto& note : plan.notes) say("  note: %s", note.c_str());
-  for (const auto& warning : plan.warnings) say("  warning: %s", warning.c_str());
-  for (const auto& error : plan.errors) say("  problem: %s", error.c_str());
-  return static_cast<int>(plan.errors.size());
-}
-
-// Every service in start order, with what it waits for and the program it would run.
-int say_services(const config::Config& config, const config::Environment& env) {
-  int problems = 0;
-  auto order = config::start_order(config);
-  say("services, in start order: %zu", order.size());
-  std::string path = search_path(env);
-  for (const config::Service* s : order) {
-    std::string line = "  " + s->name + (s->enabled ? "" : " (disabled)") + ":";
-    for (const auto& arg : s->command) line += " " + arg;
-    say("%s", line.c_str());
-    if (!s->after.empty()) {
-      std::string after;
-      for (const auto& d : s->after) after += (after.empty() ? "" : ", ") + d;
-      say("      after: %s", after.c_str());
-    }
-    if (!s->enabled) continue;
-    std::string service_path = s->env.count("PATH") ? s->env.at("PATH") : path;
-    Lookup found = find_executable(s->command[0], service_path);
-    if (found.error) {
-      say("      problem: %s: %s", s->command[0].c_str(), strerror(found.error));
-      ++problems;
-    } else {
-      say("      runs: %s", found.path.c_str());
-    }
-  }
-  return problems;
-}
-
-}  // namespace
-
-int check(const Command& command, char** envp) {
-  config::Environment env = config::environment_of(envp);
-  std::vector<std::string> errors;
-  LoadedConfig loaded = load_config(command, env, &errors);
-  auto& config = loaded.config;
-  if (!config) {
-    for (const auto& e : errors) print_error(e);
-    fprintf(stderr, "wsinit: %zu error%s\n", errors.size(), errors.size() == 1 ? "" : "s");
-    return 1;
-  }
-  if (loaded.state == ConfigState::waiting_for_clone)
-    say("config file %s: not there yet; GitLab's clone is pending, so wsinit starts on the embedded profile and "
-        "reads it once the project is cloned", loaded.file.c_str());
-  user_ids::Identity id = establish_identity(*config, envp, true);
-  int problems = say_user(*config, id);
-  auto sshd = sshd_setup::prepare(*config, id, workspace::service_environment(environment_list(envp), id), true);
-  problems += say_sshd(*config, sshd);
-  workspace::Plan plan = workspace::prepare(*config, env, true);
-  problems += say_workspace(*config, plan);
-  auto* services = &config->services;
-  services->insert(services->begin(), plan.services.begin(), plan.services.end());
-  services->insert(services->begin(), sshd.services.begin(), sshd.services.end());
-  say("logs: %s", config->paths.logs.c_str());
-  say("control socket: %s", supervisor::control_socket_path(env, *config).c_str());
-  problems += say_services(*config, env);
-  if (problems) say("%d problem%s", problems, problems == 1 ? "" : "s");
-  return problems ? 1 : 0;
-}
-
-int client(const Command& command, char** envp) {
-  config::Environment env = config::environment_of(envp);
-  config::Config config = config::profile_defaults(config::Profile::gitlab, env);
-  if (auto file = config::choose_file(std::nullopt, env)) {
-    if (auto loaded = config::load_file(*file, env, config::Profile::gitlab); loaded.config) config = *loaded.config;
-  }
-  std::string request = command.kind == Command::Kind::status ? (command.json ? "status --json" : "status")
-                                                                : command.action + " " + command.target;
-  return supervisor::control_request(supervisor::control_socket_path(env, config), request);
-}
 
 }  // namespace wsinit::init

@@ -1,0 +1,134 @@
+// `wsinit check`: the config validated and the plan printed, as `wsinit` would run it, without
+// writing anything.
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+#include "common/log_text.h"
+#include "init/internal.h"
+#include "supervisor/spawn.h"
+#include "supervisor/supervisor.h"
+
+namespace wsinit::init {
+namespace {
+
+// One line of `wsinit check`'s plan, printf-style, through the text log's encoder as a whole:
+// its values come from the config, the environment, a devfile and /etc/passwd.
+[[gnu::format(printf, 1, 2)]] void say(const char* format, ...) {
+  va_list args, again;
+  va_start(args, format);
+  va_copy(again, args);
+  int length = vsnprintf(nullptr, 0, format, args);
+  va_end(args);
+  std::string line(length > 0 ? static_cast<size_t>(length) : 0, '\0');
+  if (length > 0) vsnprintf(line.data(), line.size() + 1, format, again);
+  va_end(again);
+  printf("%s\n", log_text::escape(line).c_str());
+}
+
+// `wsinit check`'s parts, each printing its share of the plan and returning its problems.
+int say_user(const config::Config& config, const user_ids::Identity& id) {
+  say("config: %s (profile %s)", config.source.c_str(), config.profile == config::Profile::gitlab ? "gitlab" : "plain");
+  say("shutdown grace: %s", config::format_duration(config.shutdown.grace).c_str());
+  const char* entry = id.source == user_ids::Source::appended      ? "would be appended"
+                      : id.source == user_ids::Source::nss_wrapper ? "would go through nss_wrapper"
+                                                                   : user_ids::source_name(id.source);
+  say("user: %s (uid %u, gid %u), home %s, shell %s, entry: %s", id.name.c_str(), id.uid, id.gid, id.home.c_str(),
+      id.shell.c_str(), entry);
+  for (const auto& warning : id.warnings) say("  warning: %s", warning.c_str());
+  return 0;
+}
+
+int say_sshd(const config::Config& config, const sshd_setup::Setup& sshd) {
+  if (!sshd.enabled) {
+    say("sshd: off (%s)", sshd.why_off.c_str());
+  } else {
+    std::string listening;
+    for (const auto& l : config.sshd.listen) listening += " " + l;
+    say("sshd: %s, listening on%s", sshd.binary.c_str(), listening.c_str());
+    for (const auto& key : sshd.host_keys) {
+      say("  host key %s: %s", key.type.c_str(), key.fingerprint.empty() ? "to be generated" : key.fingerprint.c_str());
+    }
+  }
+  for (const auto& warning : sshd.warnings) say("  warning: %s", warning.c_str());
+  for (const auto& error : sshd.errors) say("  problem: %s", error.c_str());
+  return static_cast<int>(sshd.errors.size());
+}
+
+int say_workspace(const config::Config& config, const workspace::Plan& plan) {
+  if (plan.editor_url.empty()) say("editor: off (%s)", plan.editor_why_off.c_str());
+  else say("editor: %s", plan.editor_url.c_str());
+  if (!config.workspace.devfile.empty()) {
+    auto post_start = std::count_if(plan.services.begin(), plan.services.end(), [](const config::Service& s) {
+      return s.name.rfind(config::kPostStartPrefix, 0) == 0;
+    });
+    say("devfile: %s, %ld postStart command%s (postStart: %s)", config.workspace.devfile.c_str(),
+        static_cast<long>(post_start), post_start == 1 ? "" : "s", workspace::poststart_mode_name(plan.poststart_mode));
+  }
+  for (const auto& note : plan.notes) say("  note: %s", note.c_str());
+  for (const auto& warning : plan.warnings) say("  warning: %s", warning.c_str());
+  for (const auto& error : plan.errors) say("  problem: %s", error.c_str());
+  return static_cast<int>(plan.errors.size());
+}
+
+// Every service in start order, with what it waits for and the program it would run.
+int say_services(const config::Config& config, const config::Environment& env) {
+  int problems = 0;
+  auto order = config::start_order(config);
+  say("services, in start order: %zu", order.size());
+  std::string path = supervisor::path_variable_of(env);
+  for (const config::Service* s : order) {
+    std::string line = "  " + s->name + (s->enabled ? "" : " (disabled)") + ":";
+    for (const auto& arg : s->command) line += " " + arg;
+    say("%s", line.c_str());
+    if (!s->after.empty()) {
+      std::string after;
+      for (const auto& d : s->after) after += (after.empty() ? "" : ", ") + d;
+      say("      after: %s", after.c_str());
+    }
+    if (!s->enabled) continue;
+    std::string service_path = s->env.count("PATH") ? s->env.at("PATH") : path;
+    supervisor::Lookup found = supervisor::find_executable(s->command[0], service_path);
+    if (found.error) {
+      say("      problem: %s: %s", s->command[0].c_str(), strerror(found.error));
+      ++problems;
+    } else {
+      say("      runs: %s", found.path.c_str());
+    }
+  }
+  return problems;
+}
+
+}  // namespace
+
+int check(const Command& command, char** envp) {
+  config::Environment env = config::environment_of(envp);
+  std::vector<std::string> errors;
+  LoadedConfig loaded = load_config(command, env, &errors);
+  auto& config = loaded.config;
+  if (!config) {
+    for (const auto& e : errors) print_error(e);
+    fprintf(stderr, "wsinit: %zu error%s\n", errors.size(), errors.size() == 1 ? "" : "s");
+    return 1;
+  }
+  if (loaded.state == ConfigState::waiting_for_clone)
+    say("config file %s: not there yet; GitLab's clone is pending, so wsinit starts on the embedded profile and "
+        "reads it once the project is cloned", loaded.file.c_str());
+  user_ids::Identity id = establish_identity(*config, envp, true);
+  int problems = say_user(*config, id);
+  auto sshd = sshd_setup::prepare(*config, id, workspace::service_environment(environment_list(envp), id), true);
+  problems += say_sshd(*config, sshd);
+  workspace::Plan plan = workspace::prepare(*config, env, true);
+  problems += say_workspace(*config, plan);
+  auto* services = &config->services;
+  services->insert(services->begin(), plan.services.begin(), plan.services.end());
+  services->insert(services->begin(), sshd.services.begin(), sshd.services.end());
+  say("logs: %s", config->paths.logs.c_str());
+  say("control socket: %s", supervisor::control_socket_path(env, *config).c_str());
+  problems += say_services(*config, env);
+  if (problems) say("%d problem%s", problems, problems == 1 ? "" : "s");
+  return problems ? 1 : 0;
+}
+
+}  // namespace wsinit::init
