@@ -1,6 +1,8 @@
 // The PID-1 core: one libuv loop; signals through a signalfd; one reaper that hands each exit
-// to the supervisor; shutdown in order within the grace budget. Read top to bottom:
-// run() -> Init::run() -> the loop's callbacks -> begin_shutdown() -> finish.
+// to the supervisor; shutdown in phases within the grace budget (shutdown.h: running ->
+// [waiting_for_main] -> stopping_services -> terminating_others -> done, or killing once the
+// budget ends). Read top to bottom: run() -> Init::run() -> the loop's callbacks -> shutdown()
+// -> the phase entered -> finish.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
@@ -23,6 +25,7 @@
 #include "health/health.h"
 #include "init/internal.h"
 #include "init/pid1.h"
+#include "init/shutdown.h"
 #include "supervisor/spawn.h"
 #include "supervisor/supervisor.h"
 #include "workspace/workspace.h"
@@ -62,12 +65,11 @@ class Init {
   void reload();
   bool load_and_apply(const std::string& why);
   bool apply(config::Config base, const std::string& why);
-  void reap_children();
+  bool reap_children();
   void on_main_exit(int status);
-  void begin_shutdown(const std::string& reason);
+  void shutdown(ShutdownEvent event, const std::string& reason = "");
+  void enter(Phase phase);
   void terminate_others();
-  void finish_if_nothing_left();
-  void on_grace_expired();
   void kill_remaining();
   void open_control_socket();
   void handle_control(const supervisor::ControlRequest& request, supervisor::Supervisor::Reply reply);
@@ -123,12 +125,8 @@ class Init {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   static constexpr std::int64_t kEarlierStart = 30'000;  // ms: a postStart step older than that is a past start's
 
-  bool main_running_ = false;
+  Phase phase_ = Phase::running;
   int exit_code_ = 0;
-  bool stopping_ = false;
-  bool services_stopped_ = false;
-  bool others_terminated_ = false;
-  bool children_left_ = true;
   std::uint64_t orphans_reaped_ = 0;
 };
 
@@ -159,7 +157,6 @@ int Init::run() {
   hooks.on_change = [this] { on_services_changed(); };
   supervisor_ = std::make_unique<supervisor::Supervisor>(&loop_, config_, command_.argv, session_environment(), hooks,
                                                          inherited_signals_);
-  main_running_ = tini_mode();
   if (!tini_mode() || !config_.services.empty()) open_control_socket();
   start_health();
   watch_clone();  // first: a service whose cwd the clone brings must not start before it is told
@@ -224,7 +221,10 @@ void Init::handle_signal(const signalfd_siginfo& info) {
   int sig = static_cast<int>(info.ssi_signo);
   // Our own writes to a closed pipe raise SIGPIPE at us; that is not the user's signal.
   if (static_cast<pid_t>(info.ssi_pid) == getpid() && info.ssi_code == SI_USER) return;
-  if (sig == SIGCHLD) return reap_children();
+  if (sig == SIGCHLD) {
+    reap_children();
+    return;
+  }
   if (!is_forwarded(sig)) return;
   bool terminate = sig == SIGTERM || sig == SIGINT;
   if (terminate) spdlog::info("received SIG{} from pid {}", signal_name(sig), info.ssi_pid);
@@ -233,7 +233,7 @@ void Init::handle_signal(const signalfd_siginfo& info) {
   } else if (sig == SIGHUP) {
     reload();
   }
-  if (terminate) begin_shutdown("SIG" + signal_name(sig));
+  if (terminate) shutdown(ShutdownEvent::stop_requested, "SIG" + signal_name(sig));
 }
 
 // SIGHUP in workspace mode: re-read the config; a bad one is reported and the running one stays.
@@ -286,7 +286,9 @@ bool Init::apply(config::Config base, const std::string& why) {
 }
 
 // The one place that waits for children: every exited child, until none is left waiting.
-void Init::reap_children() {
+// Returns whether children are left.
+bool Init::reap_children() {
+  bool left = true;
   for (;;) {
     int status = 0;
     pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -298,61 +300,80 @@ void Init::reap_children() {
       continue;
     }
     if (pid < 0 && errno == EINTR) continue;
-    children_left_ = pid == 0;
+    left = pid == 0;
     break;
   }
-  finish_if_nothing_left();
+  if (!left) shutdown(ShutdownEvent::all_reaped);
+  return left;
 }
 
 void Init::on_main_exit(int status) {
-  main_running_ = false;
   exit_code_ = status;
   spdlog::info("the main command ended with status {}", status);
-  begin_shutdown("the main command exited");
+  shutdown(ShutdownEvent::main_exited, "the main command exited");
 }
 
-// Starts, or moves on, the shutdown. The grace budget runs from the first call. Services stop
-// in reverse order (in tini mode only once CMD is gone: CMD got the signal itself), then every
-// other process gets SIGTERM, and SIGKILL when the budget ends.
-void Init::begin_shutdown(const std::string& reason) {
-  if (!stopping_) {
-    stopping_ = true;
-    spdlog::info("shutting down ({}), grace {}", reason, config::format_duration(config_.shutdown.grace));
-    grace_timer_->start(config_.shutdown.grace, [this] { on_grace_expired(); });
+// An event the phase table says cannot happen: a bug in wsinit, said before it goes.
+[[noreturn]] void refuse_move(Phase from, ShutdownEvent event) {
+  spdlog::critical("internal error: shutdown event {} cannot happen in phase {}", event_name(event), phase_name(from));
+  abort();
+}
+
+// The one place the shutdown moves (see shutdown.h). The grace budget runs from the first move
+// out of running; `reason` says what started it.
+void Init::shutdown(ShutdownEvent event, const std::string& reason) {
+  Phase from = phase_;
+  std::optional<Phase> to = next_phase(from, event, tini_mode());
+  if (!to) refuse_move(from, event);
+  if (*to == from) {
+    // CMD reaped while being killed: its services are asked to stop as if it had exited in time.
+    if (from == Phase::killing && event == ShutdownEvent::main_exited)
+      supervisor_->stop_all([this] { shutdown(ShutdownEvent::services_stopped); });
+    return;
   }
-  if (main_running_ || services_stopped_) return;
-  services_stopped_ = true;
-  supervisor_->stop_all([this] { terminate_others(); });
+  phase_ = *to;
+  spdlog::trace("shutdown: {} -> {} ({})", phase_name(from), phase_name(*to), event_name(event));
+  if (from == Phase::running) {
+    spdlog::info("shutting down ({}), grace {}", reason, config::format_duration(config_.shutdown.grace));
+    grace_timer_->start(config_.shutdown.grace, [this] { shutdown(ShutdownEvent::grace_over); });
+  }
+  enter(*to);
+}
+
+// Each phase's work, done once on entering it. It may move the shutdown on again from inside
+// (a supervisor with nothing to stop says so at once; a reap may find nothing left).
+void Init::enter(Phase phase) {
+  switch (phase) {
+    case Phase::running:
+    case Phase::waiting_for_main: return;  // CMD got the signal and decides
+    case Phase::stopping_services:
+      return supervisor_->stop_all([this] { shutdown(ShutdownEvent::services_stopped); });
+    case Phase::terminating_others: return terminate_others();
+    case Phase::killing:
+      spdlog::warn("grace period of {} is over; killing what is left", config::format_duration(config_.shutdown.grace));
+      kill_remaining();
+      uv_stop(&loop_);
+      return;
+    case Phase::done:
+      grace_timer_->stop();
+      uv_stop(&loop_);
+      return;
+  }
 }
 
 void Init::terminate_others() {
-  if (others_terminated_) return;
-  others_terminated_ = true;
   int count = signal_all_others(SIGTERM);
   if (count != 0) spdlog::debug("sent SIGTERM to {} remaining processes", count < 0 ? std::string("all") : std::to_string(count));
   reap_children();
 }
 
-void Init::finish_if_nothing_left() {
-  if (stopping_ && others_terminated_ && !children_left_) uv_stop(&loop_);
-}
-
-void Init::on_grace_expired() {
-  spdlog::warn("grace period of {} is over; killing what is left", config::format_duration(config_.shutdown.grace));
-  kill_remaining();
-  uv_stop(&loop_);
-}
-
 // SIGKILL to everything left, then reap. Rescans because a dying parent's children are
 // re-parented to us only as it exits; gives up after a second (stuck in the kernel, D state).
 void Init::kill_remaining() {
-  others_terminated_ = true;
   for (int round = 0; round < 100; ++round) {
-    int signalled = signal_all_others(SIGKILL);
-    if (signalled == 0 && !children_left_) break;
+    signal_all_others(SIGKILL);
     usleep(10'000);
-    reap_children();
-    if (!children_left_) break;
+    if (!reap_children()) break;
   }
 }
 
