@@ -57,6 +57,8 @@ class Init {
   }
 
  private:
+  bool set_up_loop();
+  void tear_down();
   static void on_signal_readable(uv_poll_t* handle, int status, int events);
 
   void on_signal_poll_error(int status);
@@ -131,27 +133,7 @@ class Init {
 };
 
 int Init::run() {
-  if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
-    spdlog::error("cannot become a child subreaper: {}; orphans will not be reaped", strerror(errno));
-  }
-  signal_fd_ = open_signal_fd();
-  if (signal_fd_ < 0) {
-    spdlog::critical("cannot set up the signal intake (signalfd): {}", strerror(errno));
-    return 1;
-  }
-  if (int rc = uv_loop_init(&loop_); rc != 0) {
-    spdlog::critical("cannot set up the event loop: {}", uv_strerror(rc));
-    return 1;
-  }
-  loop_.data = this;
-  int rc = uv_poll_init(&loop_, &signal_poll_, signal_fd_);
-  if (rc == 0) rc = uv_poll_start(&signal_poll_, UV_READABLE, on_signal_readable);
-  if (rc != 0) {
-    spdlog::critical("cannot watch the signal intake (signalfd): {}", uv_strerror(rc));
-    return 1;
-  }
-  grace_timer_ = std::make_unique<Timer>(&loop_);
-
+  if (!set_up_loop()) return 1;
   supervisor::Supervisor::Hooks hooks;
   hooks.on_main_exit = [this](int status) { on_main_exit(status); };
   hooks.on_change = [this] { on_services_changed(); };
@@ -164,10 +146,47 @@ int Init::run() {
   follow_poststart();
   supervisor_->start();
   reap_children();  // anything that exited before the loop ran
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_run(&loop_, UV_RUN_DEFAULT);  // returns once stopped; its value says only whether handles are left
 
   if (!tini_mode() && supervisor_->required_never_ready()) exit_code_ = 1;
   if (status_file_) status_file_->write_now();
+  tear_down();
+  spdlog::debug("exiting with status {} ({} orphans reaped)", exit_code_, orphans_reaped_);
+  return exit_code_;
+}
+
+// The subreaper, the signal intake, the loop and the grace timer; false (said) when PID 1
+// cannot work without what failed.
+bool Init::set_up_loop() {
+  if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+    spdlog::error("cannot become a child subreaper: {}; orphans will not be reaped", strerror(errno));
+  }
+  signal_fd_ = open_signal_fd();
+  if (signal_fd_ < 0) {
+    spdlog::critical("cannot set up the signal intake (signalfd): {}", strerror(errno));
+    return false;
+  }
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    spdlog::critical("cannot set up the event loop: {}", uv_strerror(rc));
+    return false;
+  }
+  loop_.data = this;
+  int rc = uv_poll_init(&loop_, &signal_poll_, signal_fd_);
+  if (rc == 0) rc = uv_poll_start(&signal_poll_, UV_READABLE, on_signal_readable);
+  if (rc != 0) {
+    spdlog::critical("cannot watch the signal intake (signalfd): {}", uv_strerror(rc));
+    return false;
+  }
+  grace_timer_ = std::make_unique<Timer>(&loop_);
+  if (!grace_timer_->usable()) {
+    spdlog::critical("cannot set up the shutdown's grace timer");
+    return false;
+  }
+  return true;
+}
+
+// Everything on the loop closed and let go, in the order it was made, then the loop itself.
+void Init::tear_down() {
   variables_.reset();
   clone_.reset();
   poststart_.reset();
@@ -180,10 +199,8 @@ int Init::run() {
   grace_timer_.reset();
   uv_close(reinterpret_cast<uv_handle_t*>(&signal_poll_), nullptr);
   uv_run(&loop_, UV_RUN_DEFAULT);  // lets the closed handles go
-  uv_loop_close(&loop_);
+  if (int rc = uv_loop_close(&loop_); rc != 0) spdlog::debug("event loop: closing it: {}", uv_strerror(rc));
   close(signal_fd_);
-  spdlog::debug("exiting with status {} ({} orphans reaped)", exit_code_, orphans_reaped_);
-  return exit_code_;
 }
 
 void Init::on_signal_readable(uv_poll_t* handle, int status, int) {
@@ -199,7 +216,8 @@ void Init::on_signal_poll_error(int status) {
   spdlog::critical("signal intake: polling the signalfd failed: {}; reading it every 100ms from now on",
                    uv_strerror(status));
   signal_timer_ = std::make_unique<Timer>(&loop_);
-  signal_timer_->repeat(std::chrono::milliseconds(100), [this] { read_signals(); });
+  if (!signal_timer_->repeat(std::chrono::milliseconds(100), [this] { read_signals(); }))
+    spdlog::critical("signal intake: cannot read the signalfd on a timer either; signals are read only now");
   read_signals();
 }
 
@@ -335,7 +353,8 @@ void Init::shutdown(ShutdownEvent event, const std::string& reason) {
   spdlog::trace("shutdown: {} -> {} ({})", phase_name(from), phase_name(*to), event_name(event));
   if (from == Phase::running) {
     spdlog::info("shutting down ({}), grace {}", reason, config::format_duration(config_.shutdown.grace));
-    grace_timer_->start(config_.shutdown.grace, [this] { shutdown(ShutdownEvent::grace_over); });
+    if (!grace_timer_->start(config_.shutdown.grace, [this] { shutdown(ShutdownEvent::grace_over); }))
+      spdlog::critical("cannot start the grace timer: what is left at the end of the grace budget is not killed");
   }
   enter(*to);
 }
