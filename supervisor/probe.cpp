@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <cstring>
+#include <spdlog/spdlog.h>
 
 #include "common/http_status.h"
 #include "common/url.h"
@@ -38,7 +39,48 @@ struct Probe::Attempt {
     probe->in_flight_ = nullptr;
     if (ready) probe->succeed();
   }
+  // Ends the attempt as failed because libuv refused `what`: the probe says why, and tries again
+  // at its next interval.
+  void fail(const char* what, int error) {
+    if (owner) owner->attempt_failed(what, error);
+    finish(false);
+  }
+
+  static void on_connect(uv_connect_t* req, int status);
+  static void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf);
 };
+
+void Probe::Attempt::on_connect(uv_connect_t* req, int status) {
+  auto* self = static_cast<Attempt*>(req->data);
+  if (!self->owner || status != 0) return self->finish(false);
+  if (self->request.empty() && !self->expect_banner) return self->finish(true);  // tcp: connected is ready
+  auto* stream = reinterpret_cast<uv_stream_t*>(&self->tcp);
+  if (!self->request.empty()) {
+    uv_buf_t buf = uv_buf_init(self->request.data(), static_cast<unsigned>(self->request.size()));
+    int rc = uv_write(&self->write, stream, &buf, 1, [](uv_write_t* w, int st) {
+      auto* attempt = static_cast<Attempt*>(w->data);
+      if (st != 0 && attempt->owner) attempt->finish(false);
+    });
+    if (rc != 0) return self->fail("uv_write", rc);
+  }
+  auto alloc = [](uv_handle_t* h, size_t, uv_buf_t* b) {
+    auto* attempt = static_cast<Attempt*>(h->data);
+    *b = uv_buf_init(attempt->buffer, sizeof attempt->buffer);
+  };
+  if (int rc = uv_read_start(stream, alloc, on_read); rc != 0) self->fail("uv_read_start", rc);
+}
+
+void Probe::Attempt::on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
+  auto* attempt = static_cast<Attempt*>(stream->data);
+  if (!attempt->owner) return;
+  if (n < 0) return attempt->finish(false);
+  attempt->response.append(buf->base, static_cast<size_t>(n));
+  if (attempt->response.find('\n') == std::string::npos && attempt->response.size() < 512) return;
+  const config::Readiness& spec = attempt->owner->spec_;
+  if (attempt->expect_banner) return attempt->finish(attempt->response.rfind(spec.tcp_expect, 0) == 0);
+  int code = parse_status_line(attempt->response);
+  attempt->finish(code >= 100 && code < spec.http_ready_below);
+}
 
 Probe::Probe(uv_loop_t* loop, const config::Readiness& spec) : loop_(loop), spec_(spec), timer_(loop) {
   if (spec_.kind == config::Readiness::Kind::http) {
@@ -55,7 +97,16 @@ void Probe::start(std::function<void()> on_ready, std::function<pid_t()> spawn_e
   spawn_exec_ = std::move(spawn_exec);
   running_ = true;
   attempt();
-  if (running_) timer_.repeat(spec_.interval, [this] { attempt(); });
+  if (running_ && !timer_.repeat(spec_.interval, [this] { attempt(); }))
+    problem_ = "cannot schedule the probe's attempts (no timer): it is tried once only";
+}
+
+// A libuv call an attempt needs was refused: the attempt failed, and problem() says why.
+void Probe::attempt_failed(const char* what, int error) {
+  bool is_http = spec_.kind == config::Readiness::Kind::http;
+  std::string target = is_http ? spec_.http_url : spec_.tcp_host + ":" + std::to_string(spec_.tcp_port);
+  problem_ = "probing " + target + ": " + what + " failed: " + uv_strerror(error);
+  spdlog::debug("{}", problem_);
 }
 
 void Probe::stop() {
@@ -104,38 +155,13 @@ void Probe::start_network_attempt() {
                  "\r\nUser-Agent: wsinit-probe\r\nConnection: close\r\n\r\n";
   }
   a->expect_banner = !is_http && !spec_.tcp_expect.empty();
-  uv_tcp_init(loop_, &a->tcp);
+  if (int rc = uv_tcp_init(loop_, &a->tcp); rc != 0) {
+    delete a;  // libuv never saw the handle: nothing to close
+    return attempt_failed("uv_tcp_init", rc);
+  }
   in_flight_ = a;
-  int err = uv_tcp_connect(&a->connect, &a->tcp, reinterpret_cast<sockaddr*>(&address), [](uv_connect_t* req, int status) {
-    auto* self = static_cast<Attempt*>(req->data);
-    if (!self->owner || status != 0) return self->finish(false);
-    if (self->request.empty() && !self->expect_banner) return self->finish(true);  // tcp: connected is ready
-    if (!self->request.empty()) {
-      uv_buf_t buf = uv_buf_init(self->request.data(), static_cast<unsigned>(self->request.size()));
-      uv_write(&self->write, reinterpret_cast<uv_stream_t*>(&self->tcp), &buf, 1, [](uv_write_t* w, int st) {
-        auto* attempt = static_cast<Attempt*>(w->data);
-        if (st != 0 && attempt->owner) attempt->finish(false);
-      });
-    }
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(&self->tcp),
-        [](uv_handle_t* h, size_t, uv_buf_t* b) {
-          auto* attempt = static_cast<Attempt*>(h->data);
-          *b = uv_buf_init(attempt->buffer, sizeof attempt->buffer);
-        },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-          auto* attempt = static_cast<Attempt*>(s->data);
-          if (!attempt->owner) return;
-          if (n < 0) return attempt->finish(false);
-          attempt->response.append(b->base, static_cast<size_t>(n));
-          if (attempt->response.find('\n') == std::string::npos && attempt->response.size() < 512) return;
-          const config::Readiness& spec = attempt->owner->spec_;
-          if (attempt->expect_banner) return attempt->finish(attempt->response.rfind(spec.tcp_expect, 0) == 0);
-          int code = parse_status_line(attempt->response);
-          attempt->finish(code >= 100 && code < spec.http_ready_below);
-        });
-  });
-  if (err != 0) a->finish(false);
+  auto* to = reinterpret_cast<sockaddr*>(&address);
+  if (int rc = uv_tcp_connect(&a->connect, &a->tcp, to, Attempt::on_connect); rc != 0) a->fail("uv_tcp_connect", rc);
 }
 
 }  // namespace wsinit::supervisor

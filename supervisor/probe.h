@@ -37,7 +37,8 @@ class Probe {
   void start(std::function<void()> on_ready, std::function<pid_t()> spawn_exec);
   void stop();
   pid_t exec_pid() const { return exec_pid_; }
-  // Why this probe can never pass ("cannot probe URL: why"), or "" when it can.
+  // Why this probe can never pass ("cannot probe URL: why"), or why its last attempt could not
+  // be made (a libuv call refused), or "" when neither.
   const std::string& problem() const { return problem_; }
   void on_exec_exit(int wait_status);
 
@@ -47,6 +48,7 @@ class Probe {
   void attempt();
   void succeed();
   void start_network_attempt();
+  void attempt_failed(const char* what, int error);
   friend struct Attempt;
 
   uv_loop_t* loop_;
