@@ -163,53 +163,63 @@ std::vector<config::Service> sshd_services(const std::string& binary, const std:
   return {check, sshd};
 }
 
-}  // namespace
-
-Setup prepare(const config::Config& config, const user_ids::Identity& identity,
-              const std::vector<std::string>& session_env, bool dry_run) {
-  Setup s;
-  const auto& c = config.sshd;
+// The sshd to run, made absolute (sshd re-execs itself by path); false when sshd is off (why_off says why).
+bool choose_binary(const config::Config::Sshd& c, const std::vector<std::string>& session_env, Setup& s) {
   if (c.enabled == config::Switch::off) {
     s.why_off = "sshd.enabled is false";
-    return s;
+    return false;
   }
   std::string binary = c.binary == "auto" ? "sshd" : c.binary;
   Lookup found = find_executable(binary, search_path(session_env));
   if (found.error && c.binary == "auto" && access("/usr/sbin/sshd", X_OK) == 0) found = {"/usr/sbin/sshd", 0};
   if (found.error && c.enabled == config::Switch::automatic) {
     s.why_off = "sshd.enabled is auto and no sshd was found (" + binary + ": " + strerror(found.error) + ")";
-    return s;
+    return false;
   }
   s.enabled = true;
   s.binary = found.error ? binary : found.path;  // a missing binary fails visibly as the sshd service
   if (!s.binary.empty() && s.binary[0] != '/') {
     char cwd[4096];
-    if (getcwd(cwd, sizeof cwd)) s.binary = std::string(cwd) + "/" + s.binary;  // sshd re-execs itself by path
+    if (getcwd(cwd, sizeof cwd)) s.binary = std::string(cwd) + "/" + s.binary;
   }
+  return true;
+}
 
-  std::vector<Listen> listens;  // checked by config/; parsed again for the host and port
+// sshd.listen, checked by config/, parsed again for the host and port.
+std::vector<Listen> listen_addresses(const config::Config::Sshd& c, Setup& s) {
+  std::vector<Listen> listens;
   for (const auto& l : c.listen) {
     if (auto parsed = config::parse_listen(l)) listens.push_back(*parsed);
     else s.errors.push_back("sshd.listen: '" + l + "' is not IP:PORT");
   }
   if (c.listen.empty()) s.errors.push_back("sshd.listen: at least one IP:PORT is needed");
-  if (!s.errors.empty()) return s;
+  return listens;
+}
 
+// The host keys, in <data>/ssh, reused or made; their paths go into `text`. False when the
+// folder cannot be made.
+bool host_keys(const config::Config& config, const user_ids::Identity& identity, bool dry_run, Setup& s,
+               ConfigText& text) {
   std::string ssh_dir = data_dir(config, identity, dry_run, s) + "/ssh";
   if (!dry_run) {
     if (auto problem = fs::prepare_private_dir(ssh_dir)) {
       s.errors.push_back("host keys: " + *problem);
-      return s;
+      return false;
     }
   }
-  ConfigText text;
-  for (const auto& name : c.host_key_types) {
+  for (const auto& name : config.sshd.host_key_types) {
     if (auto key = host_key(*key_type_from_name(name), ssh_dir, dry_run, s)) {
       text.host_key_paths.push_back(key->path);
       s.host_keys.push_back(*key);
     }
   }
-  check_password_less(c, identity, s);
+  return true;
+}
+
+// The rest of sshd_config's values: the session environment, the addresses, the user.
+void fill_config_text(const config::Config& config, const user_ids::Identity& identity,
+                      const std::vector<std::string>& session_env, const std::vector<Listen>& listens, Setup& s,
+                      ConfigText& text) {
   std::vector<std::string> left_out;
   text.setenv = session_variables(session_env, &left_out);
   for (const auto& name : left_out) {
@@ -219,23 +229,40 @@ Setup prepare(const config::Config& config, const user_ids::Identity& identity,
   for (const auto& l : listens) text.listen.push_back(l.text());
   text.runtime_dir = config.paths.runtime;
   text.user = identity.name;
-  text.password_less = c.password_less;
-  text.allow_from = c.allow_from;
+  text.password_less = config.sshd.password_less;
+  text.allow_from = config.sshd.allow_from;
+}
+
+// sshd_config and authorized_keys into paths.runtime (and /run/sshd, which sshd wants as root).
+void write_files(const config::Config& config, const std::string& rendered, Setup& s) {
+  // As root sshd separates privileges and wants its empty directory (Debian's service makes it).
+  if (getuid() == 0 && mkdir("/run/sshd", 0755) < 0 && errno != EEXIST)
+    s.warnings.push_back("cannot create /run/sshd, which sshd needs when run as root: " + std::string(strerror(errno)));
+  if (auto problem = fs::prepare_private_dir(config.paths.runtime)) s.errors.push_back(*problem);
+  for (auto [path, content] : {std::pair{s.config_path, rendered},
+                               std::pair{config.paths.runtime + "/authorized_keys", authorized_keys(config.sshd, s)}}) {
+    if (!s.errors.empty()) break;
+    if (auto problem = fs::write_atomically(path, content, 0600)) s.errors.push_back(*problem);
+  }
+}
+
+}  // namespace
+
+Setup prepare(const config::Config& config, const user_ids::Identity& identity,
+              const std::vector<std::string>& session_env, bool dry_run) {
+  Setup s;
+  if (!choose_binary(config.sshd, session_env, s)) return s;
+  std::vector<Listen> listens = listen_addresses(config.sshd, s);
+  if (!s.errors.empty()) return s;
+  ConfigText text;
+  if (!host_keys(config, identity, dry_run, s, text)) return s;
+  check_password_less(config.sshd, identity, s);
+  fill_config_text(config, identity, session_env, listens, s, text);
   s.config_path = config.paths.runtime + "/sshd_config";
   std::string error;
   std::optional<std::string> rendered = render_config(text, &error);
   if (!rendered) s.errors.push_back(error);
-  if (!dry_run && s.errors.empty()) {
-    // As root sshd separates privileges and wants its empty directory (Debian's service makes it).
-    if (getuid() == 0 && mkdir("/run/sshd", 0755) < 0 && errno != EEXIST)
-      s.warnings.push_back("cannot create /run/sshd, which sshd needs when run as root: " + std::string(strerror(errno)));
-    if (auto problem = fs::prepare_private_dir(config.paths.runtime)) s.errors.push_back(*problem);
-    for (auto [path, content] : {std::pair{s.config_path, *rendered},
-                                 std::pair{config.paths.runtime + "/authorized_keys", authorized_keys(c, s)}}) {
-      if (!s.errors.empty()) break;
-      if (auto problem = fs::write_atomically(path, content, 0600)) s.errors.push_back(*problem);
-    }
-  }
+  if (!dry_run && s.errors.empty()) write_files(config, *rendered, s);
   if (s.errors.empty()) {
     s.services = sshd_services(s.binary, s.config_path, listens.front());
     // A changed sshd_config changes the service's definition, so a reload restarts sshd.
