@@ -1,4 +1,5 @@
-// init/: the command line and the PID-1 core (signals, the one reaper, subreaper, shutdown).
+// init/: wsinit as PID 1 (signals, the one reaper, subreaper, shutdown phases) and its commands (check, client).
+// May use every other module: common, config, user_ids, sshd_setup, supervisor, health, workspace.
 #pragma once
 
 #include <memory>

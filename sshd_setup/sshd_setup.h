@@ -1,6 +1,8 @@
-// sshd_setup/: OpenSSH's sshd, unprivileged and per workspace: host keys made in-process and
-// kept in paths.data, an sshd_config written at each start, the workspace environment handed to
-// SSH sessions, and the services that check the config and run sshd.
+// sshd_setup/: OpenSSH's sshd per workspace: host keys, sshd_config, SSH sessions' environment, its services.
+// May use common, config, user_ids, and supervisor/spawn.h to find the binary (init/ and health/ use it).
+//
+// Unprivileged: host keys made in-process and kept in paths.data, an sshd_config written at
+// each start, and the services that check the config and run sshd.
 #pragma once
 
 #include <string>
