@@ -6,7 +6,8 @@
 #include <cstring>
 
 #include "common/log_text.h"
-#include "init/internal.h"
+#include "internal.h"
+#include "common/environment.h"
 #include "supervisor/spawn.h"
 #include "supervisor/supervisor.h"
 
@@ -77,7 +78,7 @@ int say_services(const config::Config& config, const config::Environment& env) {
   int problems = 0;
   auto order = config::start_order(config);
   say("services, in start order: %zu", order.size());
-  std::string path = supervisor::path_variable_of(env);
+  std::string path = search_path(env);
   for (const config::Service* s : order) {
     std::string line = "  " + s->name + (s->enabled ? "" : " (disabled)") + ":";
     for (const auto& arg : s->command) line += " " + arg;
@@ -89,7 +90,7 @@ int say_services(const config::Config& config, const config::Environment& env) {
     }
     if (!s->enabled) continue;
     std::string service_path = s->env.count("PATH") ? s->env.at("PATH") : path;
-    supervisor::Lookup found = supervisor::find_executable(s->command[0], service_path);
+    Lookup found = find_executable(s->command[0], service_path);
     if (found.error) {
       say("      problem: %s: %s", s->command[0].c_str(), strerror(found.error));
       ++problems;

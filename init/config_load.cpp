@@ -7,7 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
-#include "init/internal.h"
+#include "internal.h"
 
 namespace wsinit::init {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "common/json.h"
 #include "common/log_text.h"
-#include "init/internal.h"
+#include "internal.h"
 
 namespace wsinit::init {
 namespace {

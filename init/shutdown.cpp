@@ -1,7 +1,7 @@
 // The shutdown's phase transitions (see shutdown.h). The order is DESIGN.md's: services stop in
 // reverse order (in tini mode only once CMD is gone: CMD got the signal itself), then every other
 // process gets SIGTERM, and SIGKILL when the grace budget ends.
-#include "init/shutdown.h"
+#include "shutdown.h"
 
 namespace wsinit::init {
 namespace {
