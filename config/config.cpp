@@ -558,25 +558,35 @@ std::vector<std::string> validate(const Config& config) {
   return errors;
 }
 
-std::vector<const Service*> start_order(const Config& config) {
-  std::vector<const Service*> order;
+std::vector<size_t> start_order(const std::vector<const Service*>& services) {
+  std::vector<size_t> order;
   std::set<std::string> placed;
-  // Repeated passes keep the file's order among services that are free to start.
-  while (order.size() < config.services.size()) {
+  auto known = [&](const std::string& name) {
+    return std::any_of(services.begin(), services.end(), [&](const Service* o) { return o->name == name; });
+  };
+  // Repeated passes keep the given order among services that are free to start.
+  while (order.size() < services.size()) {
     bool progress = false;
-    for (const auto& s : config.services) {
+    for (size_t i = 0; i < services.size(); ++i) {
+      const Service& s = *services[i];
       if (placed.count(s.name)) continue;
-      bool ready = std::all_of(s.after.begin(), s.after.end(), [&](const std::string& d) {
-        return placed.count(d) || is_condition(d) ||
-               std::none_of(config.services.begin(), config.services.end(), [&](const Service& o) { return o.name == d; });
-      });
+      bool ready = std::all_of(s.after.begin(), s.after.end(),
+                               [&](const std::string& d) { return placed.count(d) || is_condition(d) || !known(d); });
       if (!ready) continue;
-      order.push_back(&s);
+      order.push_back(i);
       placed.insert(s.name);
       progress = true;
     }
     if (!progress) break;  // a cycle; validate() reports it
   }
+  return order;
+}
+
+std::vector<const Service*> start_order(const Config& config) {
+  std::vector<const Service*> all;
+  for (const auto& s : config.services) all.push_back(&s);
+  std::vector<const Service*> order;
+  for (size_t i : start_order(all)) order.push_back(all[i]);
   return order;
 }
 

@@ -27,7 +27,6 @@ struct Readiness {
   enum class Kind { none, tcp, http, exec };
   Kind kind = Kind::none;
   int tcp_port = 0;
-  std::string tcp_host = "127.0.0.1";  // set by wsinit for its own services, not from YAML
   std::string tcp_expect;              // the answer must start with this (sshd: "SSH-2.0-")
   std::string http_url;
   int http_ready_below = 400;  // an answer with a lower status means ready
@@ -53,16 +52,6 @@ struct Service {
   int stop_signal = 15;
   Duration stop_timeout = std::chrono::seconds(10);
   std::string origin;  // "file:line:column" of its definition, for messages
-  // Set by wsinit for its own sshd and editor: the port their process serves. When it is already
-  // served at start (GitLab's own postStart may have started one), run nothing and only probe
-  // it: state "external". 0: always start.
-  int external_port = 0;
-  // Set by wsinit for devfile postStart commands: start once these oneshots have finished,
-  // successfully or not (GitLab runs each of them whatever the previous one did).
-  std::vector<std::string> after_finished;
-  // Set by wsinit: the name of its log file under paths.logs, without ".log" (empty: the
-  // service's name). The editor and sshd write where GitLab's own scripts would.
-  std::string log_name;
   bool operator==(const Service&) const = default;
 };
 
@@ -170,6 +159,8 @@ std::vector<std::string> validate(const Config& config);
 
 // Services sorted so each comes after everything in its `after` (stable for ties).
 std::vector<const Service*> start_order(const Config& config);
+// The same for any list of services: the indexes of `services` in start order.
+std::vector<size_t> start_order(const std::vector<const Service*>& services);
 
 // "${A}" and "${A:-default}" (defaults may nest); "$${" is a literal "${".
 // Returns nullopt and sets `error` on malformed input.

@@ -74,12 +74,15 @@ int say_workspace(const config::Config& config, const workspace::Plan& plan) {
 }
 
 // Every service in start order, with what it waits for and the program it would run.
-int say_services(const config::Config& config, const config::Environment& env) {
+int say_services(const std::vector<supervisor::ServiceSpec>& services, const config::Environment& env) {
   int problems = 0;
-  auto order = config::start_order(config);
+  std::vector<const config::Service*> all;
+  for (const auto& s : services) all.push_back(&s);
+  auto order = config::start_order(all);
   say("services, in start order: %zu", order.size());
   std::string path = search_path(env);
-  for (const config::Service* s : order) {
+  for (size_t i : order) {
+    const config::Service* s = all[i];
     std::string line = "  " + s->name + (s->enabled ? "" : " (disabled)") + ":";
     for (const auto& arg : s->command) line += " " + arg;
     say("%s", line.c_str());
@@ -122,12 +125,9 @@ int check(const Command& command, char** envp) {
   problems += say_sshd(*config, sshd);
   workspace::Plan plan = workspace::prepare(*config, env, true);
   problems += say_workspace(*config, plan);
-  auto* services = &config->services;
-  services->insert(services->begin(), plan.services.begin(), plan.services.end());
-  services->insert(services->begin(), sshd.services.begin(), sshd.services.end());
   say("logs: %s", config->paths.logs.c_str());
   say("control socket: %s", supervisor::control_socket_path(env, *config).c_str());
-  problems += say_services(*config, env);
+  problems += say_services(all_services(sshd, plan, *config), env);
   if (problems) say("%d problem%s", problems, problems == 1 ? "" : "s");
   return problems ? 1 : 0;
 }

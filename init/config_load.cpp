@@ -41,14 +41,19 @@ std::optional<Effective> effective_config(config::Config config, const config::E
                                           bool dry_run, std::vector<std::string>* errors) {
   sshd_setup::Setup sshd = sshd_setup::prepare(config, id, session_env, dry_run);
   workspace::Plan plan = workspace::prepare(config, env, dry_run);
-  Effective e{config, std::move(sshd), std::move(plan), config};
-  errors->assign(e.sshd.errors.begin(), e.sshd.errors.end());
-  errors->insert(errors->end(), e.workspace.errors.begin(), e.workspace.errors.end());
+  errors->assign(sshd.errors.begin(), sshd.errors.end());
+  errors->insert(errors->end(), plan.errors.begin(), plan.errors.end());
   if (!errors->empty()) return std::nullopt;
-  auto& services = e.config.services;
-  services.insert(services.begin(), e.workspace.services.begin(), e.workspace.services.end());
-  services.insert(services.begin(), e.sshd.services.begin(), e.sshd.services.end());
-  return e;
+  std::vector<supervisor::ServiceSpec> services = all_services(sshd, plan, config);
+  return Effective{std::move(config), std::move(sshd), std::move(plan), std::move(services)};
+}
+
+std::vector<supervisor::ServiceSpec> all_services(const sshd_setup::Setup& sshd, const workspace::Plan& plan,
+                                                  const config::Config& config) {
+  std::vector<supervisor::ServiceSpec> services = sshd.services;
+  services.insert(services.end(), plan.services.begin(), plan.services.end());
+  for (auto& s : supervisor::specs_of(config.services)) services.push_back(std::move(s));
+  return services;
 }
 
 void log_sshd(const sshd_setup::Setup& sshd) {

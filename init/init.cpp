@@ -43,7 +43,7 @@ class Init {
       : config_(std::move(effective.config)),
         sshd_(std::move(effective.sshd)),
         workspace_(std::move(effective.workspace)),
-        base_config_(std::move(effective.base)),
+        services_(std::move(effective.services)),
         config_file_(std::move(config_file)),
         config_state_(config_state),
         command_(command),
@@ -88,10 +88,10 @@ class Init {
   std::vector<health::Snapshot::PostStartStep> poststart_steps() const;
   void warn(const std::string& warning);
 
-  config::Config config_;  // with wsinit's own services
+  config::Config config_;  // as loaded
   sshd_setup::Setup sshd_;
   workspace::Plan workspace_;
-  config::Config base_config_;  // as loaded, without wsinit's services
+  std::vector<supervisor::ServiceSpec> services_;  // wsinit's own, then config_'s
   std::string config_file_;  // empty: the embedded default (nothing to re-read on SIGHUP)
   ConfigState config_state_;
   std::vector<std::string> warnings_;  // for status: what a person should know and fix
@@ -137,9 +137,9 @@ int Init::run() {
   supervisor::Supervisor::Hooks hooks;
   hooks.on_main_exit = [this](int status) { on_main_exit(status); };
   hooks.on_change = [this] { on_services_changed(); };
-  supervisor_ = std::make_unique<supervisor::Supervisor>(&loop_, config_, command_.argv, session_environment(), hooks,
+  supervisor_ = std::make_unique<supervisor::Supervisor>(&loop_, config_, services_, command_.argv, session_environment(), hooks,
                                                          inherited_signals_);
-  if (!tini_mode() || !config_.services.empty()) open_control_socket();
+  if (!tini_mode() || !services_.empty()) open_control_socket();
   start_health();
   watch_clone();  // first: a service whose cwd the clone brings must not start before it is told
   watch_variables();
@@ -295,10 +295,10 @@ bool Init::apply(config::Config base, const std::string& why) {
   config_ = std::move(effective->config);
   sshd_ = std::move(effective->sshd);
   workspace_ = std::move(effective->workspace);
-  base_config_ = std::move(effective->base);
+  services_ = std::move(effective->services);
   log_sshd(sshd_);
   log_workspace(workspace_);
-  supervisor_->reload(config_);
+  supervisor_->reload(config_, services_);
   follow_poststart();
   return true;
 }
@@ -475,7 +475,7 @@ void Init::on_services_changed() {
 // The variables mount, and GitLab's reconciled state as the condition `workspace-running`.
 // A plain tini stand-in has nothing to hand variables to and does not look.
 void Init::watch_variables() {
-  if (tini_mode() && config_.services.empty()) return;
+  if (tini_mode() && services_.empty()) return;
   variables_ = std::make_unique<workspace::Variables>(&loop_, config_.paths.variables, [this](bool running) {
     supervisor_->set_condition(config::kWorkspaceRunning, running);
     on_services_changed();
@@ -486,7 +486,7 @@ void Init::watch_variables() {
 // GitLab's clone as the condition `project-cloned`, and what waits for it: the config file and
 // the devfile that live in the project.
 void Init::watch_clone() {
-  if (tini_mode() && config_.services.empty()) return;
+  if (tini_mode() && services_.empty()) return;
   config::Environment env = config::environment_of(envp_);
   clone_ = std::make_unique<workspace::ProjectClone>(&loop_, config::projects_root(env), config_.paths.scripts,
                                                      [this] { on_project_cloned(); });
@@ -507,7 +507,7 @@ void Init::on_project_cloned() {
       warn("the config file " + config_file_ + " cannot be used (see the log); running on the embedded profile");
     }
   } else if (workspace_.devfile_pending) {
-    apply(base_config_, "the project is cloned");
+    apply(config_, "the project is cloned");
     if (workspace_.devfile_pending)
       warn("workspace.devfile " + config_.workspace.devfile + " is not in the cloned project");
   }
@@ -610,7 +610,7 @@ void Init::start_health() {
       reporter_.reset();
     }
   }
-  if (tini_mode() && config_.services.empty()) return;  // a plain tini stand-in writes nothing
+  if (tini_mode() && services_.empty()) return;  // a plain tini stand-in writes nothing
   const std::string& logs = config_.paths.logs;
   if (auto problem = fs::usable_dir_in_existing_parent(logs, 0750)) {
     spdlog::warn("status file off: {}", *problem);

@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "init/init.h"
 #include "sshd_setup/sshd_setup.h"
+#include "supervisor/service_spec.h"
 #include "user_ids/user_ids.h"
 #include "workspace/workspace.h"
 
@@ -17,13 +18,17 @@ namespace wsinit::init {
 std::vector<std::string> environment_list(char** envp);
 user_ids::Identity establish_identity(const config::Config& config, char** envp, bool dry_run);
 
-// The config with wsinit's own services (sshd, the editor, postStart) put in front of the user's.
+// The config as loaded, and the services to run: wsinit's own (sshd, the editor, postStart)
+// in front of the user's.
 struct Effective {
   config::Config config;
   sshd_setup::Setup sshd;
   workspace::Plan workspace;
-  config::Config base;  // as loaded, before wsinit's services: what a later re-plan starts from
+  std::vector<supervisor::ServiceSpec> services;
 };
+// wsinit's own services in front of the configured ones.
+std::vector<supervisor::ServiceSpec> all_services(const sshd_setup::Setup& sshd, const workspace::Plan& plan,
+                                                  const config::Config& config);
 std::optional<Effective> effective_config(config::Config config, const config::Environment& env,
                                           const user_ids::Identity& id, const std::vector<std::string>& session_env,
                                           bool dry_run, std::vector<std::string>* errors);

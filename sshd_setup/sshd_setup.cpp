@@ -137,15 +137,15 @@ void check_password_less(const config::Config::Sshd& c, const user_ids::Identity
   }
 }
 
-std::vector<config::Service> sshd_services(const std::string& binary, const std::string& config_path, const Listen& probe) {
-  config::Service check;
+std::vector<supervisor::ServiceSpec> sshd_services(const std::string& binary, const std::string& config_path, const Listen& probe) {
+  supervisor::ServiceSpec check;
   check.name = "sshd-config";
   check.command = {binary, "-t", "-f", config_path};
   check.oneshot = true;
   check.restart = config::Restart::never;
   check.origin = "(wsinit's sshd)";
   check.log_name = "start-sshd";  // where GitLab's own script writes sshd's output
-  config::Service sshd;
+  supervisor::ServiceSpec sshd;
   sshd.name = "sshd";
   sshd.command = {binary, "-D", "-e", "-f", config_path};
   sshd.after = {"sshd-config"};
@@ -153,7 +153,7 @@ std::vector<config::Service> sshd_services(const std::string& binary, const std:
   sshd.restart = config::Restart::always;
   sshd.ready.kind = config::Readiness::Kind::tcp;
   sshd.ready.tcp_port = probe.port;
-  sshd.ready.tcp_host = probe.host == "0.0.0.0" || probe.host == "::" ? "127.0.0.1" : probe.host;
+  sshd.probe_host = probe.host == "0.0.0.0" || probe.host == "::" ? "127.0.0.1" : probe.host;
   sshd.ready.tcp_expect = "SSH-2.0-";
   sshd.ready.interval = std::chrono::milliseconds(100);
   sshd.ready.timeout = std::chrono::seconds(30);
@@ -265,8 +265,8 @@ Setup prepare(const config::Config& config, const user_ids::Identity& identity,
   if (!dry_run && s.errors.empty()) write_files(config, *rendered, s);
   if (s.errors.empty()) {
     s.services = sshd_services(s.binary, s.config_path, listens.front());
-    // A changed sshd_config changes the service's definition, so a reload restarts sshd.
-    s.services.back().env["WSINIT_SSHD_CONFIG"] = fingerprint(*rendered);
+    // sshd reads its sshd_config: a changed one is a changed service, which a reload restarts.
+    s.services.back().inputs = fingerprint(*rendered);
   }
   return s;
 }

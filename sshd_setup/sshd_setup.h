@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "supervisor/service_spec.h"
 #include "user_ids/user_ids.h"
 
 namespace wsinit::sshd_setup {
@@ -26,7 +27,7 @@ struct Setup {
   std::string binary;   // absolute path of sshd
   std::string config_path;
   std::vector<HostKey> host_keys;
-  std::vector<config::Service> services;  // "sshd-config" (sshd -t) then "sshd"
+  std::vector<supervisor::ServiceSpec> services;  // "sshd-config" (sshd -t) then "sshd"
   std::vector<std::string> warnings;      // for the log and the status
   std::vector<std::string> errors;        // settings that must be fixed: sshd is not started
 };

@@ -82,7 +82,8 @@ void Probe::Attempt::on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf
   attempt->finish(code >= 100 && code < spec.http_ready_below);
 }
 
-Probe::Probe(uv_loop_t* loop, const config::Readiness& spec) : loop_(loop), spec_(spec), timer_(loop) {
+Probe::Probe(uv_loop_t* loop, const config::Readiness& spec, std::string host)
+    : loop_(loop), spec_(spec), host_(std::move(host)), timer_(loop) {
   if (spec_.kind == config::Readiness::Kind::http) {
     std::string error;
     http_ = parse_http_url(spec_.http_url, &error);
@@ -104,7 +105,7 @@ void Probe::start(std::function<void()> on_ready, std::function<pid_t()> spawn_e
 // A libuv call an attempt needs was refused: the attempt failed, and problem() says why.
 void Probe::attempt_failed(const char* what, int error) {
   bool is_http = spec_.kind == config::Readiness::Kind::http;
-  std::string target = is_http ? spec_.http_url : spec_.tcp_host + ":" + std::to_string(spec_.tcp_port);
+  std::string target = is_http ? spec_.http_url : host_ + ":" + std::to_string(spec_.tcp_port);
   problem_ = "probing " + target + ": " + what + " failed: " + uv_strerror(error);
   spdlog::debug("{}", problem_);
 }
@@ -140,7 +141,7 @@ void Probe::start_network_attempt() {
   bool is_http = spec_.kind == config::Readiness::Kind::http;
   if (is_http && !http_) return;  // config validation reports bad URLs
   sockaddr_storage address{};
-  std::string host = is_http ? http_->host : spec_.tcp_host;
+  std::string host = is_http ? http_->host : host_;
   int port = is_http ? http_->port : spec_.tcp_port;
   if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&address)) != 0 &&
       uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&address)) != 0)

@@ -27,7 +27,8 @@ std::optional<HttpTarget> parse_http_url(const std::string& url, std::string* er
 
 class Probe {
  public:
-  Probe(uv_loop_t* loop, const config::Readiness& spec);
+  // `host`: where a tcp probe connects (an IP literal).
+  Probe(uv_loop_t* loop, const config::Readiness& spec, std::string host = "127.0.0.1");
   ~Probe();
   Probe(const Probe&) = delete;
   Probe& operator=(const Probe&) = delete;
@@ -53,6 +54,7 @@ class Probe {
 
   uv_loop_t* loop_;
   config::Readiness spec_;
+  std::string host_;
   std::optional<HttpTarget> http_;
   std::string problem_;
   Timer timer_;

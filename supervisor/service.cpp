@@ -142,12 +142,12 @@ const char* Service::action_name(Phase phase, Event event) {
   return kTable[static_cast<int>(phase)].steps[static_cast<int>(event)].name;
 }
 
-Service::Service(Context& context, config::Service spec, Role role, Phase initial)
+Service::Service(Context& context, ServiceSpec spec, Role role, Phase initial)
     : ctx_(context),
       spec_(std::move(spec)),
       role_(role),
       phase_(initial),
-      probe_(context.loop, spec_.ready),
+      probe_(context.loop, spec_.ready, spec_.probe_host),
       restart_timer_(context.loop),
       stop_timer_(context.loop),
       readiness_timer_(context.loop),

@@ -55,12 +55,12 @@ class Supervisor::Service {
   static constexpr int kPhases = 13;
   static constexpr int kEvents = 13;
 
-  Service(Context& context, config::Service spec, Role role, Phase initial = Phase::waiting);
+  Service(Context& context, ServiceSpec spec, Role role, Phase initial = Phase::waiting);
   ~Service();
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
-  const config::Service& spec() const { return spec_; }
+  const ServiceSpec& spec() const { return spec_; }
   const std::string& name() const { return spec_.name; }
   Phase phase() const { return phase_; }
   State state() const { return state_of(phase_); }
@@ -130,7 +130,7 @@ class Supervisor::Service {
   LogRelay* relay();
 
   Context& ctx_;
-  config::Service spec_;
+  ServiceSpec spec_;
   Role role_;
   Phase phase_;
   Event event_ = Event::go;  // the one being handled, for bug()

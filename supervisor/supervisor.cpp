@@ -29,9 +29,19 @@ std::string prepare_logs_dir(const std::string& dir) {
 }
 
 // Whether a reload leaves the service alone: everything but where it was written counts.
-bool same_definition(config::Service a, config::Service b) {
+bool same_definition(ServiceSpec a, ServiceSpec b) {
   a.origin = b.origin = "";
   return a == b;
+}
+
+// The enabled services, each after what its `after` names.
+std::vector<ServiceSpec> enabled_in_order(std::vector<ServiceSpec> services) {
+  std::erase_if(services, [](const ServiceSpec& s) { return !s.enabled; });
+  std::vector<const config::Service*> defs;
+  for (const auto& s : services) defs.push_back(&s);
+  std::vector<ServiceSpec> ordered;
+  for (size_t i : config::start_order(defs)) ordered.push_back(std::move(services[i]));
+  return ordered;
 }
 
 }  // namespace
@@ -47,11 +57,9 @@ const char* overall_name(Overall overall) {
 }
 
 struct Supervisor::Impl {
-  Impl(uv_loop_t* loop, const config::Config& cfg, Hooks h)
-      : hooks(std::move(h)), out(loop, STDOUT_FILENO, kStdoutBuffer) {
+  Impl(uv_loop_t* loop, Hooks h) : hooks(std::move(h)), out(loop, STDOUT_FILENO, kStdoutBuffer) {
     ctx.loop = loop;
     ctx.out = &out;
-    apply_settings(cfg);
   }
 
   Hooks hooks;
@@ -63,11 +71,10 @@ struct Supervisor::Impl {
   bool evaluating = false, evaluate_again = false;
   std::map<std::string, bool, std::less<>> conditions;  // the conditions told so far: whether each holds
 
-  void apply_settings(const config::Config& cfg) {
+  void apply_settings(const config::Config& cfg, bool any_relayed) {
     ctx.format = cfg.log.format == config::LogFormat::json ? LineFormat::json : LineFormat::text;
     ctx.log_max_size = cfg.log.max_size;
     ctx.log_max_files = cfg.log.max_files;
-    bool any_relayed = std::any_of(cfg.services.begin(), cfg.services.end(), [](auto& s) { return s.enabled; });
     if (any_relayed && ctx.logs_dir.empty()) ctx.logs_dir = prepare_logs_dir(cfg.paths.logs);
   }
 
@@ -101,7 +108,7 @@ struct Supervisor::Impl {
                          Service* d = find(dep);
                          return !d || d->satisfies_dependents();
                        }) &&
-           std::all_of(spec.after_finished.begin(), spec.after_finished.end(), [&](const std::string& dep) {
+           std::all_of(s.spec().after_finished.begin(), s.spec().after_finished.end(), [&](const std::string& dep) {
              Service* d = find(dep);
              return !d || d->finished();
            });
@@ -160,8 +167,8 @@ struct Supervisor::Impl {
     }
   }
 
-  void add(const config::Service& spec, Service::Role role) {
-    services.push_back(std::make_unique<Service>(ctx, spec, role));
+  void add(ServiceSpec spec, Service::Role role) {
+    services.push_back(std::make_unique<Service>(ctx, std::move(spec), role));
   }
 
   std::unique_ptr<Service> take(const std::string& name) {
@@ -203,9 +210,12 @@ struct Supervisor::Impl {
   }
 };
 
-Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vector<std::string> main_argv,
-                       std::vector<std::string> env, Hooks hooks, std::optional<SignalState> main_signals)
-    : impl_(std::make_unique<Impl>(loop, config, std::move(hooks))) {
+Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vector<ServiceSpec> services,
+                       std::vector<std::string> main_argv, std::vector<std::string> env, Hooks hooks,
+                       std::optional<SignalState> main_signals)
+    : impl_(std::make_unique<Impl>(loop, std::move(hooks))) {
+  services = enabled_in_order(std::move(services));
+  impl_->apply_settings(config, !services.empty());
   impl_->ctx.env = std::move(env);
   impl_->ctx.main_signals = main_signals;
   impl_->ctx.changed = [this] { impl_->evaluate(); };
@@ -213,16 +223,14 @@ Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vecto
     if (impl_->hooks.on_main_exit) impl_->hooks.on_main_exit(status);
   };
   if (!main_argv.empty()) {
-    config::Service main;
+    ServiceSpec main;
     main.name = config::kMainService;
     main.command = std::move(main_argv);
     main.restart = config::Restart::never;
     main.stop_timeout = config.shutdown.grace;
-    impl_->add(main, Service::Role::main);
+    impl_->add(std::move(main), Service::Role::main);
   }
-  for (const config::Service* spec : config::start_order(config)) {
-    if (spec->enabled) impl_->add(*spec, Service::Role::service);
-  }
+  for (auto& spec : services) impl_->add(std::move(spec), Service::Role::service);
 }
 
 Supervisor::~Supervisor() { impl_->out.flush(1000); }
@@ -262,23 +270,23 @@ void Supervisor::forward_to_main(int signal) {
   if (Service* main = impl_->find(config::kMainService); main && main->has_process()) main->signal_group(signal);
 }
 
-void Supervisor::reload(const config::Config& config) {
+void Supervisor::reload(const config::Config& config, std::vector<ServiceSpec> services) {
   Impl& im = *impl_;
-  im.apply_settings(config);
+  services = enabled_in_order(std::move(services));
+  im.apply_settings(config, !services.empty());
   std::vector<std::unique_ptr<Service>> next;
   if (auto main = im.take(config::kMainService)) next.push_back(std::move(main));
-  for (const config::Service* spec : config::start_order(config)) {
-    if (!spec->enabled) continue;
-    auto old = im.take(spec->name);
+  for (auto& spec : services) {
+    auto old = im.take(spec.name);
     if (!old) {
-      spdlog::info("reload: adding {}", spec->name);
-      next.push_back(std::make_unique<Service>(im.ctx, *spec, Service::Role::service));
-    } else if (same_definition(old->spec(), *spec)) {
+      spdlog::info("reload: adding {}", spec.name);
+      next.push_back(std::make_unique<Service>(im.ctx, std::move(spec), Service::Role::service));
+    } else if (same_definition(old->spec(), spec)) {
       next.push_back(std::move(old));
     } else {
-      spdlog::info("reload: {} changed; restarting it", spec->name);
+      spdlog::info("reload: {} changed; restarting it", spec.name);
       // held: starts once the old one is down
-      auto fresh = std::make_unique<Service>(im.ctx, *spec, Service::Role::service, Service::Phase::held);
+      auto fresh = std::make_unique<Service>(im.ctx, std::move(spec), Service::Role::service, Service::Phase::held);
       im.retire(std::move(old), fresh.get());
       next.push_back(std::move(fresh));
     }
@@ -332,9 +340,10 @@ Overall Supervisor::overall() const {
   if (impl_->stopping) return Overall::stopping;
   bool all_ready = true;
   for (const auto& s : impl_->services) {
-    if (!s->spec().required && !s->spec().oneshot) continue;
+    const config::Service& def = s->spec();
+    if (!def.required && !def.oneshot) continue;
     if (s->is_failing()) return Overall::degraded;
-    if (s->spec().required && !s->satisfies_dependents()) all_ready = false;
+    if (def.required && !s->satisfies_dependents()) all_ready = false;
   }
   return all_ready ? Overall::ready : Overall::starting;
 }
@@ -368,6 +377,16 @@ std::string status_table(const std::vector<ServiceStatus>& services) {
                        s.ready ? "yes" : "no", s.restarts, uptime, s.last_exit.empty() ? "-" : s.last_exit);
   }
   return out;
+}
+
+}  // namespace wsinit::supervisor
+
+namespace wsinit::supervisor {
+
+std::vector<ServiceSpec> specs_of(const std::vector<config::Service>& services) {
+  std::vector<ServiceSpec> specs;
+  for (const auto& s : services) specs.push_back(ServiceSpec{s});
+  return specs;
 }
 
 }  // namespace wsinit::supervisor

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "supervisor/service_spec.h"
 #include "supervisor/spawn.h"
 
 namespace wsinit::supervisor {
@@ -53,12 +54,14 @@ class Supervisor {
     std::function<void(int exit_status)> on_main_exit;  // tini mode: CMD is gone
   };
 
-  // `main_argv` (tini mode) becomes the service "main": own foreground process group, the
-  // terminal's stdio, never restarted, and `main_signals` as its signal mask and ignored
+  // Runs `services` (the enabled ones, in dependency order) with `config`'s log and shutdown
+  // settings. `main_argv` (tini mode) becomes the service "main": own foreground process group,
+  // the terminal's stdio, never restarted, and `main_signals` as its signal mask and ignored
   // signals (nullopt: defaults, as every service has). `env` is the environment every service
   // starts from.
-  Supervisor(uv_loop_t* loop, const config::Config& config, std::vector<std::string> main_argv,
-             std::vector<std::string> env, Hooks hooks, std::optional<SignalState> main_signals = std::nullopt);
+  Supervisor(uv_loop_t* loop, const config::Config& config, std::vector<ServiceSpec> services,
+             std::vector<std::string> main_argv, std::vector<std::string> env, Hooks hooks,
+             std::optional<SignalState> main_signals = std::nullopt);
   ~Supervisor();
 
   void start();
@@ -73,7 +76,7 @@ class Supervisor {
   // told and does not hold, a service whose cwd does not exist yet waits too.
   void set_condition(const std::string& name, bool holds);
   // Applies a new config: starts added services, stops removed ones, restarts changed ones.
-  void reload(const config::Config& config);
+  void reload(const config::Config& config, std::vector<ServiceSpec> services);
   // start | stop | restart NAME. `reply` runs once, when the action is done (stop and restart
   // wait for the service to be down), with ok=false and a reason when it cannot be done.
   enum class Action { start, stop, restart };

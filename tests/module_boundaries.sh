@@ -49,6 +49,8 @@ allowed health common/http_status.h
 refused health supervisor/service.h      # internal to supervisor/
 refused health supervisor/probe.h
 refused workspace supervisor/supervisor.h  # public, but workspace does not link supervisor
+allowed workspace supervisor/service_spec.h  # it links only the spec it hands the supervisor
+refused sshd_setup supervisor/spawn.h
 refused init workspace/internal.h
 refused sshd_setup health/health.h
 allowed common common/timer.h

@@ -242,7 +242,7 @@ std::optional<Shared> shared_parts(const YAML::Node& root, Reader& reader, const
 
 // One exec command as a oneshot service; nullopt when it is another component's (a note) or
 // unusable (an error).
-std::optional<config::Service> exec_service(const YAML::Node& command, const Shared& shared, const std::string& default_dir,
+std::optional<supervisor::ServiceSpec> exec_service(const YAML::Node& command, const Shared& shared, const std::string& default_dir,
                                             const config::Environment& env, Reader& reader, PostStart& out) {
   std::string id = child(command, "id").Scalar();
   const YAML::Node exec = child(command, "exec");
@@ -258,7 +258,7 @@ std::optional<config::Service> exec_service(const YAML::Node& command, const Sha
     reader.fail(exec, path + ".commandLine: missing or empty");
     return std::nullopt;
   }
-  config::Service s;
+  supervisor::ServiceSpec s;
   s.name = service_name(out.services.size() + 1, id);
   s.command = {"/bin/sh", "-c", line};
   s.cwd = expand_dir(reader.substitute(reader.text(exec, "workingDir", path), shared.variables, exec), env);

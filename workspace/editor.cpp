@@ -143,7 +143,7 @@ void add_workflow_token(const config::Environment& env, config::Service& editor,
 
 }  // namespace
 
-std::optional<config::Service> editor_service(const config::Config& config, const config::Environment& env,
+std::optional<supervisor::ServiceSpec> editor_service(const config::Config& config, const config::Environment& env,
                                               std::string* why_off) {
   const auto& e = config.editor;
   if (e.enabled == config::Switch::off) {
@@ -160,7 +160,7 @@ std::optional<config::Service> editor_service(const config::Config& config, cons
       return std::nullopt;
     }
   }
-  config::Service s;
+  supervisor::ServiceSpec s;
   s.name = "editor";
   s.command = std::move(command);
   s.restart = config::Restart::always;

@@ -15,13 +15,14 @@
 #include <vector>
 
 #include "config/config.h"
+#include "supervisor/service_spec.h"
 #include "user_ids/user_ids.h"
 
 namespace wsinit::workspace {
 
 // The services the workspace adds to the config: "editor", then "poststart-*" in order.
 struct Plan {
-  std::vector<config::Service> services;
+  std::vector<supervisor::ServiceSpec> services;
   std::string editor_url;      // http://127.0.0.1:PORT/ when there is an editor
   std::string editor_why_off;  // when there is none
   std::vector<std::string> notes;     // worth knowing (postStart commands of other containers)
@@ -39,7 +40,7 @@ const char* poststart_mode_name(Plan::PostStartMode mode);
 Plan prepare(const config::Config& config, const config::Environment& env, bool dry_run);
 
 // The editor service of editor.kind (or editor.command); nullopt with the reason when off.
-std::optional<config::Service> editor_service(const config::Config& config, const config::Environment& env,
+std::optional<supervisor::ServiceSpec> editor_service(const config::Config& config, const config::Environment& env,
                                               std::string* why_off);
 
 // Edits of a JSON object's top-level members that keep every other byte of the text (the
@@ -64,7 +65,7 @@ std::optional<std::string> with_first_member(std::string_view json, std::string_
 // run one after the other. The main component is the one GitLab injects the editor into
 // (attribute gl/inject-editor: true), else the only container component.
 struct PostStart {
-  std::vector<config::Service> services;
+  std::vector<supervisor::ServiceSpec> services;
   std::vector<std::string> notes;   // commands left out and why (another component's)
   std::vector<std::string> errors;  // "file:line:column: what"
 };

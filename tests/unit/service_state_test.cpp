@@ -24,8 +24,8 @@ using Event = Service::Event;
 
 namespace {
 
-config::Service shell(const std::string& script) {
-  config::Service s;
+ServiceSpec shell(const std::string& script) {
+  ServiceSpec s;
   s.name = "svc";
   s.command = {"/bin/sh", "-c", script};
   s.stop_timeout = 2s;
@@ -33,7 +33,7 @@ config::Service shell(const std::string& script) {
   return s;
 }
 
-config::Service with_exec_probe(config::Service s, std::vector<std::string> probe, config::Duration timeout = 5s) {
+ServiceSpec with_exec_probe(ServiceSpec s, std::vector<std::string> probe, config::Duration timeout = 5s) {
   s.ready.kind = config::Readiness::Kind::exec;
   s.ready.exec = std::move(probe);
   s.ready.interval = 20ms;
@@ -62,8 +62,8 @@ struct Listener {
   ~Listener() { close_now(); }
 };
 
-config::Service adopting(const Listener& l) {
-  config::Service s = shell("exec sleep 30");
+ServiceSpec adopting(const Listener& l) {
+  ServiceSpec s = shell("exec sleep 30");
   s.external_port = l.port;
   s.ready.kind = config::Readiness::Kind::tcp;
   s.ready.tcp_port = l.port;
@@ -82,7 +82,7 @@ struct Rig {
   int changes = 0;
   int main_status = -1;
 
-  explicit Rig(config::Service spec, Phase initial = Phase::waiting, Service::Role role = Service::Role::service) {
+  explicit Rig(ServiceSpec spec, Phase initial = Phase::waiting, Service::Role role = Service::Role::service) {
     uv_loop_init(&loop);
     out = std::make_unique<OutputSink>(&loop, devnull, 1 << 16);
     ctx.loop = &loop;
@@ -218,7 +218,7 @@ TEST(ServiceWaiting, GoStartsItStartingWithAProbe) {
 }
 
 TEST(ServiceWaiting, GoThatCannotSpawnBacksOffOrFails) {
-  config::Service spec;
+  ServiceSpec spec;
   spec.name = "ghost";
   spec.command = {"no-such-binary-here"};
   spec.backoff_initial = spec.backoff_max = 10s;
@@ -273,7 +273,7 @@ TEST(ServiceStarting, ReadyTimeoutSendsTheStopSignalAndRestartsAsAFailure) {
 }
 
 TEST(ServiceStarting, ExitedGoesToBackoff) {
-  config::Service spec = with_exec_probe(shell("sleep 0.1; exit 3"), {"false"});
+  ServiceSpec spec = with_exec_probe(shell("sleep 0.1; exit 3"), {"false"});
   spec.backoff_initial = spec.backoff_max = 10s;
   Rig r(spec);
   r.s->on_event(Event::go);
@@ -295,7 +295,7 @@ TEST(ServiceStarting, StopStopsIt) {
 // ---- unready ----
 
 TEST(ServiceUnready, KillTimerSendsSigkillToAServiceIgnoringItsStopSignal) {
-  config::Service spec = with_exec_probe(shell("trap '' TERM; while :; do sleep 0.05; done"), {"false"}, 100ms);
+  ServiceSpec spec = with_exec_probe(shell("trap '' TERM; while :; do sleep 0.05; done"), {"false"}, 100ms);
   spec.stop_timeout = 200ms;
   spec.backoff_initial = spec.backoff_max = 10s;
   Rig r(spec);
@@ -309,7 +309,7 @@ TEST(ServiceUnready, KillTimerSendsSigkillToAServiceIgnoringItsStopSignal) {
 }
 
 TEST(ServiceUnready, StopStopsIt) {
-  config::Service spec = with_exec_probe(shell("trap '' TERM; while :; do sleep 0.05; done"), {"false"}, 100ms);
+  ServiceSpec spec = with_exec_probe(shell("trap '' TERM; while :; do sleep 0.05; done"), {"false"}, 100ms);
   spec.stop_timeout = 300ms;
   Rig r(spec);
   r.s->on_event(Event::go);
@@ -324,18 +324,18 @@ TEST(ServiceUnready, StopStopsIt) {
 // ---- running and ready ----
 
 TEST(ServiceRunning, ExitedEndsExitedFailedOrInBackoffByItsRestartPolicy) {
-  config::Service ok = shell("exit 0");
+  ServiceSpec ok = shell("exit 0");
   ok.restart = config::Restart::never;
   Rig a(ok);
   a.s->on_event(Event::go);
   ASSERT_TRUE(a.reaches(Phase::exited));
-  config::Service bad = shell("exit 3");
+  ServiceSpec bad = shell("exit 3");
   bad.restart = config::Restart::never;
   Rig b(bad);
   b.s->on_event(Event::go);
   ASSERT_TRUE(b.reaches(Phase::failed));
   EXPECT_EQ(b.s->status().last_exit_status, 3);
-  config::Service flaky = shell("exit 3");
+  ServiceSpec flaky = shell("exit 3");
   flaky.backoff_initial = flaky.backoff_max = 10s;
   Rig c(flaky);
   c.s->on_event(Event::go);
@@ -343,7 +343,7 @@ TEST(ServiceRunning, ExitedEndsExitedFailedOrInBackoffByItsRestartPolicy) {
 }
 
 TEST(ServiceRunning, AOneshotThatSucceededSatisfiesDependentsAndOneThatFailedDoesNot) {
-  config::Service ok = shell("exit 0");
+  ServiceSpec ok = shell("exit 0");
   ok.oneshot = true;
   ok.restart = config::Restart::never;
   Rig a(ok);
@@ -351,7 +351,7 @@ TEST(ServiceRunning, AOneshotThatSucceededSatisfiesDependentsAndOneThatFailedDoe
   ASSERT_TRUE(a.reaches(Phase::exited));
   EXPECT_TRUE(a.s->satisfies_dependents());
   EXPECT_TRUE(a.s->finished());
-  config::Service bad = ok;
+  ServiceSpec bad = ok;
   bad.command = {"/bin/sh", "-c", "exit 1"};
   Rig b(bad);
   b.s->on_event(Event::go);
@@ -370,7 +370,7 @@ TEST(ServiceRunning, StopStopsIt) {
 }
 
 TEST(ServiceReady, ExitedGoesToBackoffAndStopStopsIt) {
-  config::Service spec = with_exec_probe(shell("sleep 0.3; exit 1"), {"true"});
+  ServiceSpec spec = with_exec_probe(shell("sleep 0.3; exit 1"), {"true"});
   spec.backoff_initial = spec.backoff_max = 10s;
   Rig r(spec);
   r.s->on_event(Event::go);
@@ -398,7 +398,7 @@ TEST(ServiceStopping, ExitedMakesItStoppedAndEveryWaiterHearsIt) {
 }
 
 TEST(ServiceStopping, KillTimerSendsSigkill) {
-  config::Service spec = shell("trap '' TERM; while :; do sleep 0.05; done");
+  ServiceSpec spec = shell("trap '' TERM; while :; do sleep 0.05; done");
   spec.stop_timeout = 200ms;
   Rig r(spec);
   r.s->on_event(Event::go);
@@ -414,7 +414,7 @@ TEST(ServiceStopping, KillTimerSendsSigkill) {
 
 TEST(ServiceAtRest, RearmMakesItWaitingAgainAndStopAnswersAtOnce) {
   for (Phase rest : {Phase::stopped, Phase::exited, Phase::failed}) {
-    config::Service spec = shell(rest == Phase::failed ? "exit 1" : "exit 0");
+    ServiceSpec spec = shell(rest == Phase::failed ? "exit 1" : "exit 0");
     spec.restart = config::Restart::never;
     Rig r(spec);
     if (rest == Phase::stopped) r.s->stop(nullptr);
@@ -433,7 +433,7 @@ TEST(ServiceAtRest, RearmMakesItWaitingAgainAndStopAnswersAtOnce) {
 
 TEST(ServiceBackoff, BackoffOverStartsItAgain) {
   wsinit::testing::TempDir dir;
-  config::Service spec = shell("test -e " + dir.path + "/second || { touch " + dir.path + "/second; exit 1; }; exec sleep 30");
+  ServiceSpec spec = shell("test -e " + dir.path + "/second || { touch " + dir.path + "/second; exit 1; }; exec sleep 30");
   spec.backoff_initial = spec.backoff_max = 50ms;
   Rig r(spec);
   r.s->on_event(Event::go);
@@ -443,7 +443,7 @@ TEST(ServiceBackoff, BackoffOverStartsItAgain) {
 }
 
 TEST(ServiceBackoff, RearmCancelsTheRestartAndStopHaltsIt) {
-  config::Service spec = shell("exit 1");
+  ServiceSpec spec = shell("exit 1");
   spec.backoff_initial = spec.backoff_max = 100ms;
   Rig r(spec);
   r.s->on_event(Event::go);
@@ -475,7 +475,7 @@ TEST(ServiceExternal, ProbePassedWhenTheOtherProcessAnswers) {
 TEST(ServiceExternal, RecheckPortKeepsProbingWhileTakenAndStartsOursOnceFree) {
   for (Phase from : {Phase::external, Phase::external_ready}) {
     Listener l;
-    config::Service spec = adopting(l);
+    ServiceSpec spec = adopting(l);
     if (from == Phase::external) spec.ready.tcp_port = 1;  // never answers
     Rig r(spec);
     r.s->on_event(Event::go);
@@ -503,7 +503,7 @@ TEST(ServiceExternal, StopHaltsIt) {
 // ---- the main command (tini mode) ----
 
 TEST(ServiceMain, ExitedEndsItAndTellsWsinit) {
-  config::Service spec = shell("exit 5");
+  ServiceSpec spec = shell("exit 5");
   spec.name = "main";
   spec.restart = config::Restart::never;
   Rig r(spec, Phase::waiting, Service::Role::main);

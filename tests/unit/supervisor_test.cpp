@@ -268,7 +268,8 @@ struct Harness {
     Supervisor::Hooks hooks;
     hooks.on_main_exit = [this](int status) { main_exit = status; };
     std::vector<std::string> env = {"PATH=/usr/bin:/bin", "DIR=" + dir.path};
-    supervisor = std::make_unique<Supervisor>(&loop, *loaded.config, std::vector<std::string>{}, env, hooks);
+    supervisor = std::make_unique<Supervisor>(&loop, *loaded.config, specs_of(loaded.config->services),
+                                              std::vector<std::string>{}, env, hooks);
     reaper = std::make_unique<Timer>(&loop);
     reaper->repeat(2ms, [this] {
       int status;
@@ -397,6 +398,22 @@ TEST(Supervisor, ServiceAfterWorkspaceRunningWaitsForTheCondition) {
   EXPECT_EQ(h.get("user").state, State::running);
   h.supervisor->set_condition("workspace-running", false);  // going away stops nothing
   EXPECT_EQ(h.get("user").state, State::running);
+}
+
+// sshd's definition does not change when its sshd_config does; the spec's inputs carry it.
+TEST(Supervisor, ReloadRestartsAServiceWhoseInputsChangedAndKeepsOneThatDidNot) {
+  Harness h("  - {name: web, shell: 'exec sleep 30'}\n  - {name: api, shell: 'exec sleep 30'}\n");
+  ASSERT_TRUE(h.run_until([&] { return h.get("web").pid > 0 && h.get("api").pid > 0; }));
+  pid_t web = h.get("web").pid, api = h.get("api").pid;
+  std::string text = "version: 1\nservices:\n  - {name: web, shell: 'exec sleep 30'}\n  - {name: api, shell: 'exec sleep 30'}\n";
+  auto loaded = config::load_text(text, "test.yaml", {}, config::Profile::plain);
+  ASSERT_TRUE(loaded.config);
+  loaded.config->paths.logs = h.dir.path;
+  auto specs = specs_of(loaded.config->services);
+  specs[0].inputs = "sshd_config digest 2";
+  h.supervisor->reload(*loaded.config, specs);
+  ASSERT_TRUE(h.run_until([&] { return h.get("web").pid > 0 && h.get("web").pid != web; }));
+  EXPECT_EQ(h.get("api").pid, api);
 }
 
 TEST(ControlRequest, ParsesTheProtocolAndRefusesTheRest) {
