@@ -30,65 +30,65 @@ bool in_group(gid_t gid) {
 // An existing directory is used as it is, never chmodded: it must be ours, and writable by no
 // one else. Group write is let be when we are in the group: Kubernetes' fsGroup makes every
 // directory of a volume g+rwx, with a group the pod's processes are in, at each start.
-std::optional<std::string> usable_as_it_is(const std::string& dir) {
+Status usable_as_it_is(const std::string& dir) {
   struct stat st;
-  if (lstat(dir.c_str(), &st) < 0) return "cannot use " + dir + ": " + strerror(errno);
-  if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
+  if (lstat(dir.c_str(), &st) < 0) return fail("cannot use " + dir + ": " + strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return fail(dir + " is not a directory");
   if (st.st_uid != getuid())
-    return dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to us (uid " + std::to_string(getuid()) + ")";
+    return fail(dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to us (uid " + std::to_string(getuid()) + ")");
   if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && !in_group(st.st_gid))) {
     char mode[8];
     snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
-    return dir + " can be written by other users (mode " + mode + ", group " + std::to_string(st.st_gid) +
-           "); wsinit does not change the mode of a directory it did not create: name a directory only uid " +
-           std::to_string(getuid()) + " can write to, or one that does not exist yet";
+    return fail(dir + " can be written by other users (mode " + mode + ", group " + std::to_string(st.st_gid) +
+                "); wsinit does not change the mode of a directory it did not create: name a directory only uid " +
+                std::to_string(getuid()) + " can write to, or one that does not exist yet");
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace
 
-std::optional<std::string> prepare_private_dir(const std::string& dir) {
+Status prepare_private_dir(const std::string& dir) {
   size_t slash = dir.rfind('/');
   if (slash != std::string::npos && slash > 0) {
-    if (auto problem = make_dirs(dir.substr(0, slash), 0755)) return problem;
+    if (auto made = make_dirs(dir.substr(0, slash), 0755); !made) return made;
   }
   if (mkdir(dir.c_str(), 0700) == 0) {
     // Ours, just made: 0700 whatever the umask took from it.
-    if (chmod(dir.c_str(), 0700) < 0) return "cannot make " + dir + " private (0700): " + strerror(errno);
-    return std::nullopt;
+    if (chmod(dir.c_str(), 0700) < 0) return fail("cannot make " + dir + " private (0700): " + strerror(errno));
+    return {};
   }
-  if (errno != EEXIST) return "cannot create " + dir + ": " + strerror(errno);
+  if (errno != EEXIST) return fail("cannot create " + dir + ": " + strerror(errno));
   return usable_as_it_is(dir);
 }
 
-std::optional<std::string> make_dirs(const std::string& dir, mode_t mode) {
-  if (dir.empty() || dir[0] != '/') return "'" + dir + "' is not an absolute path";
+Status make_dirs(const std::string& dir, mode_t mode) {
+  if (dir.empty() || dir[0] != '/') return fail("'" + dir + "' is not an absolute path");
   for (size_t slash = 1;; ++slash) {
     slash = dir.find('/', slash);
     std::string part = dir.substr(0, slash);
-    if (mkdir(part.c_str(), mode) < 0 && errno != EEXIST) return "cannot create " + part + ": " + strerror(errno);
+    if (mkdir(part.c_str(), mode) < 0 && errno != EEXIST) return fail("cannot create " + part + ": " + strerror(errno));
     if (slash == std::string::npos) break;
   }
   struct stat st;
-  if (stat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) return dir + " is not a directory";
-  return std::nullopt;
+  if (stat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) return fail(dir + " is not a directory");
+  return {};
 }
 
-std::optional<std::string> usable_dir_in_existing_parent(const std::string& dir, mode_t mode) {
-  if (dir.empty()) return "no directory given";
-  if (mkdir(dir.c_str(), mode) < 0 && errno != EEXIST) return "cannot create " + dir + ": " + strerror(errno);
+Status usable_dir_in_existing_parent(const std::string& dir, mode_t mode) {
+  if (dir.empty()) return fail("no directory given");
+  if (mkdir(dir.c_str(), mode) < 0 && errno != EEXIST) return fail("cannot create " + dir + ": " + strerror(errno));
   struct stat st;
   if (stat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode) || access(dir.c_str(), W_OK | X_OK) < 0)
-    return dir + " is not a writable directory";
-  return std::nullopt;
+    return fail(dir + " is not a writable directory");
+  return {};
 }
 
-std::optional<std::string> write_atomically(const std::string& path, const std::string& content, mode_t mode) {
+Status write_atomically(const std::string& path, const std::string& content, mode_t mode) {
   // A unique name: two writers (two containers sharing a volume, both PID 1) never share one.
   std::string temp = path + ".tmp-XXXXXX";
   int fd = mkostemp(temp.data(), O_CLOEXEC);
-  if (fd < 0) return "cannot create a temporary file next to " + path + ": " + strerror(errno);
+  if (fd < 0) return fail("cannot create a temporary file next to " + path + ": " + strerror(errno));
   size_t done = 0;
   while (done < content.size()) {
     ssize_t n = write(fd, content.data() + done, content.size() - done);
@@ -103,7 +103,7 @@ std::optional<std::string> write_atomically(const std::string& path, const std::
   if (!ok || rename(temp.c_str(), path.c_str()) < 0) {
     if (ok) saved = errno;
     unlink(temp.c_str());
-    return "cannot write " + path + ": " + strerror(saved);
+    return fail("cannot write " + path + ": " + strerror(saved));
   }
   // The rename itself survives a crash only once the directory is on disk too.
   std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
@@ -111,10 +111,10 @@ std::optional<std::string> write_atomically(const std::string& path, const std::
     fsync(dir_fd);
     close(dir_fd);
   }
-  return std::nullopt;
+  return {};
 }
 
-std::optional<std::string> read_fd(int fd, size_t max_bytes) {
+Result<std::string> read_fd(int fd, size_t max_bytes) {
   std::string text;
   char buf[16384];
   for (;;) {
@@ -122,32 +122,28 @@ std::optional<std::string> read_fd(int fd, size_t max_bytes) {
     size_t want = std::min(sizeof buf, max_bytes + 1 - text.size());
     ssize_t n = read(fd, buf, want);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::nullopt;
+    if (n < 0) return fail(std::string("cannot read: ") + strerror(errno), errno);
     if (n == 0) return text;
     text.append(buf, static_cast<size_t>(n));
-    if (text.size() > max_bytes) {
-      errno = EFBIG;
-      return std::nullopt;
-    }
+    if (text.size() > max_bytes) return fail(std::string("cannot read: ") + strerror(EFBIG), EFBIG);
   }
 }
 
-std::optional<std::string> read_file(const std::string& path, size_t max_bytes) {
+Result<std::string> read_file(const std::string& path, size_t max_bytes) {
+  auto failed = [&path](int code) { return fail("cannot read " + path + ": " + strerror(code), code); };
   // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer (PID 1 must not
   // wait); it changes nothing for a regular file.
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return std::nullopt;
+  if (fd < 0) return failed(errno);
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    int saved = errno;
+    int saved = st.st_mode != 0 && !S_ISREG(st.st_mode) ? EINVAL : errno;
     close(fd);
-    errno = st.st_mode != 0 && !S_ISREG(st.st_mode) ? EINVAL : saved;
-    return std::nullopt;
+    return failed(saved);
   }
   auto text = read_fd(fd, max_bytes);
-  int saved = errno;
   close(fd);
-  errno = saved;
+  if (!text) return failed(text.error().code);
   return text;
 }
 

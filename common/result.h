@@ -45,11 +45,16 @@ class [[nodiscard]] Result {
   T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
+  // The value, or `fallback` when it failed.
+  template <class U>
+  T value_or(U&& fallback) const& {
+    return ok() ? std::get<0>(state_) : static_cast<T>(std::forward<U>(fallback));
+  }
 
-  // The error; only when !ok().
+  // The error; an empty one (no message, code 0) when ok().
   const Error& error() const {
-    if (ok()) std::abort();
-    return std::get<1>(state_);
+    static const Error none;
+    return ok() ? none : std::get<1>(state_);
   }
 
  private:
@@ -74,11 +79,8 @@ class [[nodiscard]] Result<void> {
   bool ok() const { return !failed_; }
   explicit operator bool() const { return ok(); }
 
-  // The error; only when !ok().
-  const Error& error() const {
-    if (!failed_) std::abort();
-    return error_;
-  }
+  // The error; an empty one (no message, code 0) when ok().
+  const Error& error() const { return error_; }
 
  private:
   Error error_;

@@ -25,7 +25,7 @@ std::string bracketed(const std::string& host) { return host.find(':') == std::s
 
 }  // namespace
 
-std::optional<Url> parse_url(const std::string& text, std::string* error) {
+Result<Url> parse_url(const std::string& text) {
   Url url;
   std::string rest;
   if (text.rfind("https://", 0) == 0) {
@@ -35,8 +35,7 @@ std::optional<Url> parse_url(const std::string& text, std::string* error) {
   } else if (text.rfind("http://", 0) == 0) {
     rest = text.substr(7);
   } else {
-    *error = "'" + shown(text) + "' is not an http:// or https:// URL";
-    return std::nullopt;
+    return fail("'" + shown(text) + "' is not an http:// or https:// URL");
   }
   size_t end = rest.find_first_of("/?#");  // http://host?q has the path "/?q"
   std::string authority = rest.substr(0, end), port;
@@ -44,10 +43,7 @@ std::optional<Url> parse_url(const std::string& text, std::string* error) {
   url.path = url.path.substr(0, url.path.find('#'));  // a fragment is the client's, never sent
   if (!authority.empty() && authority[0] == '[') {
     size_t close = authority.find(']');
-    if (close == std::string::npos) {
-      *error = "unterminated [IPv6] address in '" + shown(text) + "'";
-      return std::nullopt;
-    }
+    if (close == std::string::npos) return fail("unterminated [IPv6] address in '" + shown(text) + "'");
     url.host = authority.substr(1, close - 1);
     if (close + 1 < authority.size() && authority[close + 1] == ':') port = authority.substr(close + 2);
   } else {
@@ -55,38 +51,25 @@ std::optional<Url> parse_url(const std::string& text, std::string* error) {
     url.host = authority.substr(0, colon);
     if (colon != std::string::npos) port = authority.substr(colon + 1);
   }
-  if (url.host.empty() || url.host.find('@') != std::string::npos || has_blank_or_control(url.host)) {
-    *error = "bad host in '" + shown(text) + "'";
-    return std::nullopt;
-  }
+  if (url.host.empty() || url.host.find('@') != std::string::npos || has_blank_or_control(url.host)) return fail("bad host in '" + shown(text) + "'");
   if (!port.empty()) {
     if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) < 1 ||
         std::stoi(port) > 65535) {
-      *error = "bad port '" + port + "'";
-      return std::nullopt;
+      return fail("bad port '" + port + "'");
     }
     url.port = std::stoi(port);
   }
-  if (has_blank_or_control(url.path)) {
-    *error = "the path holds a blank or a control character";
-    return std::nullopt;
-  }
+  if (has_blank_or_control(url.path)) return fail("the path holds a blank or a control character");
   return url;
 }
 
-std::optional<Url> parse_probe_url(const std::string& text, std::string* error) {
-  auto url = parse_url(text, error);
-  if (!url) return std::nullopt;
-  if (url->tls) {
-    *error = "expected an http:// URL (probes do not speak TLS)";
-    return std::nullopt;
-  }
+Result<Url> parse_probe_url(const std::string& text) {
+  auto url = parse_url(text);
+  if (!url) return url;
+  if (url->tls) return fail("expected an http:// URL (probes do not speak TLS)");
   if (url->host == "localhost") url->host = "127.0.0.1";
-  if (!is_ip_literal(url->host)) {
-    *error = "host '" + url->host + "' must be an IP address or localhost (probes do not resolve names; e.g. http://127.0.0.1:" +
-             std::to_string(url->port) + "/)";
-    return std::nullopt;
-  }
+  if (!is_ip_literal(url->host)) return fail("host '" + url->host + "' must be an IP address or localhost (probes do not resolve names; e.g. http://127.0.0.1:" +
+             std::to_string(url->port) + "/)");
   return url;
 }
 

@@ -1,8 +1,9 @@
 // http:// and https:// URLs, as the readiness probes and the reporter take them.
 #pragma once
 
-#include <optional>
 #include <string>
+
+#include "common/result.h"
 
 namespace wsinit {
 
@@ -13,14 +14,14 @@ struct Url {
   std::string path = "/";
 };
 
-// SCHEME://HOST[:PORT][/PATH]; nullopt with the reason when it is not one. The reason never
-// shows the query string (tokens live there).
-std::optional<Url> parse_url(const std::string& text, std::string* error);
+// SCHEME://HOST[:PORT][/PATH], or the reason it is not one. The reason never shows the query
+// string (tokens live there).
+Result<Url> parse_url(const std::string& text);
 
 // What a readiness probe can reach: http://HOST[:PORT][/PATH] with HOST an IPv4 or [IPv6]
 // literal, or localhost (taken as 127.0.0.1). Probes check services in this container and do
-// not resolve names; nullopt with the reason otherwise.
-std::optional<Url> parse_probe_url(const std::string& text, std::string* error);
+// not resolve names; the reason otherwise.
+Result<Url> parse_probe_url(const std::string& text);
 
 // True when `host` is an IPv4 or IPv6 address (IPv6 without []).
 bool is_ip_literal(const std::string& host);

@@ -55,10 +55,12 @@ class Reader {
       fail(node, std::string(path) + ": expected a string");
       return std::nullopt;
     }
-    std::string error;
-    auto value = expand(node.Scalar(), env_, &error);
-    if (!value) fail(node, std::string(path) + ": " + error);
-    return value;
+    auto value = expand(node.Scalar(), env_);
+    if (!value) {
+      fail(node, std::string(path) + ": " + value.error().message);
+      return std::nullopt;
+    }
+    return *value;
   }
 
   template <typename T>
@@ -107,9 +109,9 @@ class Reader {
       if (auto v = text(item, path)) out.push_back(*v);
     }
   }
-  // A list each item of which must pass `problem_of`; a refusal names that item's position.
+  // A list each item of which must pass `check`; a refusal names that item's position.
   void set_each(const YAML::Node& node, std::string_view path, std::vector<std::string>& out,
-                const std::function<std::optional<std::string>(const std::string&)>& problem_of) {
+                const std::function<Status(const std::string&)>& check) {
     if (!node.IsSequence()) {
       fail(node, std::string(path) + ": expected a list of strings");
       return;
@@ -118,16 +120,16 @@ class Reader {
     for (const auto& item : node) {
       auto v = text(item, path);
       if (!v) continue;
-      if (auto problem = problem_of(*v)) fail(item, std::string(path) + ": " + *problem);
+      if (auto checked = check(*v); !checked) fail(item, std::string(path) + ": " + checked.error().message);
       out.push_back(*v);
     }
   }
-  // A string that must pass `problem_of`.
+  // A string that must pass `check`.
   void set_checked(const YAML::Node& node, std::string_view path, std::string& out,
-                   const std::function<std::optional<std::string>(const std::string&)>& problem_of) {
+                   const std::function<Status(const std::string&)>& check) {
     auto v = text(node, path);
     if (!v) return;
-    if (auto problem = problem_of(*v)) fail(node, std::string(path) + ": " + *problem);
+    if (auto checked = check(*v); !checked) fail(node, std::string(path) + ": " + checked.error().message);
     out = *v;
   }
   void set(const YAML::Node& node, std::string_view path, std::map<std::string, std::string>& out) {
@@ -163,18 +165,18 @@ class Reader {
   std::vector<std::string>& errors_;
 };
 
-std::optional<std::string> passwd_path(const std::string& path) { return invalid_path(path, true); }
-std::optional<std::string> plain_path(const std::string& path) { return invalid_path(path, false); }
-std::optional<std::string> listen_problem(const std::string& text) {
-  if (parse_listen(text)) return std::nullopt;
-  return "'" + text + "' is not IP:PORT (expected a numeric IPv4 address or a bracketed IPv6 one, and a port " +
-         "from 1 to 65535: 0.0.0.0:60022, [::]:60022)";
+Status passwd_path(const std::string& path) { return check_path(path, true); }
+Status plain_path(const std::string& path) { return check_path(path, false); }
+Status check_listen(const std::string& text) {
+  if (parse_listen(text)) return {};
+  return fail("'" + text + "' is not IP:PORT (expected a numeric IPv4 address or a bracketed IPv6 one, and a port " +
+              "from 1 to 65535: 0.0.0.0:60022, [::]:60022)");
 }
 
 // Every user.* value goes into the passwd line, user.name into sshd_config too.
 void Reader::read_user(const YAML::Node& n, Config::User& u) {
   if (!expect_map(n, "user", {"name", "home", "shell"})) return;
-  if (n["name"]) set_checked(n["name"], "user.name", u.name, [](const std::string& v) { return invalid_user_name(v); });
+  if (n["name"]) set_checked(n["name"], "user.name", u.name, [](const std::string& v) { return check_user_name(v); });
   if (n["home"]) set_checked(n["home"], "user.home", u.home, passwd_path);
   if (n["shell"]) set_checked(n["shell"], "user.shell", u.shell, passwd_path);
 }
@@ -212,7 +214,7 @@ void Reader::read_sshd(const YAML::Node& n, Config::Sshd& s) {
     return;
   if (n["enabled"]) set(n["enabled"], "sshd.enabled", s.enabled);
   if (n["binary"]) set(n["binary"], "sshd.binary", s.binary);
-  if (n["listen"]) set_each(n["listen"], "sshd.listen", s.listen, listen_problem);
+  if (n["listen"]) set_each(n["listen"], "sshd.listen", s.listen, check_listen);
   if (n["host_key_types"]) {
     set(n["host_key_types"], "sshd.host_key_types", s.host_key_types);
     for (const auto& t : s.host_key_types) {
@@ -222,10 +224,10 @@ void Reader::read_sshd(const YAML::Node& n, Config::Sshd& s) {
   }
   if (n["password_less"]) set(n["password_less"], "sshd.password_less", s.password_less);
   if (n["allow_from"])
-    set_each(n["allow_from"], "sshd.allow_from", s.allow_from, [](const std::string& v) { return invalid_cidr(v); });
+    set_each(n["allow_from"], "sshd.allow_from", s.allow_from, [](const std::string& v) { return check_cidr(v); });
   if (n["authorized_keys"])
     set_each(n["authorized_keys"], "sshd.authorized_keys", s.authorized_keys,
-             [](const std::string& v) { return invalid_key_line(v); });
+             [](const std::string& v) { return check_key_line(v); });
 }
 
 void Reader::read_editor(const YAML::Node& n, Config::Editor& e) {
@@ -245,15 +247,16 @@ void Reader::read_health(const YAML::Node& n, Config::Health& h) {
   if (!expect_map(n, "health", {"listen", "report"})) return;
   if (n["listen"])
     set_checked(n["listen"], "health.listen", h.listen, [](const std::string& v) {
-      return v.empty() ? std::nullopt : listen_problem(v);  // "" turns the endpoints off
+      return v.empty() ? Status{} : check_listen(v);  // "" turns the endpoints off
     });
   const YAML::Node r = n["report"];
   if (!r || !expect_map(r, "health.report", {"url", "interval", "secret_file", "ca_file"})) return;
   if (r["url"]) {
-    std::string error;  // host names are fine here: the reporter resolves them
+    // Host names are fine here: the reporter resolves them.
     if (auto url = text(r["url"], "health.report.url")) {
       h.report_url = *url;
-      if (!url->empty() && !parse_url(*url, &error)) fail(r["url"], "health.report.url: " + error);
+      if (auto parsed = url->empty() ? Result<Url>(Url{}) : parse_url(*url); !parsed)
+        fail(r["url"], "health.report.url: " + parsed.error().message);
     }
   }
   if (r["interval"]) set(r["interval"], "health.report.interval", h.report_interval);
@@ -314,10 +317,9 @@ void Reader::read_readiness(const YAML::Node& n, std::string_view path, Readines
     set_port(n["tcp"], std::string(path) + ".tcp", r.tcp_port);
   } else if (n["http"]) {
     r.kind = Readiness::Kind::http;
-    std::string error;
     if (auto url = text(n["http"], std::string(path) + ".http")) {
       r.http_url = *url;
-      if (!parse_probe_url(*url, &error)) fail(n["http"], std::string(path) + ".http: " + error);
+      if (auto parsed = parse_probe_url(*url); !parsed) fail(n["http"], std::string(path) + ".http: " + parsed.error().message);
     }
   } else {
     r.kind = Readiness::Kind::exec;
@@ -416,15 +418,15 @@ std::optional<Profile> profile_of(const YAML::Node& root, Reader& reader, Profil
 }
 
 std::string must_expand(const std::string& text, const Environment& env) {
-  std::string error;
-  return expand(text, env, &error).value_or(text);
+  return expand(text, env).value_or(text);
 }
 
 // A default that comes from the environment, checked where it is read: an "environment:" error.
 void check_from_environment(std::vector<std::string>* errors, std::string_view what, std::string_view variables,
-                            std::optional<std::string> problem) {
-  if (problem && errors)
-    errors->push_back("environment: " + std::string(what) + " (from " + std::string(variables) + "): " + *problem);
+                            const Status& checked) {
+  if (!checked && errors)
+    errors->push_back("environment: " + std::string(what) + " (from " + std::string(variables) + "): " +
+                      checked.error().message);
 }
 
 
@@ -445,7 +447,7 @@ Config profile_defaults(Profile profile, const Environment& env, std::vector<std
   if (profile == Profile::gitlab) {
     c.sshd.enabled = Switch::automatic;
     c.sshd.listen = {must_expand("0.0.0.0:${GL_SSH_PORT:-60022}", env)};
-    check_from_environment(errors, "sshd.listen", "GL_SSH_PORT", listen_problem(c.sshd.listen.front()));
+    check_from_environment(errors, "sshd.listen", "GL_SSH_PORT", check_listen(c.sshd.listen.front()));
     c.editor.enabled = Switch::automatic;
     std::string port = must_expand("${GL_VSCODE_PORT:-${GL_EDITOR_PORT:-60001}}", env);
     if (auto parsed = parse_port(port)) c.editor.port = *parsed;
@@ -484,7 +486,7 @@ LoadResult load_text(std::string_view text, const std::string& source, const Env
 
 LoadResult load_file(const std::string& path, const Environment& env, Profile fallback) {
   auto text = fs::read_file(path, 4 << 20);  // a config is a few KiB
-  if (!text) return {std::nullopt, {path + ": cannot read config file: " + std::strerror(errno)}};
+  if (!text) return {std::nullopt, {path + ": cannot read config file: " + std::strerror(text.error().code)}};
   return load_text(*text, path, env, fallback);
 }
 

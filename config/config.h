@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/environment.h"
+#include "common/result.h"
 
 namespace wsinit::config {
 
@@ -162,10 +163,9 @@ std::vector<const Service*> start_order(const Config& config);
 // The same for any list of services: the indexes of `services` in start order.
 std::vector<size_t> start_order(const std::vector<const Service*>& services);
 
-// "${A}" and "${A:-default}" (defaults may nest); "$${" is a literal "${".
-// Returns nullopt and sets `error` on malformed input.
-std::optional<std::string> expand(std::string_view text, const Environment& env,
-                                  std::string* error);
+// "${A}" and "${A:-default}" (defaults may nest); "$${" is a literal "${". Malformed input
+// is an error.
+Result<std::string> expand(std::string_view text, const Environment& env);
 
 std::optional<int> parse_port(std::string_view text);             // 1 to 65535, digits only
 std::optional<Duration> parse_duration(std::string_view text);  // 250ms 10s 2m 1h 1m30s 0
@@ -185,13 +185,13 @@ struct ListenAddress {
 std::optional<ListenAddress> parse_listen(std::string_view text);
 
 // Checks of values that end up in a file format (/etc/passwd, sshd_config, authorized_keys);
-// config/ refuses them with file:line:column. Each says what is wrong, or nullopt.
-std::optional<std::string> invalid_user_name(std::string_view name);  // [a-z_][a-z0-9_-]{0,31}
+// config/ refuses them with file:line:column. Each fails saying what is wrong.
+Status check_user_name(std::string_view name);  // [a-z_][a-z0-9_-]{0,31}
 // An absolute path on one line (no newline, CR or NUL), at most 4096 bytes; with `in_passwd`
 // (it may become a passwd field: user.home, user.shell, paths.data) no ':' either.
-std::optional<std::string> invalid_path(std::string_view path, bool in_passwd);
-std::optional<std::string> invalid_cidr(std::string_view text);       // a.b.c.d/n, v6/n, or an address
-std::optional<std::string> invalid_key_line(std::string_view text);   // one authorized_keys line
+Status check_path(std::string_view path, bool in_passwd);
+Status check_cidr(std::string_view text);      // a.b.c.d/n, v6/n, or an address
+Status check_key_line(std::string_view text);  // one authorized_keys line
 
 using wsinit::environment_of;  // common/environment.h
 

@@ -25,8 +25,7 @@ size_t closing_brace(std::string_view text, size_t pos) {
 
 }  // namespace
 
-std::optional<std::string> expand(std::string_view text, const Environment& env,
-                                  std::string* error) {
+Result<std::string> expand(std::string_view text, const Environment& env) {
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '$' || i + 1 >= text.size()) {
@@ -44,28 +43,22 @@ std::optional<std::string> expand(std::string_view text, const Environment& env,
     }
     size_t body = i + 2;
     size_t end = closing_brace(text, body);
-    if (end == std::string_view::npos) {
-      *error = "unterminated ${ at offset " + std::to_string(i);
-      return std::nullopt;
-    }
+    if (end == std::string_view::npos) return fail("unterminated ${ at offset " + std::to_string(i));
     size_t name_end = body;
     if (name_end < end && name_start(text[name_end])) {
       while (name_end < end && name_char(text[name_end])) ++name_end;
     }
     std::string_view name = text.substr(body, name_end - body);
     std::string_view rest = text.substr(name_end, end - name_end);
-    if (name.empty() || (!rest.empty() && !rest.starts_with(":-"))) {
-      *error = "malformed ${" + std::string(text.substr(body, end - body)) +
-               "} (expected ${NAME} or ${NAME:-default})";
-      return std::nullopt;
-    }
+    if (name.empty() || (!rest.empty() && !rest.starts_with(":-")))
+      return fail("malformed ${" + std::string(text.substr(body, end - body)) + "} (expected ${NAME} or ${NAME:-default})");
     auto found = env.find(name);
     bool has_value = found != env.end() && !found->second.empty();
     if (has_value) {
       out += found->second;
     } else if (!rest.empty()) {
-      auto fallback = expand(rest.substr(2), env, error);
-      if (!fallback) return std::nullopt;
+      auto fallback = expand(rest.substr(2), env);
+      if (!fallback) return fallback;
       out += *fallback;
     }
     i = end;

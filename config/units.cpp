@@ -63,41 +63,41 @@ std::optional<ListenAddress> parse_listen(std::string_view text) {
   return address;
 }
 
-std::optional<std::string> invalid_user_name(std::string_view name) {
+Status check_user_name(std::string_view name) {
   auto ok_first = [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; };
   auto ok_rest = [&](char c) { return ok_first(c) || is_digit(c) || c == '-'; };
   if (name.empty() || name.size() > 32 || !ok_first(name[0]) || !std::all_of(name.begin(), name.end(), ok_rest))
-    return shown(name) + " is not a user name (expected [a-z_][a-z0-9_-]{0,31})";
-  return std::nullopt;
+    return fail(shown(name) + " is not a user name (expected [a-z_][a-z0-9_-]{0,31})");
+  return {};
 }
 
-std::optional<std::string> invalid_path(std::string_view path, bool in_passwd) {
-  if (path.empty() || path[0] != '/') return shown(path) + " is not an absolute path (expected it to start with /)";
-  if (path.size() > 4096) return "a path of " + std::to_string(path.size()) + " bytes (expected at most 4096)";
+Status check_path(std::string_view path, bool in_passwd) {
+  if (path.empty() || path[0] != '/') return fail(shown(path) + " is not an absolute path (expected it to start with /)");
+  if (path.size() > 4096) return fail("a path of " + std::to_string(path.size()) + " bytes (expected at most 4096)");
   if (path.find_first_of(std::string_view("\n\r\0", 3)) != std::string_view::npos)
-    return shown(path) + " holds a newline, CR or NUL (expected a path on one line)";
+    return fail(shown(path) + " holds a newline, CR or NUL (expected a path on one line)");
   if (in_passwd && path.find(':') != std::string_view::npos)
-    return shown(path) + " holds ':', which an /etc/passwd field cannot (expected a path without ':')";
-  return std::nullopt;
+    return fail(shown(path) + " holds ':', which an /etc/passwd field cannot (expected a path without ':')");
+  return {};
 }
 
-std::optional<std::string> invalid_cidr(std::string_view text) {
+Status check_cidr(std::string_view text) {
   size_t slash = text.find('/');
   std::string address(text.substr(0, slash));
   bool v4 = is_ip(AF_INET, address), v6 = !v4 && is_ip(AF_INET6, address);
-  if (!v4 && !v6) return shown(text) + " is not an address or CIDR (expected e.g. 10.0.0.0/8)";
-  if (slash == std::string_view::npos) return std::nullopt;
+  if (!v4 && !v6) return fail(shown(text) + " is not an address or CIDR (expected e.g. 10.0.0.0/8)");
+  if (slash == std::string_view::npos) return {};
   size_t pos = slash + 1;
   std::uint64_t bits = 0;
   if (!read_number(text, pos, bits) || pos != text.size() || pos - slash > 4 || bits > (v4 ? 32u : 128u))
-    return shown(text) + " has a bad prefix length (expected 0 to " + (v4 ? "32" : "128") + ")";
-  return std::nullopt;
+    return fail(shown(text) + " has a bad prefix length (expected 0 to " + (v4 ? "32" : "128") + ")");
+  return {};
 }
 
-std::optional<std::string> invalid_key_line(std::string_view text) {
+Status check_key_line(std::string_view text) {
   if (text.find_first_of(std::string_view("\n\r\0", 3)) != std::string_view::npos)
-    return shown(text) + " holds a newline, CR or NUL (expected one key per entry; several keys go in a file)";
-  return std::nullopt;
+    return fail(shown(text) + " holds a newline, CR or NUL (expected one key per entry; several keys go in a file)");
+  return {};
 }
 
 std::optional<Duration> parse_duration(std::string_view text) {

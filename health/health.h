@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "config/config.h"
 #include "sshd_setup/sshd_setup.h"
 #include "supervisor/supervisor.h"
@@ -93,8 +94,8 @@ class Server {
   using SnapshotSource = std::function<Snapshot()>;
   Server(uv_loop_t* loop, SnapshotSource source);
   ~Server();
-  // "ADDRESS:PORT"; false with a reason.
-  bool listen(const std::string& address, std::string* error);
+  // "ADDRESS:PORT".
+  Status listen(const std::string& address);
   // Something changed: answers the long polls waiting for readiness.
   void notify_change();
 
@@ -109,8 +110,8 @@ class Reporter {
  public:
   Reporter(uv_loop_t* loop, const config::Config::Health& settings, Server::SnapshotSource source);
   ~Reporter();
-  // Reads the secret, prepares TLS; false with a reason (the reporter then stays off).
-  bool start(std::string* error);
+  // Reads the secret, prepares TLS; on failure the reporter stays off.
+  Status start();
   void changed();  // a report follows within about 200 ms
 
   struct Impl;

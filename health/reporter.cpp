@@ -290,25 +290,16 @@ Reporter::Reporter(uv_loop_t* loop, const config::Config::Health& settings, Serv
 
 Reporter::~Reporter() = default;
 
-bool Reporter::start(std::string* error) {
+Status Reporter::start() {
   Impl& im = *impl_;
-  auto target = parse_url(im.settings.report_url, error);
-  if (!target) {
-    *error = "health.report.url: " + *error;
-    return false;
-  }
+  auto target = parse_url(im.settings.report_url);
+  if (!target) return fail("health.report.url: " + target.error().message);
   im.target = *target;
   if (!im.settings.report_secret_file.empty()) {
     auto secret = fs::read_file(im.settings.report_secret_file, 64 << 10);  // a key, not a file of data
-    if (!secret) {
-      *error = "health.report.secret_file: cannot read " + im.settings.report_secret_file + ": " + strerror(errno);
-      return false;
-    }
+    if (!secret) return fail("health.report.secret_file: cannot read " + im.settings.report_secret_file + ": " + strerror(secret.error().code));
     if (!secret->empty() && secret->back() == '\n') secret->pop_back();  // as `echo` leaves it
-    if (secret->empty()) {
-      *error = "health.report.secret_file: " + im.settings.report_secret_file + " is empty";
-      return false;
-    }
+    if (secret->empty()) return fail("health.report.secret_file: " + im.settings.report_secret_file + " is empty");
     im.secret = *secret;
   }
   if (target->tls) {
@@ -318,13 +309,12 @@ bool Reporter::start(std::string* error) {
     SSL_CTX_set_default_verify_paths(im.tls);
     if (!im.settings.report_ca_file.empty() &&
         SSL_CTX_load_verify_locations(im.tls, im.settings.report_ca_file.c_str(), nullptr) != 1) {
-      *error = "health.report.ca_file: cannot load " + im.settings.report_ca_file + ": " + tls_error();
-      return false;
+      return fail("health.report.ca_file: cannot load " + im.settings.report_ca_file + ": " + tls_error());
     }
   }
   im.interval.repeat(im.settings.report_interval, [this] { impl_->send(); });
   changed();
-  return true;
+  return {};
 }
 
 void Reporter::changed() {

@@ -316,28 +316,24 @@ Server::~Server() {
   }
 }
 
-bool Server::listen(const std::string& address, std::string* error) {
+Status Server::listen(const std::string& address) {
   auto parsed = config::parse_listen(address);  // the same parser config/ checks health.listen with
   sockaddr_storage sa{};
   int bad = !parsed        ? UV_EINVAL
             : parsed->ipv6 ? uv_ip6_addr(parsed->host.c_str(), parsed->port, reinterpret_cast<sockaddr_in6*>(&sa))
                            : uv_ip4_addr(parsed->host.c_str(), parsed->port, reinterpret_cast<sockaddr_in*>(&sa));
-  if (bad != 0) {
-    *error = "health.listen: '" + address + "' is not IP:PORT (expected e.g. 0.0.0.0:60080 or [::]:60080)";
-    return false;
-  }
+  if (bad != 0) return fail("health.listen: '" + address + "' is not IP:PORT (expected e.g. 0.0.0.0:60080 or [::]:60080)");
   auto* tcp = new uv_tcp_t;
   uv_tcp_init(impl_->loop, tcp);
   int err = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&sa), 0);
   if (err == 0) err = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), kListenBacklog, Impl::on_connection);
   if (err != 0) {
-    *error = "health: cannot listen on " + address + ": " + uv_strerror(err);
     uv_close(reinterpret_cast<uv_handle_t*>(tcp), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    return false;
+    return fail("health: cannot listen on " + address + ": " + uv_strerror(err));
   }
   tcp->data = impl_.get();
   impl_->listener = tcp;
-  return true;
+  return {};
 }
 
 void Server::notify_change() {
@@ -373,8 +369,8 @@ void StatusFile::changed() {
 
 void StatusFile::write_now() {
   impl_->debounce.stop();
-  if (auto problem = fs::write_atomically(impl_->path, status_json(impl_->source()), 0644)) {
-    spdlog::warn("status file: {}", *problem);
+  if (auto done = fs::write_atomically(impl_->path, status_json(impl_->source()), 0644); !done) {
+    spdlog::warn("status file: {}", done.error().message);
   }
 }
 

@@ -402,9 +402,8 @@ void Init::open_control_socket() {
       &loop_, [this](const supervisor::ControlRequest& request, supervisor::Supervisor::Reply reply) {
         handle_control(request, reply);
       });
-  std::string error;
-  if (!control_->listen(path, &error)) {
-    spdlog::warn("control socket off: {}", error);
+  if (auto listening = control_->listen(path); !listening) {
+    spdlog::warn("control socket off: {}", listening.error().message);
     control_.reset();
   }
 }
@@ -596,24 +595,22 @@ void Init::start_health() {
   auto source = [this] { return snapshot(); };
   if (!config_.health.listen.empty()) {
     health_server_ = std::make_unique<health::Server>(&loop_, source);
-    std::string error;
-    if (!health_server_->listen(config_.health.listen, &error)) {
-      spdlog::error("health endpoints off: {}", error);
+    if (auto listening = health_server_->listen(config_.health.listen); !listening) {
+      spdlog::error("health endpoints off: {}", listening.error().message);
       health_server_.reset();
     }
   }
   if (!config_.health.report_url.empty()) {
     reporter_ = std::make_unique<health::Reporter>(&loop_, config_.health, source);
-    std::string error;
-    if (!reporter_->start(&error)) {
-      spdlog::error("reports off: {}", error);
+    if (auto started = reporter_->start(); !started) {
+      spdlog::error("reports off: {}", started.error().message);
       reporter_.reset();
     }
   }
   if (tini_mode() && services_.empty()) return;  // a plain tini stand-in writes nothing
   const std::string& logs = config_.paths.logs;
-  if (auto problem = fs::usable_dir_in_existing_parent(logs, 0750)) {
-    spdlog::warn("status file off: {}", *problem);
+  if (auto done = fs::usable_dir_in_existing_parent(logs, 0750); !done) {
+    spdlog::warn("status file off: {}", done.error().message);
   } else {
     status_file_ = std::make_unique<health::StatusFile>(&loop_, logs + "/wsinit-status.json", source);
   }

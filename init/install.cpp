@@ -13,17 +13,17 @@ namespace wsinit::init {
 int install(const Command& command) {
   const std::string& dir = command.target;
   std::string target = (dir.size() > 1 && dir.back() == '/' ? dir.substr(0, dir.size() - 1) : dir) + "/wsinit";
-  if (auto problem = fs::make_dirs(dir, 0755)) {
-    fprintf(stderr, "wsinit install: %s\n", problem->c_str());
+  if (auto done = fs::make_dirs(dir, 0755); !done) {
+    fprintf(stderr, "wsinit install: %s\n", done.error().message.c_str());
     return 1;
   }
   auto binary = fs::read_file("/proc/self/exe", 256 << 20);
   if (!binary) {
-    fprintf(stderr, "wsinit install: cannot read the running binary (/proc/self/exe): %s\n", strerror(errno));
+    fprintf(stderr, "wsinit install: cannot read the running binary (/proc/self/exe): %s\n", strerror(binary.error().code));
     return 1;
   }
-  if (auto problem = fs::write_atomically(target, *binary, 0755)) {
-    fprintf(stderr, "wsinit install: %s\n", problem->c_str());
+  if (auto done = fs::write_atomically(target, *binary, 0755); !done) {
+    fprintf(stderr, "wsinit install: %s\n", done.error().message.c_str());
     return 1;
   }
   printf("installed wsinit %s as %s (%zu bytes)\n", WSINIT_VERSION, target.c_str(), binary->size());

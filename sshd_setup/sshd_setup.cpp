@@ -25,10 +25,10 @@ std::string data_dir(const config::Config& config, const user_ids::Identity& id,
   const std::string& wanted = config.paths.data;
   if (dry_run) return wanted;
   // Created only inside an existing parent: wsinit does not invent the projects volume where there is none.
-  auto problem = fs::usable_dir_in_existing_parent(wanted, 0700);
-  if (!problem) return wanted;
+  auto usable = fs::usable_dir_in_existing_parent(wanted, 0700);
+  if (usable) return wanted;
   std::string fallback = id.home + "/.wsinit";
-  s.warnings.push_back("paths.data: " + *problem + "; host keys are kept in " + fallback +
+  s.warnings.push_back("paths.data: " + usable.error().message + "; host keys are kept in " + fallback +
                        ", which may not survive a restart of the workspace");
   return fallback;
 }
@@ -40,8 +40,11 @@ std::optional<std::string> read_key_file(int fd, const struct stat& st, std::str
     return std::nullopt;
   }
   auto text = fs::read_fd(fd, kMaxKeyFile);
-  if (!text) *why = errno == EFBIG ? "larger than " + std::to_string(kMaxKeyFile) + " bytes" : std::string("cannot read: ") + strerror(errno);
-  return text;
+  if (!text) {
+    *why = text.error().code == EFBIG ? "larger than " + std::to_string(kMaxKeyFile) + " bytes" : text.error().message;
+    return std::nullopt;
+  }
+  return *text;
 }
 
 // The key in the open file `fd`, made 0600 through that same fd (sshd refuses group- or
@@ -93,10 +96,10 @@ std::optional<HostKey> host_key(KeyType type, const std::string& dir, bool dry_r
     s.errors.push_back("cannot generate the " + key.type + " host key: " + error);
     return std::nullopt;
   }
-  for (auto problem : {fs::write_atomically(key.path, files->private_text, 0600),
-                       fs::write_atomically(key.path + ".pub", files->public_line, 0644)}) {
-    if (problem) {
-      s.errors.push_back(*problem);
+  for (const auto& done : {fs::write_atomically(key.path, files->private_text, 0600),
+                           fs::write_atomically(key.path + ".pub", files->public_line, 0644)}) {
+    if (!done) {
+      s.errors.push_back(done.error().message);
       return std::nullopt;
     }
   }
@@ -118,7 +121,7 @@ std::string authorized_keys(const config::Config::Sshd& c, Setup& s) {
       out += *text;
       if (!out.empty() && out.back() != '\n') out += '\n';
     } else {
-      s.warnings.push_back("sshd.authorized_keys: cannot read " + entry + ": " + strerror(errno));
+      s.warnings.push_back("sshd.authorized_keys: " + text.error().message);
     }
   }
   return out;
@@ -202,8 +205,8 @@ bool host_keys(const config::Config& config, const user_ids::Identity& identity,
                ConfigText& text) {
   std::string ssh_dir = data_dir(config, identity, dry_run, s) + "/ssh";
   if (!dry_run) {
-    if (auto problem = fs::prepare_private_dir(ssh_dir)) {
-      s.errors.push_back("host keys: " + *problem);
+    if (auto done = fs::prepare_private_dir(ssh_dir); !done) {
+      s.errors.push_back("host keys: " + done.error().message);
       return false;
     }
   }
@@ -238,11 +241,11 @@ void write_files(const config::Config& config, const std::string& rendered, Setu
   // As root sshd separates privileges and wants its empty directory (Debian's service makes it).
   if (getuid() == 0 && mkdir("/run/sshd", 0755) < 0 && errno != EEXIST)
     s.warnings.push_back("cannot create /run/sshd, which sshd needs when run as root: " + std::string(strerror(errno)));
-  if (auto problem = fs::prepare_private_dir(config.paths.runtime)) s.errors.push_back(*problem);
+  if (auto done = fs::prepare_private_dir(config.paths.runtime); !done) s.errors.push_back(done.error().message);
   for (auto [path, content] : {std::pair{s.config_path, rendered},
                                std::pair{config.paths.runtime + "/authorized_keys", authorized_keys(config.sshd, s)}}) {
     if (!s.errors.empty()) break;
-    if (auto problem = fs::write_atomically(path, content, 0600)) s.errors.push_back(*problem);
+    if (auto done = fs::write_atomically(path, content, 0600); !done) s.errors.push_back(done.error().message);
   }
 }
 

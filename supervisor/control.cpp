@@ -20,26 +20,22 @@ namespace {
 
 constexpr auto kRequestTimeout = std::chrono::seconds(5);
 
-bool fill_address(const std::string& path, sockaddr_un& address, std::string* error) {
-  address = {};
+Result<sockaddr_un> unix_address(const std::string& path) {
+  sockaddr_un address{};
   address.sun_family = AF_UNIX;
-  if (path.size() >= sizeof address.sun_path) {
-    *error = "socket path too long (" + std::to_string(path.size()) + " bytes, at most " +
-             std::to_string(sizeof address.sun_path - 1) + "): " + path;
-    return false;
-  }
+  if (path.size() >= sizeof address.sun_path) return fail("socket path too long (" + std::to_string(path.size()) + " bytes, at most " +
+             std::to_string(sizeof address.sun_path - 1) + "): " + path);
   memcpy(address.sun_path, path.c_str(), path.size());
-  return true;
+  return address;
 }
 
 // True when something answers on `path`: another wsinit is running.
 bool socket_is_live(const std::string& path) {
-  sockaddr_un address;
-  std::string ignored;
-  if (!fill_address(path, address, &ignored)) return false;
+  auto address = unix_address(path);
+  if (!address) return false;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
-  bool live = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  bool live = connect(fd, reinterpret_cast<sockaddr*>(&*address), sizeof *address) == 0;
   close(fd);
   return live;
 }
@@ -195,33 +191,23 @@ ControlServer::~ControlServer() {
   }
 }
 
-bool ControlServer::listen(const std::string& path, std::string* error) {
+Status ControlServer::listen(const std::string& path) {
   std::string dir = path.substr(0, path.rfind('/'));
   if (!dir.empty()) {
-    if (auto problem = fs::prepare_private_dir(dir)) {
-      *error = *problem;
-      return false;
-    }
+    if (auto done = fs::prepare_private_dir(dir); !done) return done;
   }
-  sockaddr_un address;
-  if (!fill_address(path, address, error)) return false;
+  auto address = unix_address(path);
+  if (!address) return address.error();
   struct stat st;
   if (lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      *error = path + " exists and is not a socket";
-      return false;
-    }
-    if (socket_is_live(path)) {
-      *error = "another wsinit already answers on " + path;
-      return false;
-    }
+    if (!S_ISSOCK(st.st_mode)) return fail(path + " exists and is not a socket");
+    if (socket_is_live(path)) return fail("another wsinit already answers on " + path);
     unlink(path.c_str());  // left over from an instance that is gone
   }
   auto* pipe = new uv_pipe_t;
   if (int rc = uv_pipe_init(impl_->loop, pipe, 0); rc != 0) {
     delete pipe;
-    *error = "cannot set up the control socket: " + std::string(uv_strerror(rc));
-    return false;
+    return fail("cannot set up the control socket: " + std::string(uv_strerror(rc)));
   }
   // 0600 from its first moment: bind makes the socket with the umask, and the directory it is
   // in may be one that others can enter.
@@ -232,15 +218,14 @@ bool ControlServer::listen(const std::string& path, std::string* error) {
   if (err == 0 && chmod(path.c_str(), 0600) < 0) err = uv_translate_sys_error(errno);
   if (err == 0) err = uv_listen(reinterpret_cast<uv_stream_t*>(pipe), 16, Impl::on_connection);
   if (err != 0) {
-    *error = "cannot listen on " + path + ": " + uv_strerror(err);
     if (bound) unlink(path.c_str());
     uv_close(reinterpret_cast<uv_handle_t*>(pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
-    return false;
+    return fail("cannot listen on " + path + ": " + uv_strerror(err));
   }
   pipe->data = impl_.get();
   impl_->listener = pipe;
   impl_->path = path;
-  return true;
+  return {};
 }
 
 std::string control_socket_path(const config::Environment& env, const config::Config& config) {
@@ -249,14 +234,13 @@ std::string control_socket_path(const config::Environment& env, const config::Co
 }
 
 int control_request(const std::string& socket_path, const std::string& request) {
-  sockaddr_un address;
-  std::string error;
-  if (!fill_address(socket_path, address, &error)) {
-    fprintf(stderr, "wsinit: %s\n", error.c_str());
+  auto address = unix_address(socket_path);
+  if (!address) {
+    fprintf(stderr, "wsinit: %s\n", address.error().message.c_str());
     return 3;
   }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&*address), sizeof *address) < 0) {
     fprintf(stderr, "wsinit: no running wsinit answers on %s: %s\n", socket_path.c_str(), strerror(errno));
     if (fd >= 0) close(fd);
     return 3;

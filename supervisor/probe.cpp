@@ -10,9 +10,9 @@
 
 namespace wsinit::supervisor {
 
-std::optional<HttpTarget> parse_http_url(const std::string& text, std::string* error) {
-  auto url = parse_probe_url(text, error);
-  if (!url) return std::nullopt;
+Result<HttpTarget> parse_http_url(const std::string& text) {
+  auto url = parse_probe_url(text);
+  if (!url) return url.error();
   return HttpTarget{url->host, url->port, url->path, host_header(*url)};
 }
 
@@ -85,9 +85,8 @@ void Probe::Attempt::on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf
 Probe::Probe(uv_loop_t* loop, const config::Readiness& spec, std::string host)
     : loop_(loop), spec_(spec), host_(std::move(host)), timer_(loop) {
   if (spec_.kind == config::Readiness::Kind::http) {
-    std::string error;
-    http_ = parse_http_url(spec_.http_url, &error);
-    if (!http_) problem_ = "cannot probe " + spec_.http_url + ": " + error;
+    if (auto target = parse_http_url(spec_.http_url)) http_ = *target;
+    else problem_ = "cannot probe " + spec_.http_url + ": " + target.error().message;
   }
 }
 

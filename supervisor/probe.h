@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "common/result.h"
 #include "common/timer.h"
 #include "config/config.h"
 
@@ -23,7 +24,7 @@ struct HttpTarget {
 };
 // Accepts http://HOST[:PORT][/PATH] with HOST an IPv4 or [IPv6] literal or localhost
 // (config validation refuses the rest with file:line:column).
-std::optional<HttpTarget> parse_http_url(const std::string& url, std::string* error);
+Result<HttpTarget> parse_http_url(const std::string& url);
 
 class Probe {
  public:

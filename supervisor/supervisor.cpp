@@ -21,8 +21,8 @@ namespace {
 constexpr size_t kStdoutBuffer = 1 << 20;  // what a slow stdout may hold back before lines drop
 
 std::string prepare_logs_dir(const std::string& dir) {
-  if (auto problem = fs::usable_dir_in_existing_parent(dir, 0750)) {
-    spdlog::warn("log files off: {}", *problem);
+  if (auto done = fs::usable_dir_in_existing_parent(dir, 0750); !done) {
+    spdlog::warn("log files off: {}", done.error().message);
     return "";
   }
   return dir;

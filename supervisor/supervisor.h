@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "config/config.h"
 #include "supervisor/service_spec.h"
 #include "supervisor/spawn.h"
@@ -123,8 +124,8 @@ class ControlServer {
   using Handler = std::function<void(const ControlRequest& request, Supervisor::Reply reply)>;
   ControlServer(uv_loop_t* loop, Handler handler);
   ~ControlServer();
-  // Binds `path` (0600) in its directory (created 0700 when missing); false with a reason.
-  bool listen(const std::string& path, std::string* error);
+  // Binds `path` (0600) in its directory (created 0700 when missing).
+  Status listen(const std::string& path);
 
   struct Impl;
 

@@ -85,8 +85,8 @@ std::optional<std::string> nss_wrapper_library(const Options& options) {
 bool write_nss_wrapper_files(const Options& options, Identity& id, const std::string& library,
                              const std::string& passwd_text, const std::string& line, const std::string& group_text,
                              const std::vector<gid_t>& groups) {
-  if (auto problem = fs::prepare_private_dir(options.runtime_dir)) {
-    id.warnings.push_back("nss_wrapper: " + *problem);
+  if (auto done = fs::prepare_private_dir(options.runtime_dir); !done) {
+    id.warnings.push_back("nss_wrapper: " + done.error().message);
     return false;
   }
   std::string passwd, error;
@@ -100,8 +100,8 @@ bool write_nss_wrapper_files(const Options& options, Identity& id, const std::st
   group += missing_group_lines(group_text, id.name, id.gid, groups, id.warnings);
   std::string passwd_path = options.runtime_dir + "/passwd", group_path = options.runtime_dir + "/group";
   for (auto [path, content] : {std::pair{passwd_path, passwd}, std::pair{group_path, group}}) {
-    if (auto problem = fs::write_atomically(path, content, 0644)) {
-      id.warnings.push_back("nss_wrapper: " + *problem);
+    if (auto done = fs::write_atomically(path, content, 0644); !done) {
+      id.warnings.push_back("nss_wrapper: " + done.error().message);
       return false;
     }
   }
@@ -145,7 +145,7 @@ std::string usable_home(const std::string& wanted, const Options& options, uid_t
         if (stat(dir.c_str(), &st) != 0) return dir;  // would be created
         continue;
       }
-      if (fs::make_dirs(dir, dir.rfind("/tmp/", 0) == 0 ? 0700 : 0755) || !is_writable_dir(dir)) continue;
+      if (!fs::make_dirs(dir, dir.rfind("/tmp/", 0) == 0 ? 0700 : 0755) || !is_writable_dir(dir)) continue;
     }
     if (dir != wanted) id.warnings.push_back("HOME " + wanted + " is not usable; using " + dir);
     return dir;

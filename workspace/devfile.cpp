@@ -120,8 +120,7 @@ std::string expand_dir(const std::string& dir, const config::Environment& env) {
     braced.append("{").append(dir, i + 1, end - i - 1).append("}");
     i = end - 1;
   }
-  std::string error;
-  return config::expand(braced, env, &error).value_or(dir);
+  return config::expand(braced, env).value_or(dir);
 }
 
 std::string service_name(size_t index, const std::string& id) {

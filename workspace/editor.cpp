@@ -97,18 +97,18 @@ std::optional<std::string> edited_product_json(const std::string& text, const Pr
 }
 
 // Reads, edits and, unless `dry_run`, writes product.json: the first original kept as
-// product.json.orig, then the file replaced in one rename. Nullopt, or what went wrong.
-std::optional<std::string> edit_product_json(const std::string& path, const ProductJsonEdits& edits, bool dry_run) {
+// product.json.orig, then the file replaced in one rename.
+Status edit_product_json(const std::string& path, const ProductJsonEdits& edits, bool dry_run) {
   auto text = fs::read_file(path, 16 << 20);  // GitLab's product.json is about 100 KiB
-  if (!text) return "cannot read " + path + ": " + strerror(errno);
+  if (!text) return text.error();
   std::string error;
   auto edited = edited_product_json(*text, edits, &error);
-  if (!edited) return path + ": " + error;
-  if (*edited == *text || dry_run) return std::nullopt;
+  if (!edited) return fail(path + ": " + error);
+  if (*edited == *text || dry_run) return {};
   struct stat st {};
   mode_t mode = stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
   if (access((path + ".orig").c_str(), F_OK) != 0) {
-    if (auto problem = fs::write_atomically(path + ".orig", *text, mode)) return problem;
+    if (auto done = fs::write_atomically(path + ".orig", *text, mode); !done) return done;
   }
   return fs::write_atomically(path, *edited, mode);
 }
@@ -127,8 +127,7 @@ void add_workflow_token(const config::Environment& env, config::Service& editor,
   std::string problem;
   auto token = fs::read_file(file, 64 << 10);
   if (!token) {
-    int error = errno;
-    problem = "cannot read " + file + ": " + (error == EFBIG ? "it holds more than 64 KiB" : strerror(error));
+    problem = token.error().code == EFBIG ? "cannot read " + file + ": it holds more than 64 KiB" : token.error().message;
   } else {
     while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
     if (token->empty()) problem = file + " is empty";
@@ -183,8 +182,9 @@ void add_editor(const config::Config& config, const config::Environment& env, bo
   ProductJsonEdits edits = product_json_edits(env);
   if (default_gitlab && !edits.settings.empty()) {
     // `wsinit check` (dry_run) reads and edits in memory, to say what is wrong, but writes nothing.
-    if (auto problem = edit_product_json(tools_dir(env) + "/vscode-reh-web/product.json", edits, dry_run))
-      plan.warnings.push_back(joined(edits.settings, ", ") + ": " + *problem + "; " + joined(edits.consequences, ", and "));
+    if (auto done = edit_product_json(tools_dir(env) + "/vscode-reh-web/product.json", edits, dry_run); !done)
+      plan.warnings.push_back(joined(edits.settings, ", ") + ": " + done.error().message + "; " +
+                              joined(edits.consequences, ", and "));
   }
   add_workflow_token(env, *editor, plan.warnings);
   plan.services.push_back(std::move(*editor));

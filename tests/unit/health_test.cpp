@@ -224,49 +224,46 @@ TEST(Reporter, SignatureIsOverTimestampDotBody) {
 }
 
 TEST(Url, ParsesReportUrls) {
-  std::string error;
-  auto t = wsinit::parse_url("https://proxy.example:8443/hooks/ws?id=1", &error);
-  ASSERT_TRUE(t) << error;
+  auto t = wsinit::parse_url("https://proxy.example:8443/hooks/ws?id=1");
+  ASSERT_TRUE(t) << t.error().message;
   EXPECT_TRUE(t->tls);
   EXPECT_EQ(t->host, "proxy.example");
   EXPECT_EQ(t->port, 8443);
   EXPECT_EQ(t->path, "/hooks/ws?id=1");
-  t = wsinit::parse_url("http://127.0.0.1", &error);
+  t = wsinit::parse_url("http://127.0.0.1");
   ASSERT_TRUE(t);
   EXPECT_EQ(t->port, 80);
   EXPECT_EQ(t->path, "/");
-  EXPECT_FALSE(wsinit::parse_url("ftp://x/", &error));
-  EXPECT_FALSE(wsinit::parse_url("http://host:99999/", &error));
-  EXPECT_FALSE(wsinit::parse_url("http://user@host/", &error));
-  EXPECT_FALSE(wsinit::parse_url("http://host/a b", &error));
+  EXPECT_FALSE(wsinit::parse_url("ftp://x/"));
+  EXPECT_FALSE(wsinit::parse_url("http://host:99999/"));
+  EXPECT_FALSE(wsinit::parse_url("http://user@host/"));
+  EXPECT_FALSE(wsinit::parse_url("http://host/a b"));
 }
 
 TEST(Url, QueryWithoutPathAndErrorsWithoutQuery) {
-  std::string error;
-  auto t = wsinit::parse_url("http://10.0.0.1:81?token=x", &error);
-  ASSERT_TRUE(t) << error;
+  auto t = wsinit::parse_url("http://10.0.0.1:81?token=x");
+  ASSERT_TRUE(t) << t.error().message;
   EXPECT_EQ(t->host, "10.0.0.1");
   EXPECT_EQ(t->port, 81);
   EXPECT_EQ(t->path, "/?token=x");
-  EXPECT_FALSE(wsinit::parse_url("htp://host/hook?token=s3cret", &error));
-  EXPECT_EQ(error, "'htp://host/hook?...' is not an http:// or https:// URL");
+  auto bad = wsinit::parse_url("htp://host/hook?token=s3cret");
+  EXPECT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "'htp://host/hook?...' is not an http:// or https:// URL");
 }
 
 // A URL the test knows is valid; a clean failure, not undefined behaviour, if it is not.
 static wsinit::Url valid_url(const char* text) {
-  std::string error;
-  auto url = wsinit::parse_url(text, &error);
-  EXPECT_TRUE(url) << text << ": " << error;
+  auto url = wsinit::parse_url(text);
+  EXPECT_TRUE(url) << text << ": " << url.error().message;
   return url.value_or(wsinit::Url{});
 }
 
 // A URL becomes an HTTP request line and a Host header: no blank or control byte may reach
 // them, and the fragment is the client's own, never sent.
 TEST(Url, NoBlankOrControlReachesTheRequest) {
-  std::string error;
   for (const char* bad : {"http://a\tb/", "http://a\x7f/", "http://127.0.0.1/a\tb", "http://127.0.0.1/a\x01",
                           "http://127.0.0.1/a b", "http://user@127.0.0.1/"}) {
-    EXPECT_FALSE(wsinit::parse_url(bad, &error)) << bad;
+    EXPECT_FALSE(wsinit::parse_url(bad)) << bad;
   }
   EXPECT_EQ(valid_url("http://127.0.0.1/r?x=1#frag").path, "/r?x=1");
 }
@@ -294,15 +291,15 @@ TEST(Url, LoggableUrlHasNoQuery) {
 }
 
 TEST(Url, ProbeUrlsAreIpLiteralsOrLocalhost) {
-  std::string error;
-  auto t = wsinit::parse_probe_url("http://localhost:3000/up", &error);
-  ASSERT_TRUE(t) << error;
+  auto t = wsinit::parse_probe_url("http://localhost:3000/up");
+  ASSERT_TRUE(t) << t.error().message;
   EXPECT_EQ(t->host, "127.0.0.1");
-  EXPECT_TRUE(wsinit::parse_probe_url("http://[fe80::1]/", &error));
-  EXPECT_FALSE(wsinit::parse_probe_url("http://example.com:8080/", &error));
-  EXPECT_EQ(error, "host 'example.com' must be an IP address or localhost (probes do not resolve names; e.g. "
+  EXPECT_TRUE(wsinit::parse_probe_url("http://[fe80::1]/"));
+  auto named = wsinit::parse_probe_url("http://example.com:8080/");
+  EXPECT_FALSE(named);
+  EXPECT_EQ(named.error().message, "host 'example.com' must be an IP address or localhost (probes do not resolve names; e.g. "
                    "http://127.0.0.1:8080/)");
-  EXPECT_FALSE(wsinit::parse_probe_url("http://127.0.0.1.example/", &error));
+  EXPECT_FALSE(wsinit::parse_probe_url("http://127.0.0.1.example/"));
 }
 
 // The reporter reads the answer's status line only, each byte once, and at most 16 KiB of it.

@@ -64,6 +64,12 @@ TEST(Result, MovesOutAValueThatCannotBeCopied) {
   EXPECT_FALSE(make(false));
 }
 
+TEST(Result, ValueOrTheFallback) {
+  EXPECT_EQ(half(8).value_or(-1), 4);
+  EXPECT_EQ(half(7).value_or(-1), -1);
+  EXPECT_EQ(greeting(false).value_or(""), "");
+}
+
 TEST(Result, ValueCanBeChangedInPlace) {
   Result<std::vector<int>> r = std::vector<int>{1, 2};
   r->push_back(3);
@@ -87,10 +93,15 @@ TEST(Status, FailConvertsToEveryResult) {
   EXPECT_EQ(d.error().message, "b");
 }
 
+TEST(Result, ASuccessHasAnEmptyError) {
+  EXPECT_EQ(half(2).error().message, "");
+  EXPECT_EQ(half(2).error().code, 0);
+  EXPECT_EQ(Status{}.error().message, "");
+}
+
 TEST(ResultDeathTest, AskingAFailedResultForItsValueAborts) {
   EXPECT_DEATH((void)*half(3), "");
-  EXPECT_DEATH((void)half(2).error(), "");
-  EXPECT_DEATH((void)Status{}.error(), "");
+  EXPECT_DEATH((void)half(3).value(), "");
 }
 
 }  // namespace

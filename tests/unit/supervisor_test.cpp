@@ -64,26 +64,26 @@ TEST(Json, EscapesAndKeepsValidUtf8) {
 }
 
 TEST(Probe, ParsesHttpUrls) {
-  std::string err;
-  auto t = parse_http_url("http://127.0.0.1:8080/health?x=1", &err);
+  auto t = parse_http_url("http://127.0.0.1:8080/health?x=1");
   ASSERT_TRUE(t);
   EXPECT_EQ(t->host, "127.0.0.1");
   EXPECT_EQ(t->port, 8080);
   EXPECT_EQ(t->path, "/health?x=1");
-  t = parse_http_url("http://localhost", &err);
+  t = parse_http_url("http://localhost");
   ASSERT_TRUE(t);
   EXPECT_EQ(t->host, "127.0.0.1");
   EXPECT_EQ(t->port, 80);
   EXPECT_EQ(t->path, "/");
-  t = parse_http_url("http://[::1]:9000/", &err);
+  t = parse_http_url("http://[::1]:9000/");
   ASSERT_TRUE(t);
   EXPECT_EQ(t->host, "::1");
-  EXPECT_FALSE(parse_http_url("https://127.0.0.1/", &err));
-  EXPECT_FALSE(parse_http_url("http://example.com/", &err));
-  EXPECT_NE(err.find("IP address"), std::string::npos);
-  EXPECT_FALSE(parse_http_url("http://127.0.0.1:99999/", &err));
-  EXPECT_EQ(parse_http_url("http://localhost:3000/", &err).value().host_header, "127.0.0.1:3000");
-  EXPECT_EQ(parse_http_url("http://[::1]/", &err).value().host_header, "[::1]");
+  EXPECT_FALSE(parse_http_url("https://127.0.0.1/"));
+  auto named = parse_http_url("http://example.com/");
+  EXPECT_FALSE(named);
+  EXPECT_NE(named.error().message.find("IP address"), std::string::npos);
+  EXPECT_FALSE(parse_http_url("http://127.0.0.1:99999/"));
+  EXPECT_EQ(parse_http_url("http://localhost:3000/").value().host_header, "127.0.0.1:3000");
+  EXPECT_EQ(parse_http_url("http://[::1]/").value().host_header, "[::1]");
 }
 
 // A URL the probe cannot use is named, with the reason, instead of being skipped in silence.
@@ -449,9 +449,9 @@ mode_t mode_of(const std::string& path) {
 TEST(PrivateDir, OneWsinitMakesIs0700WhateverTheUmask) {
   TempDir t;
   mode_t mask = umask(0277);
-  auto problem = fs::prepare_private_dir(t.path + "/new/run");
+  auto made = fs::prepare_private_dir(t.path + "/new/run");
   umask(mask);
-  EXPECT_FALSE(problem) << *problem;
+  EXPECT_TRUE(made) << made.error().message;
   EXPECT_EQ(mode_of(t.path + "/new/run"), 0700u);
 }
 
@@ -464,14 +464,15 @@ TEST(ReadFile, StopsAtItsBound) {
   auto text = fs::read_file(exact, 100);
   ASSERT_TRUE(text);
   EXPECT_EQ(text->size(), 100u);
-  errno = 0;
-  EXPECT_FALSE(fs::read_file(exact, 99));
-  EXPECT_EQ(errno, EFBIG);
-  errno = 0;
-  EXPECT_FALSE(fs::read_file("/dev/zero", 1 << 20));
-  EXPECT_EQ(errno, EINVAL);
-  EXPECT_FALSE(fs::read_file(t.path + "/missing", 10));
-  EXPECT_EQ(errno, ENOENT);
+  auto over = fs::read_file(exact, 99);
+  EXPECT_FALSE(over);
+  EXPECT_EQ(over.error().code, EFBIG);
+  auto device = fs::read_file("/dev/zero", 1 << 20);
+  EXPECT_FALSE(device);
+  EXPECT_EQ(device.error().code, EINVAL);
+  auto missing = fs::read_file(t.path + "/missing", 10);
+  EXPECT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ENOENT);
 }
 
 // A FIFO where a file was expected (a project's config, product.json, a token file) is refused
@@ -481,9 +482,9 @@ TEST(ReadFile, RefusesAFifoWithoutWaiting) {
   std::string fifo = t.path + "/fifo";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   alarm(5);  // the code before this test waits here for ever: SIGALRM ends the run instead
-  errno = 0;
-  EXPECT_FALSE(fs::read_file(fifo, 100));
-  EXPECT_EQ(errno, EINVAL);
+  auto read = fs::read_file(fifo, 100);
+  EXPECT_FALSE(read);
+  EXPECT_EQ(read.error().code, EINVAL);
   alarm(0);
 }
 
@@ -492,13 +493,13 @@ TEST(PrivateDir, AnExistingOneKeepsItsMode) {
   std::string home = t.path + "/home";
   ASSERT_EQ(mkdir(home.c_str(), 0755), 0);
   ASSERT_EQ(chmod(home.c_str(), 0755), 0);
-  auto problem = fs::prepare_private_dir(home);
-  EXPECT_FALSE(problem) << *problem;
+  auto used = fs::prepare_private_dir(home);
+  EXPECT_TRUE(used) << used.error().message;
   EXPECT_EQ(mode_of(home), 0755u);
   // Group-writable with our own group (Kubernetes' fsGroup): used as it is too.
   ASSERT_EQ(chmod(home.c_str(), 02770), 0);
   ASSERT_EQ(chown(home.c_str(), -1, getgid()), 0);
-  EXPECT_FALSE(fs::prepare_private_dir(home));
+  EXPECT_TRUE(fs::prepare_private_dir(home));
   EXPECT_EQ(mode_of(home), 02770u);
 }
 
@@ -507,19 +508,20 @@ TEST(PrivateDir, AnExistingOneOthersCanWriteIsRefusedAndLeftAlone) {
   std::string open_dir = t.path + "/open";
   ASSERT_EQ(mkdir(open_dir.c_str(), 0700), 0);
   ASSERT_EQ(chmod(open_dir.c_str(), 0777), 0);
-  auto problem = fs::prepare_private_dir(open_dir);
-  ASSERT_TRUE(problem);
-  EXPECT_NE(problem->find(open_dir + " can be written by other users (mode 0777"), std::string::npos) << *problem;
+  auto refused = fs::prepare_private_dir(open_dir);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find(open_dir + " can be written by other users (mode 0777"), std::string::npos)
+      << refused.error().message;
   EXPECT_EQ(mode_of(open_dir), 0777u);
   std::string link = t.path + "/link";
   ASSERT_EQ(symlink(open_dir.c_str(), link.c_str()), 0);
-  EXPECT_EQ(fs::prepare_private_dir(link).value_or(""), link + " is not a directory");
+  EXPECT_EQ(fs::prepare_private_dir(link).error().message, link + " is not a directory");
   if (getuid() != 0) GTEST_FAIL() << "giving a directory away needs root (the tests run as root)";
   ASSERT_EQ(chmod(open_dir.c_str(), 0770), 0);
   ASSERT_EQ(chown(open_dir.c_str(), -1, 4242), 0);  // a group we are not in
-  EXPECT_NE(fs::prepare_private_dir(open_dir).value_or("").find("can be written by other users (mode 0770, group 4242)"),
+  EXPECT_NE(fs::prepare_private_dir(open_dir).error().message.find("can be written by other users (mode 0770, group 4242)"),
             std::string::npos);
   ASSERT_EQ(chown(open_dir.c_str(), 4242, -1), 0);
-  EXPECT_EQ(fs::prepare_private_dir(open_dir).value_or(""), open_dir + " belongs to uid 4242, not to us (uid 0)");
+  EXPECT_EQ(fs::prepare_private_dir(open_dir).error().message, open_dir + " belongs to uid 4242, not to us (uid 0)");
   EXPECT_EQ(mode_of(open_dir), 0770u);
 }
