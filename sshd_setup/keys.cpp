@@ -70,51 +70,42 @@ std::optional<Bignum> bn_param(EVP_PKEY* key, const char* name) {
 }
 
 // The key-specific parts: public blob fields, and the private section's key fields.
-bool encode_key(KeyType type, EVP_PKEY* key, Writer& pub, Writer& priv, std::string* error) {
+Status encode_key(KeyType type, EVP_PKEY* key, Writer& pub, Writer& priv) {
   std::string name = ssh_key_type(type);
   pub.string(name);
   priv.string(name);
   if (type == KeyType::ed25519) {
     unsigned char pk[32], sk[32];
     size_t pk_len = sizeof pk, sk_len = sizeof sk;
-    if (EVP_PKEY_get_raw_public_key(key, pk, &pk_len) != 1 || EVP_PKEY_get_raw_private_key(key, sk, &sk_len) != 1) {
-      *error = openssl_error("ed25519 raw key");
-      return false;
-    }
+    if (EVP_PKEY_get_raw_public_key(key, pk, &pk_len) != 1 || EVP_PKEY_get_raw_private_key(key, sk, &sk_len) != 1) return fail(openssl_error("ed25519 raw key"));
     std::string public_key(reinterpret_cast<char*>(pk), pk_len);
     pub.string(public_key);
     priv.string(public_key);
     priv.string(std::string(reinterpret_cast<char*>(sk), sk_len) + public_key);  // seed || public
     OPENSSL_cleanse(sk, sizeof sk);
-    return true;
+    return {};
   }
   if (type == KeyType::ecdsa) {
     unsigned char point[133];
     size_t point_len = 0;
     auto d = bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY);
-    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &point_len) != 1 || !d) {
-      *error = openssl_error("ecdsa key parameters");
-      return false;
-    }
+    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &point_len) != 1 || !d) return fail(openssl_error("ecdsa key parameters"));
     std::string q(reinterpret_cast<char*>(point), point_len);
     for (Writer* w : {&pub, &priv}) {
       w->string("nistp256");
       w->string(q);
     }
     priv.mpint(d->get());
-    return true;
+    return {};
   }
   auto n = bn_param(key, OSSL_PKEY_PARAM_RSA_N), e = bn_param(key, OSSL_PKEY_PARAM_RSA_E),
        dd = bn_param(key, OSSL_PKEY_PARAM_RSA_D), p = bn_param(key, OSSL_PKEY_PARAM_RSA_FACTOR1),
        q = bn_param(key, OSSL_PKEY_PARAM_RSA_FACTOR2), iqmp = bn_param(key, OSSL_PKEY_PARAM_RSA_COEFFICIENT1);
-  if (!n || !e || !dd || !p || !q || !iqmp) {
-    *error = openssl_error("rsa key parameters");
-    return false;
-  }
+  if (!n || !e || !dd || !p || !q || !iqmp) return fail(openssl_error("rsa key parameters"));
   pub.mpint(e->get());
   pub.mpint(n->get());
   for (const BIGNUM* bn : {n->get(), e->get(), dd->get(), iqmp->get(), p->get(), q->get()}) priv.mpint(bn);
-  return true;
+  return {};
 }
 
 PKey new_key(KeyType type) {
@@ -175,21 +166,15 @@ std::string fingerprint(const std::string& public_blob) {
   return "SHA256:" + b64;
 }
 
-std::optional<KeyFiles> generate_key(KeyType type, const std::string& comment, std::string* error) {
+Result<KeyFiles> generate_key(KeyType type, const std::string& comment) {
   PKey key = new_key(type);
-  if (!key) {
-    *error = openssl_error(("generating a " + key_type_name(type) + " key").c_str());
-    return std::nullopt;
-  }
+  if (!key) return fail(openssl_error(("generating a " + key_type_name(type) + " key").c_str()));
   Writer pub, priv;
   uint32_t check;
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(&check), sizeof check) != 1) {
-    *error = openssl_error("random bytes");
-    return std::nullopt;
-  }
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&check), sizeof check) != 1) return fail(openssl_error("random bytes"));
   priv.u32(check);
   priv.u32(check);
-  if (!encode_key(type, key.get(), pub, priv, error)) return std::nullopt;
+  if (auto encoded = encode_key(type, key.get(), pub, priv); !encoded) return encoded.error();
   priv.string(comment);
   for (char pad = 1; priv.out.size() % 8 != 0; ++pad) priv.out += pad;
 
@@ -215,37 +200,22 @@ std::optional<KeyFiles> generate_key(KeyType type, const std::string& comment, s
   return files;
 }
 
-std::optional<std::string> public_blob_of(const std::string& private_text, std::string* error) {
+Result<std::string> public_blob_of(const std::string& private_text) {
   size_t begin = private_text.find(kBegin), end = private_text.find(kEnd.substr(0, kEnd.size() - 1));
-  if (begin == std::string::npos || end == std::string::npos || end < begin) {
-    *error = "not an OpenSSH private key (no BEGIN/END OPENSSH PRIVATE KEY lines)";
-    return std::nullopt;
-  }
+  if (begin == std::string::npos || end == std::string::npos || end < begin) return fail("not an OpenSSH private key (no BEGIN/END OPENSSH PRIVATE KEY lines)");
   auto raw = unbase64(private_text.substr(begin + kBegin.size(), end - begin - kBegin.size()));
-  if (!raw || raw->compare(0, kMagic.size(), kMagic) != 0) {
-    *error = "not openssh-key-v1 data";
-    return std::nullopt;
-  }
+  if (!raw || raw->compare(0, kMagic.size(), kMagic) != 0) return fail("not openssh-key-v1 data");
   Reader r{std::string_view(*raw).substr(kMagic.size())};
   std::string_view cipher = r.string(), kdf = r.string();
   r.string();
   uint32_t count = r.u32();
   std::string_view blob = r.string(), priv = r.string();
-  if (!r.ok) {
-    *error = "truncated key data";
-    return std::nullopt;
-  }
-  if (cipher != "none" || kdf != "none") {
-    *error = "the key is encrypted (cipher " + std::string(cipher) + "); sshd could not use it unattended";
-    return std::nullopt;
-  }
+  if (!r.ok) return fail("truncated key data");
+  if (cipher != "none" || kdf != "none") return fail("the key is encrypted (cipher " + std::string(cipher) + "); sshd could not use it unattended");
   Reader p{priv}, b{blob};
   uint32_t check1 = p.u32(), check2 = p.u32();
   std::string_view priv_type = p.string(), pub_type = b.string();
-  if (count != 1 || !p.ok || !b.ok || check1 != check2 || priv_type != pub_type) {
-    *error = "inconsistent key data (check words or key types differ)";
-    return std::nullopt;
-  }
+  if (count != 1 || !p.ok || !b.ok || check1 != check2 || priv_type != pub_type) return fail("inconsistent key data (check words or key types differ)");
   return std::string(blob);
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
+
 namespace wsinit::sshd_setup {
 
 enum class KeyType { ed25519, ecdsa, rsa };
@@ -19,11 +21,11 @@ struct KeyFiles {
   std::string public_blob;   // the wire form, what fingerprints hash
 };
 
-// A fresh key pair; nullopt with `error` set when OpenSSL fails.
-std::optional<KeyFiles> generate_key(KeyType type, const std::string& comment, std::string* error);
+// A fresh key pair, or OpenSSL's reason it could not be made.
+Result<KeyFiles> generate_key(KeyType type, const std::string& comment);
 
-// The public blob of an unencrypted openssh-key-v1 private key, or nullopt with the reason.
-std::optional<std::string> public_blob_of(const std::string& private_text, std::string* error);
+// The public blob of an unencrypted openssh-key-v1 private key, or the reason it is not one.
+Result<std::string> public_blob_of(const std::string& private_text);
 
 // "SHA256:<base64 without padding>", as ssh-keygen -l prints it.
 std::string fingerprint(const std::string& public_blob);

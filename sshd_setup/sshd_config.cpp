@@ -45,32 +45,23 @@ std::string without_tokens(std::string_view path) {
 
 }  // namespace
 
-std::optional<std::string> directive(std::string_view keyword, const std::vector<std::string>& args, std::string* error) {
+Result<std::string> directive(std::string_view keyword, const std::vector<std::string>& args) {
   bool letters = !keyword.empty() && std::all_of(keyword.begin(), keyword.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
   });
-  if (!letters || args.empty()) {
-    *error = "sshd_config: '" + std::string(keyword) + "' with " + std::to_string(args.size()) +
-             " arguments is not a directive wsinit writes";
-    return std::nullopt;
-  }
+  if (!letters || args.empty()) return fail("sshd_config: '" + std::string(keyword) + "' with " + std::to_string(args.size()) +
+             " arguments is not a directive wsinit writes");
   std::string line(keyword);
   for (const auto& arg : args) {
-    if (arg.find_first_of(kCannotCarry) != std::string::npos) {
-      *error = "sshd_config: an argument of " + std::string(keyword) + " holds a newline, CR or NUL: '" +
-               arg.substr(0, 80) + "'";
-      return std::nullopt;
-    }
+    if (arg.find_first_of(kCannotCarry) != std::string::npos) return fail("sshd_config: an argument of " + std::string(keyword) + " holds a newline, CR or NUL: '" +
+               arg.substr(0, 80) + "'");
     line += " " + (needs_quotes(arg) ? quoted(arg) : arg);
   }
   return line + "\n";
 }
 
-std::optional<std::string> authorized_keys_line(std::string_view key, std::string* error) {
-  if (key.find_first_of(kCannotCarry) != std::string_view::npos) {
-    *error = "authorized_keys: a key holds a newline, CR or NUL: '" + std::string(key.substr(0, 80)) + "'";
-    return std::nullopt;
-  }
+Result<std::string> authorized_keys_line(std::string_view key) {
+  if (key.find_first_of(kCannotCarry) != std::string_view::npos) return fail("authorized_keys: a key holds a newline, CR or NUL: '" + std::string(key.substr(0, 80)) + "'");
   return std::string(key) + "\n";
 }
 
@@ -98,14 +89,14 @@ std::vector<std::string> session_variables(const std::vector<std::string>& env, 
   return out;
 }
 
-std::optional<std::string> render_config(const ConfigText& c, std::string* error) {
+Result<std::string> render_config(const ConfigText& c) {
   std::string out = "# Written by wsinit at each start from its sshd settings; changes here are lost.\n";
-  bool ok = true;
+  std::optional<Error> failed;  // the first directive that could not be written
   auto add = [&](std::string_view keyword, const std::vector<std::string>& args) {
-    if (!ok) return;
-    auto line = directive(keyword, args, error);
+    if (failed) return;
+    auto line = directive(keyword, args);
     if (line) out += *line;
-    ok = line.has_value();
+    else failed = line.error();
   };
   for (const auto& l : c.listen) add("ListenAddress", {l});
   for (const auto& k : c.host_key_paths) add("HostKey", {k});
@@ -125,7 +116,7 @@ std::optional<std::string> render_config(const ConfigText& c, std::string* error
   add("Subsystem", {"sftp", "internal-sftp"});
   add("PrintMotd", {"no"});
   if (!c.setenv.empty()) add("SetEnv", c.setenv);
-  if (!ok) return std::nullopt;
+  if (failed) return *failed;
   return out;
 }
 

@@ -33,37 +33,27 @@ std::string data_dir(const config::Config& config, const user_ids::Identity& id,
   return fallback;
 }
 
-// The whole of the open file `fd` when it is a regular file of a key's size; else nullopt and `why`.
-std::optional<std::string> read_key_file(int fd, const struct stat& st, std::string* why) {
-  if (!S_ISREG(st.st_mode)) {
-    *why = "not a regular file";
-    return std::nullopt;
-  }
+// The whole of the open file `fd` when it is a regular file of a key's size.
+Result<std::string> read_key_file(int fd, const struct stat& st) {
+  if (!S_ISREG(st.st_mode)) return fail("not a regular file");
   auto text = fs::read_fd(fd, kMaxKeyFile);
-  if (!text) {
-    *why = text.error().code == EFBIG ? "larger than " + std::to_string(kMaxKeyFile) + " bytes" : text.error().message;
-    return std::nullopt;
-  }
-  return *text;
+  if (!text && text.error().code == EFBIG) return fail("larger than " + std::to_string(kMaxKeyFile) + " bytes", EFBIG);
+  return text;
 }
 
 // The key in the open file `fd`, made 0600 through that same fd (sshd refuses group- or
-// world-readable keys); false and `why` when it is not a usable key file.
-bool reuse_key(int fd, bool dry_run, HostKey& key, std::string* why) {
+// world-readable keys); fails saying why when it is not a usable key file.
+Status reuse_key(int fd, bool dry_run, HostKey& key) {
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    *why = std::string("cannot stat: ") + strerror(errno);
-    return false;
-  }
-  auto text = read_key_file(fd, st, why);
-  auto blob = text ? public_blob_of(*text, why) : std::nullopt;
-  if (!blob) return false;
-  if (!dry_run && (st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0) {
-    *why = std::string("cannot make it 0600: ") + strerror(errno);
-    return false;
-  }
+  if (fstat(fd, &st) != 0) return fail(std::string("cannot stat: ") + strerror(errno), errno);
+  auto text = read_key_file(fd, st);
+  if (!text) return text.error();
+  auto blob = public_blob_of(*text);
+  if (!blob) return blob.error();
+  if (!dry_run && (st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0)
+    return fail(std::string("cannot make it 0600: ") + strerror(errno), errno);
   key.fingerprint = fingerprint(*blob);
-  return true;
+  return {};
 }
 
 // An existing usable key is reused. Anything else there (a damaged or unreadable file, a
@@ -75,9 +65,10 @@ std::optional<HostKey> host_key(KeyType type, const std::string& dir, bool dry_r
   std::string why;
   int fd = open(key.path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd >= 0) {
-    bool reused = reuse_key(fd, dry_run, key, &why);
+    auto reused = reuse_key(fd, dry_run, key);
     close(fd);
     if (reused) return key;
+    why = reused.error().message;
   } else if (errno != ENOENT) {
     why = errno == ELOOP ? "a symlink, which is never followed" : std::string("cannot open: ") + strerror(errno);
   }
@@ -90,10 +81,9 @@ std::optional<HostKey> host_key(KeyType type, const std::string& dir, bool dry_r
     }
   }
   if (dry_run) return key;
-  std::string error;
-  auto files = generate_key(type, "wsinit-host-key", &error);
+  auto files = generate_key(type, "wsinit-host-key");
   if (!files) {
-    s.errors.push_back("cannot generate the " + key.type + " host key: " + error);
+    s.errors.push_back("cannot generate the " + key.type + " host key: " + files.error().message);
     return std::nullopt;
   }
   for (const auto& done : {fs::write_atomically(key.path, files->private_text, 0600),
@@ -111,12 +101,12 @@ std::optional<HostKey> host_key(KeyType type, const std::string& dir, bool dry_r
 // sshd.authorized_keys: key lines as they are (one line each), anything else is a file to
 // read keys from.
 std::string authorized_keys(const config::Config::Sshd& c, Setup& s) {
-  std::string out, error;
+  std::string out;
   for (const auto& entry : c.authorized_keys) {
     bool is_key = entry.rfind("ssh-", 0) == 0 || entry.rfind("ecdsa-", 0) == 0 || entry.rfind("sk-", 0) == 0;
     if (is_key) {
-      if (auto line = authorized_keys_line(entry, &error)) out += *line;
-      else s.errors.push_back("sshd.authorized_keys: " + error);
+      if (auto line = authorized_keys_line(entry)) out += *line;
+      else s.errors.push_back("sshd.authorized_keys: " + line.error().message);
     } else if (auto text = fs::read_file(entry, kMaxKeysFile)) {
       out += *text;
       if (!out.empty() && out.back() != '\n') out += '\n';
@@ -262,9 +252,8 @@ Setup prepare(const config::Config& config, const user_ids::Identity& identity,
   check_password_less(config.sshd, identity, s);
   fill_config_text(config, identity, session_env, listens, s, text);
   s.config_path = config.paths.runtime + "/sshd_config";
-  std::string error;
-  std::optional<std::string> rendered = render_config(text, &error);
-  if (!rendered) s.errors.push_back(error);
+  auto rendered = render_config(text);
+  if (!rendered) s.errors.push_back(rendered.error().message);
   if (!dry_run && s.errors.empty()) write_files(config, *rendered, s);
   if (s.errors.empty()) {
     s.services = sshd_services(s.binary, s.config_path, listens.front());

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "config/config.h"
 #include "supervisor/service_spec.h"
 #include "user_ids/user_ids.h"
@@ -47,20 +48,20 @@ struct ConfigText {
   std::vector<std::string> allow_from;
   std::vector<std::string> setenv;  // NAME=value for the SetEnv directive; none: no directive
 };
-// The whole sshd_config, every line made by directive(); nullopt and `error` when a value
+// The whole sshd_config, every line made by directive(); the first refusal when a value
 // cannot be written (config/ refuses such values first: this is the last guard).
-std::optional<std::string> render_config(const ConfigText& c, std::string* error);
+Result<std::string> render_config(const ConfigText& c);
 
 // The one way a line is made for sshd_config: the keyword, then each argument, double-quoted
 // (with \" and \\) when it holds a blank, a quote, a backslash or '#', starts with '=' or is
-// empty, as sshd's own tokenizer reads them back. Refused (nullopt, `error` says why) when an
+// empty, as sshd's own tokenizer reads them back. Refused, saying why, when an
 // argument holds a newline, CR or NUL, which no quoting carries, when there is no argument,
 // or the keyword is not letters only.
-std::optional<std::string> directive(std::string_view keyword, const std::vector<std::string>& args, std::string* error);
+Result<std::string> directive(std::string_view keyword, const std::vector<std::string>& args);
 
 // The one way a line is made for authorized_keys: one key, one line. Refused when it holds a
 // newline, CR or NUL (it would become several entries, or a cut one).
-std::optional<std::string> authorized_keys_line(std::string_view key, std::string* error);
+Result<std::string> authorized_keys_line(std::string_view key);
 
 // NAME=value for each variable sessions should see, for the SetEnv directive. The names
 // excluded_from_sessions() are left out silently; names not [A-Za-z_][A-Za-z0-9_]* and values

@@ -49,56 +49,52 @@ void for_each_line(std::string_view text, F handle) {
 // What a field holding these would do to the line: split it, end it, or cut it short.
 constexpr std::string_view kBreaksALine(":\n\0", 3);
 
-// The first field of `fields` (name, value) that cannot be written, as "NAME 'VALUE'".
-std::optional<std::string> unwritable_field(std::initializer_list<std::pair<const char*, const std::string*>> fields) {
+// Fails on the first field of `fields` (name, value) that cannot be written, as "NAME 'VALUE'".
+Status check_fields(std::initializer_list<std::pair<const char*, const std::string*>> fields) {
   for (const auto& [name, value] : fields) {
     if (value->find_first_of(kBreaksALine) != std::string::npos)
-      return std::string(name) + " '" + value->substr(0, 80) + "' holds ':', a newline or NUL";
+      return fail(std::string(name) + " '" + value->substr(0, 80) + "' holds ':', a newline or NUL");
   }
-  return std::nullopt;
+  return {};
 }
 
 // The name is the first field: empty it is no entry, and '#', '+', '-' or a blank in front
 // make readers take the line for a comment, a NIS entry, or another name.
-std::optional<std::string> unwritable_name(const std::string& name) {
-  if (name.empty()) return std::string("the name is empty");
+Status check_name(const std::string& name) {
+  if (name.empty()) return fail("the name is empty");
   if (std::string_view("#+- \t").find(name[0]) != std::string_view::npos)
-    return "the name '" + name.substr(0, 80) + "' starts with '" + name[0] + "'";
-  return std::nullopt;
+    return fail("the name '" + name.substr(0, 80) + "' starts with '" + name[0] + "'");
+  return {};
 }
 
-template <typename... Problems>
-bool refuse(std::string* error, const char* file, Problems... problems) {
-  for (const std::optional<std::string>& p : {problems...}) {
-    if (p) {
-      *error = std::string("a ") + file + " line cannot be written: " + *p;
-      return true;
-    }
+Status check_id(unsigned long id) {
+  if (id == 0xFFFFFFFFul) return fail("the id 4294967295 means no id");  // (uid_t)-1: "no uid"
+  return {};
+}
+
+// The first of `checks` that failed, as a refusal to write a line of `file`.
+Status refusal(const char* file, std::initializer_list<Status> checks) {
+  for (const Status& checked : checks) {
+    if (!checked) return fail(std::string("a ") + file + " line cannot be written: " + checked.error().message);
   }
-  return false;
+  return {};
 }
-
-constexpr unsigned long kNoId = 0xFFFFFFFFul;  // (uid_t)-1: "no uid"
 
 }  // namespace
 
-std::optional<std::string> passwd_line(const PasswdEntry& e, std::string* error) {
-  std::optional<std::string> bad_id;
-  if (e.uid == kNoId || e.gid == kNoId) bad_id = "the id 4294967295 means no id";
-  if (refuse(error, "passwd", unwritable_name(e.name), bad_id,
-             unwritable_field({{"name", &e.name}, {"password", &e.password}, {"gecos", &e.gecos}, {"home", &e.home},
-                               {"shell", &e.shell}})))
-    return std::nullopt;
+Result<std::string> passwd_line(const PasswdEntry& e) {
+  Status refused = refusal("passwd", {check_name(e.name), check_id(e.uid), check_id(e.gid),
+                                      check_fields({{"name", &e.name}, {"password", &e.password}, {"gecos", &e.gecos},
+                                                    {"home", &e.home}, {"shell", &e.shell}})});
+  if (!refused) return refused.error();
   return e.name + ":" + e.password + ":" + std::to_string(e.uid) + ":" + std::to_string(e.gid) + ":" + e.gecos + ":" +
          e.home + ":" + e.shell + "\n";
 }
 
-std::optional<std::string> group_line(const GroupEntry& e, std::string* error) {
-  std::optional<std::string> bad_id;
-  if (e.gid == kNoId) bad_id = "the id 4294967295 means no id";
-  if (refuse(error, "group", unwritable_name(e.name), bad_id,
-             unwritable_field({{"name", &e.name}, {"password", &e.password}, {"members", &e.members}})))
-    return std::nullopt;
+Result<std::string> group_line(const GroupEntry& e) {
+  Status refused = refusal("group", {check_name(e.name), check_id(e.gid),
+                                     check_fields({{"name", &e.name}, {"password", &e.password}, {"members", &e.members}})});
+  if (!refused) return refused.error();
   return e.name + ":" + e.password + ":" + std::to_string(e.gid) + ":" + e.members + "\n";
 }
 
@@ -128,46 +124,40 @@ std::vector<GroupEntry> parse_group(std::string_view text) {
   return entries;
 }
 
-AppendOutcome append_once_impl(const std::string& path,
-                               std::optional<std::string> (*make_line)(std::string_view, const void*), const void* ctx) {
-  AppendOutcome outcome;
+Result<bool> append_once_impl(const std::string& path, std::optional<std::string> (*make_line)(std::string_view, const void*),
+                              const void* ctx) {
   int fd = open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    outcome.error = path + ": cannot open for appending: " + strerror(errno);
-    return outcome;
-  }
-  auto fail = [&](const std::string& what) {
-    outcome.error = path + ": " + what;
+  if (fd < 0) return fail(path + ": cannot open for appending: " + strerror(errno), errno);
+  auto refused = [&](const std::string& what) {
     close(fd);  // also drops the lock
-    return outcome;
+    return fail(path + ": " + what);
   };
-  if (flock(fd, LOCK_EX) < 0) return fail(std::string("cannot lock: ") + strerror(errno));
+  if (flock(fd, LOCK_EX) < 0) return refused(std::string("cannot lock: ") + strerror(errno));
   // Read under the lock: another process may have added the line a moment ago.
   struct stat st;
-  if (fstat(fd, &st) < 0) return fail(std::string("cannot stat: ") + strerror(errno));
+  if (fstat(fd, &st) < 0) return refused(std::string("cannot stat: ") + strerror(errno));
   std::string text(static_cast<size_t>(st.st_size), '\0');
   size_t got = 0;
   while (got < text.size()) {
     ssize_t n = pread(fd, text.data() + got, text.size() - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail(std::string("cannot read: ") + (n < 0 ? strerror(errno) : "file shrank"));
+    if (n <= 0) return refused(std::string("cannot read: ") + (n < 0 ? strerror(errno) : "file shrank"));
     got += static_cast<size_t>(n);
   }
   std::optional<std::string> line = make_line(text, ctx);
   if (!line) {
     close(fd);
-    return outcome;
+    return false;
   }
   if (!text.empty() && text.back() != '\n') line = std::string(1, '\n').append(*line);  // finish a last line left open
   ssize_t written = write(fd, line->data(), line->size());
   if (written != static_cast<ssize_t>(line->size()) || fsync(fd) < 0) {
     std::string why = written < 0 ? strerror(errno) : written != static_cast<ssize_t>(line->size()) ? "short write" : strerror(errno);
     if (ftruncate(fd, st.st_size) < 0) why += "; truncating back failed too: " + std::string(strerror(errno));
-    return fail("cannot append: " + why + " (left as it was)");
+    return refused("cannot append: " + why + " (left as it was)");
   }
   close(fd);
-  outcome.appended = true;
-  return outcome;
+  return true;
 }
 
 }  // namespace wsinit::user_ids

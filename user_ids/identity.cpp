@@ -65,9 +65,8 @@ std::string missing_group_lines(std::string_view group_text, const std::string& 
   for (gid_t g : all) {
     if (has_gid(g)) continue;
     GroupEntry entry{g == 0 ? "root" : (g == gid && !has_name(user)) ? user : "gid" + std::to_string(g), "x", g, ""};
-    std::string error;
-    if (auto line = group_line(entry, &error)) lines += *line;
-    else warnings.push_back(error);
+    if (auto line = group_line(entry)) lines += *line;
+    else warnings.push_back(line.error().message);
     existing.push_back(entry);
   }
   return lines;
@@ -89,10 +88,10 @@ bool write_nss_wrapper_files(const Options& options, Identity& id, const std::st
     id.warnings.push_back("nss_wrapper: " + done.error().message);
     return false;
   }
-  std::string passwd, error;
+  std::string passwd;
   for (const auto& e : parse_passwd(passwd_text)) {
     if (e.uid == id.uid) continue;
-    if (auto other = passwd_line(e, &error)) passwd += *other;  // a line no reader would take is left out
+    if (auto other = passwd_line(e)) passwd += *other;  // a line no reader would take is left out
   }
   passwd += line;
   std::string group = group_text;
@@ -185,10 +184,9 @@ void adopt_existing(const Options& options, const PasswdEntry& existing, Identit
   }
   bool needs_fix = fixed.shell != existing.shell || (!c.keep_env_home && fixed.home != existing.home);
   if (!needs_fix || c.dry_run || !c.library) return;
-  std::string error;
-  std::optional<std::string> line = passwd_line(fixed, &error);
+  auto line = passwd_line(fixed);
   if (!line) {
-    id.warnings.push_back(error + "; not fixed through nss_wrapper");
+    id.warnings.push_back(line.error().message + "; not fixed through nss_wrapper");
     return;
   }
   if (write_nss_wrapper_files(options, id, *c.library, c.passwd_text, *line, c.group_text, c.groups)) {
@@ -207,9 +205,8 @@ void create_entry(const Options& options, const std::vector<PasswdEntry>& entrie
   id.name = wanted.name;
   id.shell = wanted.shell;
   id.password = wanted.password;
-  std::string error;
-  std::optional<std::string> line = passwd_line(wanted, &error);
-  if (!line) id.warnings.push_back(error + "; no passwd entry written");
+  auto line = passwd_line(wanted);
+  if (!line) id.warnings.push_back(line.error().message + "; no passwd entry written");
   bool writable = access(options.passwd_file.c_str(), W_OK) == 0;
   if (line && c.dry_run) {
     id.source = writable ? Source::appended : c.library ? Source::nss_wrapper : Source::none;
@@ -227,7 +224,7 @@ void create_entry(const Options& options, const std::vector<PasswdEntry>& entrie
 }
 
 void append_entry(const Options& options, const std::string& line, Identity& id, const Context& c) {
-  AppendOutcome out = append_once(options.passwd_file, [&](std::string_view text) -> std::optional<std::string> {
+  auto appended = append_once(options.passwd_file, [&](std::string_view text) -> std::optional<std::string> {
     if (const PasswdEntry* raced = entry_for(parse_passwd(text), id.uid)) {
       id.name = raced->name;  // another process added it meanwhile: use that one
       id.shell = raced->shell;
@@ -236,17 +233,17 @@ void append_entry(const Options& options, const std::string& line, Identity& id,
     }
     return line;
   });
-  if (out.error) {
-    id.warnings.push_back(*out.error);
+  if (!appended) {
+    id.warnings.push_back(appended.error().message);
     return;
   }
-  id.source = out.appended ? Source::appended : Source::existing;
-  AppendOutcome groups_out = append_once(options.group_file, [&](std::string_view text) -> std::optional<std::string> {
+  id.source = *appended ? Source::appended : Source::existing;
+  auto groups_appended = append_once(options.group_file, [&](std::string_view text) -> std::optional<std::string> {
     std::string lines = missing_group_lines(text, id.name, id.gid, c.groups, id.warnings);
     if (lines.empty()) return std::nullopt;
     return lines;
   });
-  if (groups_out.error) id.warnings.push_back(*groups_out.error);
+  if (!groups_appended) id.warnings.push_back(groups_appended.error().message);
 }
 
 }  // namespace

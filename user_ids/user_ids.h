@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
+
 namespace wsinit::user_ids {
 
 struct PasswdEntry {
@@ -31,11 +33,11 @@ std::vector<PasswdEntry> parse_passwd(std::string_view text);
 std::vector<GroupEntry> parse_group(std::string_view text);
 
 // The one way a line is made for /etc/passwd or /etc/group (and nss_wrapper's copies): the
-// entry as one line, "\n" included, that parses back to exactly this entry. Refused (nullopt,
-// `error` names the field) when a field holds ':', a newline or NUL, the name is empty or would
-// be read as something else (a leading '#', '+', '-' or blank), or an id is (uid_t)-1.
-std::optional<std::string> passwd_line(const PasswdEntry& entry, std::string* error);
-std::optional<std::string> group_line(const GroupEntry& entry, std::string* error);
+// entry as one line, "\n" included, that parses back to exactly this entry. Refused (the error
+// names the field) when a field holds ':', a newline or NUL, the name is empty or would be read
+// as something else (a leading '#', '+', '-' or blank), or an id is (uid_t)-1.
+Result<std::string> passwd_line(const PasswdEntry& entry);
+Result<std::string> group_line(const GroupEntry& entry);
 
 // How the running uid got its entry.
 enum class Source { existing, appended, nss_wrapper, none };
@@ -74,17 +76,14 @@ Identity establish(const Options& options, uid_t uid, gid_t gid, const std::vect
 
 // Appends the line `make_line(current contents)` returns to `path`, in place, under an
 // exclusive flock, unless it returns nullopt (already there). One write(); on any failure the
-// file is truncated back to its old size. Returns an error message, or nullopt on success.
-struct AppendOutcome {
-  bool appended = false;
-  std::optional<std::string> error;
-};
+// file is truncated back to its old size. True when a line was appended, false when none was
+// needed.
 template <typename F>
-AppendOutcome append_once(const std::string& path, F make_line);
-AppendOutcome append_once_impl(const std::string& path,
-                               std::optional<std::string> (*make_line)(std::string_view, const void*), const void* ctx);
+Result<bool> append_once(const std::string& path, F make_line);
+Result<bool> append_once_impl(const std::string& path, std::optional<std::string> (*make_line)(std::string_view, const void*),
+                              const void* ctx);
 template <typename F>
-AppendOutcome append_once(const std::string& path, F make_line) {
+Result<bool> append_once(const std::string& path, F make_line) {
   return append_once_impl(
       path, [](std::string_view text, const void* c) { return (*static_cast<const F*>(c))(text); }, &make_line);
 }

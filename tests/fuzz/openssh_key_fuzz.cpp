@@ -9,10 +9,9 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace wsinit::sshd_setup;
   std::string text(reinterpret_cast<const char*>(data), size);
-  std::string why;
-  if (auto blob = public_blob_of(text, &why)) {
+  if (auto blob = public_blob_of(text)) {
     if (blob->empty() || fingerprint(*blob).rfind("SHA256:", 0) != 0) abort();
-  } else if (why.empty()) {
+  } else if (blob.error().message.empty()) {
     abort();  // a refusal always says why
   }
   if (auto bytes = unbase64(text)) {

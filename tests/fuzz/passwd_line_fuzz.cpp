@@ -23,24 +23,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (std::string* field : {&p.name, &p.password, &p.gecos, &p.home, &p.shell}) *field = in.ConsumeRandomLengthString(40);
   GroupEntry g{in.ConsumeRandomLengthString(40), in.ConsumeRandomLengthString(8), in.ConsumeIntegral<gid_t>(),
                in.ConsumeRandomLengthString(40)};
-  std::string error;
-  if (auto line = passwd_line(p, &error)) {
+  if (auto line = passwd_line(p)) {
     auto back = parse_passwd(*line);
     if (!one_line(*line) || back.size() != 1) abort();
     const PasswdEntry& b = back[0];
     if (b.name != p.name || b.password != p.password || b.uid != p.uid || b.gid != p.gid || b.gecos != p.gecos ||
         b.home != p.home || b.shell != p.shell)
       abort();
-  } else if (error.empty()) {
+  } else if (line.error().message.empty()) {
     abort();
   }
-  error.clear();
-  if (auto line = group_line(g, &error)) {
+  if (auto line = group_line(g)) {
     auto back = parse_group(*line);
     if (!one_line(*line) || back.size() != 1) abort();
     if (back[0].name != g.name || back[0].password != g.password || back[0].gid != g.gid || back[0].members != g.members)
       abort();
-  } else if (error.empty()) {
+  } else if (line.error().message.empty()) {
     abort();
   }
   return 0;

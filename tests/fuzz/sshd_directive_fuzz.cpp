@@ -96,16 +96,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string keyword = in.ConsumeBool() ? kKeywords[in.ConsumeIntegralInRange<size_t>(0, 7)] : in.ConsumeRandomLengthString(16);
   std::vector<std::string> args(in.ConsumeIntegralInRange<size_t>(0, 4));
   for (auto& arg : args) arg = in.ConsumeRandomLengthString(64);
-  std::string error;
-  if (auto line = directive(keyword, args, &error)) {
+  if (auto line = directive(keyword, args)) {
     if (line->empty() || line->back() != '\n' || line->find('\n') != line->size() - 1) abort();
     auto back = read_back(line->substr(0, line->size() - 1));
     if (!back || back->keyword != keyword || back->args != args) abort();
-  } else if (error.empty()) {
+  } else if (line.error().message.empty()) {
     abort();
   }
   std::string key = in.ConsumeRemainingBytesAsString();
-  if (auto line = authorized_keys_line(key, &error)) {
+  if (auto line = authorized_keys_line(key)) {
     if (*line != key + "\n" || line->find_first_of(std::string("\n\r\0", 3)) != line->size() - 1) abort();
   } else if (key.find_first_of(std::string("\n\r\0", 3)) == std::string::npos) {
     abort();

@@ -42,9 +42,8 @@ class KeyRoundTrip : public ::testing::TestWithParam<KeyType> {};
 
 TEST_P(KeyRoundTrip, SshKeygenAgreesWithUs) {
   TempDir dir;
-  std::string error;
-  auto files = generate_key(GetParam(), "test-comment", &error);
-  ASSERT_TRUE(files) << error;
+  auto files = generate_key(GetParam(), "test-comment");
+  ASSERT_TRUE(files) << files.error().message;
   std::string path = dir.path + "/key";
   ASSERT_TRUE(wsinit::fs::write_atomically(path, files->private_text, 0600));
   // ssh-keygen derives the public key from our private file: it must equal our .pub line.
@@ -52,8 +51,8 @@ TEST_P(KeyRoundTrip, SshKeygenAgreesWithUs) {
   // ... and prints the same fingerprint we compute.
   std::string listed = run("ssh-keygen -l -f " + path);
   EXPECT_NE(listed.find(" " + fingerprint(files->public_blob) + " test-comment "), std::string::npos) << listed;
-  auto blob = public_blob_of(files->private_text, &error);
-  ASSERT_TRUE(blob) << error;
+  auto blob = public_blob_of(files->private_text);
+  ASSERT_TRUE(blob) << blob.error().message;
   EXPECT_EQ(*blob, files->public_blob);
   // Body lines are wrapped at 70 columns, as OpenSSH writes them.
   EXPECT_EQ(files->private_text.find('\n', 36) - 36, 70u);
@@ -63,17 +62,17 @@ INSTANTIATE_TEST_SUITE_P(Types, KeyRoundTrip, ::testing::Values(KeyType::ed25519
                          [](const auto& test) { return key_type_name(test.param); });
 
 TEST(Keys, DamagedFilesAreRecognised) {
-  std::string error;
-  auto files = generate_key(KeyType::ed25519, "c", &error);
+  auto files = generate_key(KeyType::ed25519, "c");
   ASSERT_TRUE(files);
-  EXPECT_FALSE(public_blob_of("garbage", &error));
-  EXPECT_NE(error.find("not an OpenSSH private key"), std::string::npos);
+  auto garbage = public_blob_of("garbage");
+  EXPECT_FALSE(garbage);
+  EXPECT_NE(garbage.error().message.find("not an OpenSSH private key"), std::string::npos);
   std::string cut = files->private_text;
   cut.erase(60, 40);  // drop part of the base64 body
-  EXPECT_FALSE(public_blob_of(cut, &error));
+  EXPECT_FALSE(public_blob_of(cut));
   std::string flipped = files->private_text;
   flipped[40] = flipped[40] == 'A' ? 'B' : 'A';  // damage the header
-  EXPECT_FALSE(public_blob_of(flipped, &error));
+  EXPECT_FALSE(public_blob_of(flipped));
 }
 
 TEST(Keys, Base64RoundTrip) {
@@ -99,22 +98,22 @@ TEST(SessionEnvironment, PassesValuesOnAndLeavesOutWhatCannotBeADirective) {
 }
 
 TEST(SshdConfig, DirectivesQuoteWhatNeedsItAndRefuseLineBreaks) {
-  std::string error;
-  EXPECT_EQ(directive("UsePAM", {"no"}, &error), "UsePAM no\n");
-  EXPECT_EQ(directive("AllowUsers", {"a", "b@10.0.0.0/8"}, &error), "AllowUsers a b@10.0.0.0/8\n");
-  EXPECT_EQ(directive("SetEnv", {"A=x \"q\" \\ #"}, &error), "SetEnv \"A=x \\\"q\\\" \\\\ #\"\n");
-  EXPECT_EQ(directive("HostKey", {"#key"}, &error), "HostKey \"#key\"\n");
-  EXPECT_EQ(directive("SetEnv", {"=x"}, &error), "SetEnv \"=x\"\n");
-  EXPECT_EQ(directive("PidFile", {""}, &error), "PidFile \"\"\n");
+  EXPECT_EQ(directive("UsePAM", {"no"}).value_or("<refused>"), "UsePAM no\n");
+  EXPECT_EQ(directive("AllowUsers", {"a", "b@10.0.0.0/8"}).value_or("<refused>"), "AllowUsers a b@10.0.0.0/8\n");
+  EXPECT_EQ(directive("SetEnv", {"A=x \"q\" \\ #"}).value_or("<refused>"), "SetEnv \"A=x \\\"q\\\" \\\\ #\"\n");
+  EXPECT_EQ(directive("HostKey", {"#key"}).value_or("<refused>"), "HostKey \"#key\"\n");
+  EXPECT_EQ(directive("SetEnv", {"=x"}).value_or("<refused>"), "SetEnv \"=x\"\n");
+  EXPECT_EQ(directive("PidFile", {""}).value_or("<refused>"), "PidFile \"\"\n");
   for (const std::string& bad : std::vector<std::string>{"evil\nBanner /etc/shadow", "a\rb", std::string("a\0b", 3)}) {
-    EXPECT_FALSE(directive("AllowUsers", {"ok", bad}, &error)) << bad;
-    EXPECT_NE(error.find("holds a newline, CR or NUL"), std::string::npos) << error;
+    auto refused = directive("AllowUsers", {"ok", bad});
+    EXPECT_FALSE(refused) << bad;
+    EXPECT_NE(refused.error().message.find("holds a newline, CR or NUL"), std::string::npos) << refused.error().message;
   }
-  EXPECT_FALSE(directive("Allow Users", {"x"}, &error));
-  EXPECT_FALSE(directive("Banner\n", {"x"}, &error));
-  EXPECT_FALSE(directive("UsePAM", {}, &error));
-  EXPECT_EQ(authorized_keys_line("ssh-ed25519 AAAA c", &error), "ssh-ed25519 AAAA c\n");
-  EXPECT_FALSE(authorized_keys_line("ssh-ed25519 AAAA\ncommand=\"sh\" ssh-ed25519 BBBB", &error));
+  EXPECT_FALSE(directive("Allow Users", {"x"}));
+  EXPECT_FALSE(directive("Banner\n", {"x"}));
+  EXPECT_FALSE(directive("UsePAM", {}));
+  EXPECT_EQ(authorized_keys_line("ssh-ed25519 AAAA c").value_or("<refused>"), "ssh-ed25519 AAAA c\n");
+  EXPECT_FALSE(authorized_keys_line("ssh-ed25519 AAAA\ncommand=\"sh\" ssh-ed25519 BBBB"));
 }
 
 TEST(SshdConfig, RendersTheSettingsSshdNeedsUnprivileged) {
@@ -124,8 +123,7 @@ TEST(SshdConfig, RendersTheSettingsSshdNeedsUnprivileged) {
   c.runtime_dir = "/run/ws";
   c.user = "gitlab-workspaces";
   c.setenv = {"A=1"};
-  std::string error;
-  std::string text = render_config(c, &error).value_or(error);
+  std::string text = render_config(c).value_or("");
   for (const char* line : {"ListenAddress 0.0.0.0:60022\n", "HostKey /data/ssh/ssh_host_ed25519_key\n",
                            "PidFile /run/ws/sshd.pid\n", "UsePAM no\n", "StrictModes no\n", "PermitRootLogin no\n",
                            "AllowUsers gitlab-workspaces\n", "PubkeyAuthentication yes\n",
@@ -136,12 +134,13 @@ TEST(SshdConfig, RendersTheSettingsSshdNeedsUnprivileged) {
   }
   c.password_less = false;
   c.allow_from = {"10.0.0.0/8", "192.168.1.7"};
-  text = render_config(c, &error).value_or(error);
+  text = render_config(c).value_or("");
   EXPECT_NE(text.find("PasswordAuthentication no\nPermitEmptyPasswords no\n"), std::string::npos);
   EXPECT_NE(text.find("AllowUsers gitlab-workspaces@10.0.0.0/8 gitlab-workspaces@192.168.1.7\n"), std::string::npos);
   c.user = "evil\nBanner /etc/shadow";
-  EXPECT_FALSE(render_config(c, &error));
-  EXPECT_NE(error.find("AllowUsers holds a newline"), std::string::npos) << error;
+  auto refused = render_config(c);
+  EXPECT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("AllowUsers holds a newline"), std::string::npos) << refused.error().message;
 }
 
 // What real sshd reads back from the rendered file: each value whole, nothing more.
@@ -149,9 +148,8 @@ TEST(SshdConfig, SshdReadsBackExactlyTheValuesWritten) {
   if (geteuid() != 0) GTEST_FAIL() << "needs root to run sshd -T as another uid (the tests run as root)";
   TempDir dir;
   chmod(dir.path.c_str(), 0755);
-  std::string error;
-  auto key = generate_key(KeyType::ed25519, "t", &error);
-  ASSERT_TRUE(key) << error;
+  auto key = generate_key(KeyType::ed25519, "t");
+  ASSERT_TRUE(key) << key.error().message;
   std::string odd = dir.path + "/a b #c \"d\" \\e %u";
   ASSERT_EQ(mkdir(odd.c_str(), 0755), 0);
   ASSERT_TRUE(wsinit::fs::write_atomically(odd + "/hk", key->private_text, 0600));
@@ -163,8 +161,8 @@ TEST(SshdConfig, SshdReadsBackExactlyTheValuesWritten) {
   c.user = "dev";
   c.setenv = {"PLAIN=1", "SPACED=a  b", "QUOTES=say \"hi\" it's", "SLASHES=C:\\dir\\", "HASH=#not a comment",
               "EQ==x", "TAB=a\tb"};
-  auto text = render_config(c, &error);
-  ASSERT_TRUE(text) << error;
+  auto text = render_config(c);
+  ASSERT_TRUE(text) << text.error().message;
   wsinit::testing::spit(dir.path + "/sshd_config", *text);
   chmod((dir.path + "/sshd_config").c_str(), 0644);
   std::string out = run("setpriv --reuid=1000770000 --regid=0 --clear-groups /usr/sbin/sshd -T -f '" + dir.path +
@@ -231,9 +229,8 @@ TEST(Prepare, SymlinkedHostKeyIsNotFollowed) {
   TempDir dir;
   wsinit::config::Config config = sshd_config_in(dir.path);
   config.sshd.host_key_types = {"ed25519"};
-  std::string error;
-  auto elsewhere = generate_key(KeyType::ed25519, "elsewhere", &error);
-  ASSERT_TRUE(elsewhere) << error;
+  auto elsewhere = generate_key(KeyType::ed25519, "elsewhere");
+  ASSERT_TRUE(elsewhere) << elsewhere.error().message;
   std::string target = dir.path + "/target_key";
   ASSERT_TRUE(wsinit::fs::write_atomically(target, elsewhere->private_text, 0644));
   ASSERT_TRUE(wsinit::fs::make_dirs(dir.path + "/data/ssh", 0700));

@@ -131,18 +131,17 @@ TEST(Establish, TwoProcessesRacingWriteOneLine) {
 }
 
 TEST(Encode, LinesParseBackToTheSameEntry) {
-  std::string error;
   PasswdEntry e{"dev", "", 1000770000, 0, "workspace user", "/home/a b", "/bin/bash"};
-  auto line = passwd_line(e, &error);
-  ASSERT_TRUE(line) << error;
+  auto line = passwd_line(e);
+  ASSERT_TRUE(line) << line.error().message;
   EXPECT_EQ(*line, "dev::1000770000:0:workspace user:/home/a b:/bin/bash\n");
   auto back = parse_passwd(*line);
   ASSERT_EQ(back.size(), 1u);
   EXPECT_EQ(back[0].name, e.name);
   EXPECT_EQ(back[0].home, e.home);
   EXPECT_EQ(back[0].uid, e.uid);
-  auto group = group_line({"gid77", "x", 77, ""}, &error);
-  ASSERT_TRUE(group) << error;
+  auto group = group_line({"gid77", "x", 77, ""});
+  ASSERT_TRUE(group) << group.error().message;
   EXPECT_EQ(*group, "gid77:x:77:\n");
   EXPECT_EQ(parse_group(*group).size(), 1u);
 }
@@ -172,15 +171,15 @@ TEST(Encode, WhatTheFormatCannotHoldIsRefused) {
     if (c.field == "shell") e.shell = c.value;
     if (c.field == "gecos") e.gecos = c.value;
     if (c.field == "password") e.password = c.value;
-    std::string error;
-    EXPECT_FALSE(passwd_line(e, &error)) << c.value;
+    auto refused = passwd_line(e);
+    EXPECT_FALSE(refused) << c.value;
+    const std::string& error = refused.error().message;
     EXPECT_EQ(error.rfind("a passwd line cannot be written: ", 0), 0u) << error;
     EXPECT_NE(error.find(c.message), std::string::npos) << error;
   }
-  std::string error;
-  EXPECT_FALSE(passwd_line({"dev", "", static_cast<uid_t>(-1), 0, "", "/", "/bin/sh"}, &error));
-  EXPECT_FALSE(group_line({"a:b", "x", 5, ""}, &error));
-  EXPECT_FALSE(group_line({"g", "x", 5, "a\nroot:x:0:evil"}, &error));
+  EXPECT_FALSE(passwd_line({"dev", "", static_cast<uid_t>(-1), 0, "", "/", "/bin/sh"}));
+  EXPECT_FALSE(group_line({"a:b", "x", 5, ""}));
+  EXPECT_FALSE(group_line({"g", "x", 5, "a\nroot:x:0:evil"}));
 }
 
 // Every value reaches the file through the encoder, whatever checked it before: a value that
