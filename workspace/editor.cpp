@@ -81,18 +81,18 @@ ProductJsonEdits product_json_edits(const config::Environment& env) {
   return edits;
 }
 
-// The text with every edit made; nullopt with `error` when it is not a JSON object.
+// The text with every edit made; an error when it is not a JSON object.
 // "extensionsGallery" goes in first, after every member of that name is taken out: the one
 // GitLab's script put in when it ran first, and ours from an earlier start, so the edit made
 // twice changes nothing the second time. When GitLab's script runs after it, replacing line 1
 // (`{` alone, see with_first_member) with `{` and its own member, the file holds two: valid
 // JSON, and JSON.parse, which the editor reads it with, keeps the last, ours (the same values
 // from the same variables).
-std::optional<std::string> edited_product_json(const std::string& text, const ProductJsonEdits& edits, std::string* error) {
-  std::optional<std::string> out = text;
-  if (edits.drop_commit) out = without_members(*out, "commit", error);
-  if (out && edits.gallery) out = without_members(*out, "extensionsGallery", error);
-  if (out && edits.gallery) out = with_first_member(*out, "extensionsGallery", *edits.gallery, error);
+Result<std::string> edited_product_json(const std::string& text, const ProductJsonEdits& edits) {
+  Result<std::string> out = text;
+  if (edits.drop_commit) out = without_members(*out, "commit");
+  if (out && edits.gallery) out = without_members(*out, "extensionsGallery");
+  if (out && edits.gallery) out = with_first_member(*out, "extensionsGallery", *edits.gallery);
   return out;
 }
 
@@ -101,9 +101,8 @@ std::optional<std::string> edited_product_json(const std::string& text, const Pr
 Status edit_product_json(const std::string& path, const ProductJsonEdits& edits, bool dry_run) {
   auto text = fs::read_file(path, 16 << 20);  // GitLab's product.json is about 100 KiB
   if (!text) return text.error();
-  std::string error;
-  auto edited = edited_product_json(*text, edits, &error);
-  if (!edited) return fail(path + ": " + error);
+  auto edited = edited_product_json(*text, edits);
+  if (!edited) return fail(path + ": " + edited.error().message);
   if (*edited == *text || dry_run) return {};
   struct stat st {};
   mode_t mode = stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
@@ -142,22 +141,15 @@ void add_workflow_token(const config::Environment& env, config::Service& editor,
 
 }  // namespace
 
-std::optional<supervisor::ServiceSpec> editor_service(const config::Config& config, const config::Environment& env,
-                                              std::string* why_off) {
+Result<supervisor::ServiceSpec> editor_service(const config::Config& config, const config::Environment& env) {
   const auto& e = config.editor;
-  if (e.enabled == config::Switch::off) {
-    *why_off = "editor.enabled is false";
-    return std::nullopt;
-  }
+  if (e.enabled == config::Switch::off) return fail("editor.enabled is false");
   std::vector<std::string> command = e.command;
   if (command.empty()) command = e.kind == "code-server" ? code_server_command(env, e.port) : gitlab_command(env, e.port);
   if (e.enabled == config::Switch::automatic) {
     Lookup found = find_executable(command[0], first_set(env, {"PATH"}, kDefaultPath));
     if (!found.error && access(found.path.c_str(), X_OK) != 0) found.error = errno;  // a path is not looked up
-    if (found.error) {
-      *why_off = "editor.enabled is auto and " + command[0] + " is not there (" + strerror(found.error) + ")";
-      return std::nullopt;
-    }
+    if (found.error) return fail("editor.enabled is auto and " + command[0] + " is not there (" + strerror(found.error) + ")");
   }
   supervisor::ServiceSpec s;
   s.name = "editor";
@@ -175,8 +167,11 @@ std::optional<supervisor::ServiceSpec> editor_service(const config::Config& conf
 }
 
 void add_editor(const config::Config& config, const config::Environment& env, bool dry_run, Plan& plan) {
-  auto editor = editor_service(config, env, &plan.editor_why_off);
-  if (!editor) return;
+  auto editor = editor_service(config, env);
+  if (!editor) {
+    plan.editor_why_off = editor.error().message;
+    return;
+  }
   plan.editor_url = editor->ready.http_url;
   bool default_gitlab = config.editor.command.empty() && config.editor.kind == "gitlab";
   ProductJsonEdits edits = product_json_edits(env);

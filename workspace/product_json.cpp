@@ -162,19 +162,13 @@ struct Object {
   std::vector<Member> members;
 };
 
-std::optional<Object> parse_object(std::string_view json, std::string* error) {
+Result<Object> parse_object(std::string_view json) {
   Scanner scan(json);
   Object object{};
-  if (!scan.at('{')) {
-    *error = "not a JSON object";
-    return std::nullopt;
-  }
+  if (!scan.at('{')) return fail("not a JSON object");
   object.open = scan.pos();
   scan.take('{');
-  auto invalid = [&] {
-    *error = "invalid JSON near byte " + std::to_string(scan.pos());
-    return std::nullopt;
-  };
+  auto invalid = [&] { return fail("invalid JSON near byte " + std::to_string(scan.pos())); };
   if (!scan.take('}')) {
     do {
       Member m{};
@@ -192,18 +186,15 @@ std::optional<Object> parse_object(std::string_view json, std::string* error) {
     } while (scan.take(','));
     if (!scan.take('}')) return invalid();
   }
-  if (!scan.at_end()) {
-    *error = "text after the JSON object at byte " + std::to_string(scan.pos());
-    return std::nullopt;
-  }
+  if (!scan.at_end()) return fail("text after the JSON object at byte " + std::to_string(scan.pos()));
   return object;
 }
 
 }  // namespace
 
-std::optional<std::vector<JsonMember>> json_object_members(std::string_view json, std::string* error) {
-  auto object = parse_object(json, error);
-  if (!object) return std::nullopt;
+Result<std::vector<JsonMember>> json_object_members(std::string_view json) {
+  auto object = parse_object(json);
+  if (!object) return object.error();
   std::vector<JsonMember> members;
   for (const auto& m : object->members) {
     members.push_back({json.substr(m.key_start, m.key_end - m.key_start), json.substr(m.value_start, m.value_end - m.value_start)});
@@ -216,9 +207,9 @@ std::optional<std::vector<JsonMember>> json_object_members(std::string_view json
 // before the next member stays, so what follows keeps its indentation). The pieces kept:
 // everything up to the `{`, each kept member with what precedes it back to the end of the
 // member before it, and everything after the last member.
-std::optional<std::string> without_members(std::string_view json, std::string_view key, std::string* error) {
-  auto object = parse_object(json, error);
-  if (!object) return std::nullopt;
+Result<std::string> without_members(std::string_view json, std::string_view key) {
+  auto object = parse_object(json);
+  if (!object) return object.error();
   const auto& m = object->members;
   std::string out(json.substr(0, object->open + 1));
   bool first = true;
@@ -234,10 +225,9 @@ std::optional<std::string> without_members(std::string_view json, std::string_vi
 
 // `{` alone on line 1, then the member, then the rest as it was (on a new line when it did
 // not start with one). Whitespace before the `{` is dropped: GitLab's script rewrites line 1.
-std::optional<std::string> with_first_member(std::string_view text, std::string_view key, std::string_view value,
-                                             std::string* error) {
-  auto object = parse_object(text, error);
-  if (!object) return std::nullopt;
+Result<std::string> with_first_member(std::string_view text, std::string_view key, std::string_view value) {
+  auto object = parse_object(text);
+  if (!object) return object.error();
   std::string_view rest = text.substr(object->open + 1);
   std::string out = "{\n\t";
   json::append_string(out, key);

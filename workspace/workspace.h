@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "config/config.h"
 #include "supervisor/service_spec.h"
 #include "user_ids/user_ids.h"
@@ -39,27 +40,25 @@ const char* poststart_mode_name(Plan::PostStartMode mode);
 // and GL_VSCODE_ENABLE_MARKETPLACE edits to the editor's product.json.
 Plan prepare(const config::Config& config, const config::Environment& env, bool dry_run);
 
-// The editor service of editor.kind (or editor.command); nullopt with the reason when off.
-std::optional<supervisor::ServiceSpec> editor_service(const config::Config& config, const config::Environment& env,
-                                              std::string* why_off);
+// The editor service of editor.kind (or editor.command); the reason it is off as the error.
+Result<supervisor::ServiceSpec> editor_service(const config::Config& config, const config::Environment& env);
 
 // Edits of a JSON object's top-level members that keep every other byte of the text (the
 // editor's product.json: without "commit" when GL_VSCODE_IGNORE_VERSION_MISMATCH=true, so a
 // newer browser client may talk to this server; with "extensionsGallery" for the marketplace).
-// Each refuses (nullopt with `error`) a text that is not one JSON object (RFC 8259, strictly).
+// Each refuses, saying why, a text that is not one JSON object (RFC 8259, strictly).
 // The members as written: key with its quotes, value as it stands.
 struct JsonMember {
   std::string_view key, value;
 };
-std::optional<std::vector<JsonMember>> json_object_members(std::string_view json, std::string* error);
+Result<std::vector<JsonMember>> json_object_members(std::string_view json);
 // Without every member whose key (escapes undone) is `key`; each goes with the whitespace
 // before it and one comma. The same text when there is none.
-std::optional<std::string> without_members(std::string_view json, std::string_view key, std::string* error);
+Result<std::string> without_members(std::string_view json, std::string_view key);
 // With `"key": value` put in as the first member, on a line of its own: the text starts with
 // `{` alone on line 1 (whitespace before it dropped), so GitLab's start script, which replaces
 // line 1 with `{` and its own member, leaves valid JSON. `value` must be JSON (json::Writer's).
-std::optional<std::string> with_first_member(std::string_view json, std::string_view key, std::string_view value,
-                                             std::string* error);
+Result<std::string> with_first_member(std::string_view json, std::string_view key, std::string_view value);
 
 // A devfile 2.2's postStart exec commands for the main component, as oneshot services that
 // run one after the other. The main component is the one GitLab injects the editor into

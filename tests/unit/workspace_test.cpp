@@ -20,9 +20,8 @@ using namespace std::chrono_literals;
 namespace {
 
 std::string drop_commit(const std::string& json) {
-  std::string error;
-  auto out = without_members(json, "commit", &error);
-  return out ? *out : "error: " + error;
+  auto out = without_members(json, "commit");
+  return out ? *out : "error: " + out.error().message;
 }
 
 config::Config gitlab_config(const config::Environment& env) {
@@ -59,20 +58,18 @@ TEST(ProductJson, RefusesWhatIsNotAJsonObject) {
 TEST(ProductJson, StrictJsonOnlyIsEdited) {
   for (const char* bad : {"{\"a\": tru}", "{\"a\": 01}", "{\"a\": 1.}", "{\"a\": -}", "{\"a\": \"\\x\"}", "{\"a\": \"\\u12\"}",
                           "{\"a\": 1,}", "{\"a\": [1,]}", "{\"a\": nul}", "\xEF\xBB\xBF{}"}) {
-    std::string error;
-    EXPECT_FALSE(without_members(bad, "commit", &error)) << bad;
-    EXPECT_FALSE(with_first_member(bad, "k", "1", &error)) << bad;
+    EXPECT_FALSE(without_members(bad, "commit")) << bad;
+    EXPECT_FALSE(with_first_member(bad, "k", "1")) << bad;
   }
-  std::string error;
-  EXPECT_FALSE(without_members("{\"a\": " + std::string(100000, '['), "commit", &error));  // deep nesting: no stack overflow
-  EXPECT_EQ(error.rfind("invalid JSON near byte", 0), 0u) << error;
+  auto deep = without_members("{\"a\": " + std::string(100000, '['), "commit");
+  EXPECT_FALSE(deep);  // deep nesting: no stack overflow
+  EXPECT_EQ(deep.error().message.rfind("invalid JSON near byte", 0), 0u) << deep.error().message;
 }
 
 TEST(ProductJson, MembersGoWithTheWhitespaceBeforeThemAndOneComma) {
   auto without = [](const std::string& json, const char* key) {
-    std::string error;
-    auto out = without_members(json, key, &error);
-    return out ? *out : "error: " + error;
+    auto out = without_members(json, key);
+    return out ? *out : "error: " + out.error().message;
   };
   // The first member: what follows keeps its own indentation.
   EXPECT_EQ(without("{\n\t\"k\": {\n\t\t\"a\": 1\n\t},\n  \"x\": 1\n}", "k"), "{\n  \"x\": 1\n}");
@@ -85,9 +82,8 @@ TEST(ProductJson, MembersGoWithTheWhitespaceBeforeThemAndOneComma) {
 
 TEST(ProductJson, TheFirstMemberGoesOnLineTwoAfterABraceAlone) {
   auto with = [](const std::string& json) {
-    std::string error;
-    auto out = with_first_member(json, "k\"", "{\"v\":1}", &error);
-    return out ? *out : "error: " + error;
+    auto out = with_first_member(json, "k\"", "{\"v\":1}");
+    return out ? *out : "error: " + out.error().message;
   };
   EXPECT_EQ(with("{}"), "{\n\t\"k\\\"\": {\"v\":1}\n}");
   EXPECT_EQ(with("{\n}\n"), "{\n\t\"k\\\"\": {\"v\":1}\n}\n");
@@ -103,9 +99,8 @@ TEST(Editor, GitLabCommandLineUsesTheNewVariablesFirst) {
   ASSERT_EQ(system(("mkdir -p " + bin + " && touch " + bin + "/gitlab-webide-server && chmod +x " + bin + "/gitlab-webide-server").c_str()), 0);
   config::Environment env = {{"GL_TOOLS_DIR", dir.path}, {"GL_VSCODE_PORT", "61001"}, {"GL_EDITOR_PORT", "62001"},
                              {"GL_VSCODE_LOG_LEVEL", "debug"}, {"GL_EDITOR_LOG_LEVEL", "trace"}};
-  std::string why;
-  auto editor = editor_service(gitlab_config(env), env, &why);
-  ASSERT_TRUE(editor) << why;
+  auto editor = editor_service(gitlab_config(env), env);
+  ASSERT_TRUE(editor) << editor.error().message;
   EXPECT_EQ(editor->command, (std::vector<std::string>{bin + "/gitlab-webide-server", "--host", "0.0.0.0", "--port", "61001", "--log",
                                                        "debug", "--without-connection-token", "--disable-workspace-trust"}));
   EXPECT_EQ(editor->ready.http_url, "http://127.0.0.1:61001/");
@@ -115,7 +110,7 @@ TEST(Editor, GitLabCommandLineUsesTheNewVariablesFirst) {
   EXPECT_EQ(editor->external_port, 61001);
 
   config::Environment old = {{"GL_TOOLS_DIR", dir.path}, {"GL_EDITOR_PORT", "62001"}, {"GL_EDITOR_LOG_LEVEL", "trace"}};
-  editor = editor_service(gitlab_config(old), old, &why);
+  editor = editor_service(gitlab_config(old), old);
   ASSERT_TRUE(editor);
   EXPECT_EQ(editor->command[4], "62001");
   EXPECT_EQ(editor->command[6], "trace");
@@ -123,26 +118,27 @@ TEST(Editor, GitLabCommandLineUsesTheNewVariablesFirst) {
 
 TEST(Editor, AutoIsOffWithoutTheBinaryAndKindsPickTheirCommand) {
   config::Environment env = {{"GL_TOOLS_DIR", "/nonexistent"}, {"PATH", "/nonexistent"}, {"PROJECT_SOURCE", "/projects/app"}};
-  std::string why;
-  EXPECT_FALSE(editor_service(gitlab_config(env), env, &why));
-  EXPECT_EQ(why, "editor.enabled is auto and /nonexistent/vscode-reh-web/bin/gitlab-webide-server is not there (No such file or directory)");
+  auto off = editor_service(gitlab_config(env), env);
+  EXPECT_FALSE(off);
+  EXPECT_EQ(off.error().message, "editor.enabled is auto and /nonexistent/vscode-reh-web/bin/gitlab-webide-server is not there (No such file or directory)");
 
   auto loaded = config::load_text("version: 1\neditor: {enabled: true, kind: code-server, port: 8443}\n", "t.yaml", env,
                                   config::Profile::gitlab);
   ASSERT_TRUE(loaded.config);
-  auto editor = editor_service(*loaded.config, env, &why);  // enabled: true runs it even if missing
+  auto editor = editor_service(*loaded.config, env);  // enabled: true runs it even if missing
   ASSERT_TRUE(editor);
   EXPECT_EQ(editor->command, (std::vector<std::string>{"code-server", "--bind-addr", "0.0.0.0:8443", "--auth", "none",
                                                        "--disable-telemetry", "--disable-update-check", "/projects/app"}));
   loaded = config::load_text("version: 1\neditor: {kind: custom, command: [/bin/sh, -c, 'exec sleep 1']}\n", "t.yaml", env,
                              config::Profile::gitlab);
   ASSERT_TRUE(loaded.config);
-  editor = editor_service(*loaded.config, env, &why);
+  editor = editor_service(*loaded.config, env);
   ASSERT_TRUE(editor);
   EXPECT_EQ(editor->command[0], "/bin/sh");
   loaded = config::load_text("version: 1\neditor: {enabled: false}\n", "t.yaml", env, config::Profile::gitlab);
-  EXPECT_FALSE(editor_service(*loaded.config, env, &why));
-  EXPECT_EQ(why, "editor.enabled is false");
+  off = editor_service(*loaded.config, env);
+  EXPECT_FALSE(off);
+  EXPECT_EQ(off.error().message, "editor.enabled is false");
 }
 
 TEST(Editor, VersionMismatchSettingEditsProductJsonSafely) {
