@@ -35,7 +35,8 @@ Status usable_as_it_is(const std::string& dir) {
   if (lstat(dir.c_str(), &st) < 0) return fail("cannot use " + dir + ": " + strerror(errno));
   if (!S_ISDIR(st.st_mode)) return fail(dir + " is not a directory");
   if (st.st_uid != getuid())
-    return fail(dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to us (uid " + std::to_string(getuid()) + ")");
+    return fail(dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to us (uid " + std::to_string(getuid()) +
+                ")");
   if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && !in_group(st.st_gid))) {
     char mode[8];
     snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);

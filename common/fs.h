@@ -30,11 +30,12 @@ Status usable_dir_in_existing_parent(const std::string& dir, mode_t mode);
 // `path`, so readers see the old or the new file, never half of one.
 Status write_atomically(const std::string& path, const std::string& content, mode_t mode);
 
-// The whole file, when it holds at most `max_bytes`; else the error, with the errno as its code
-// and "cannot read PATH: why" as its message (EFBIG when it holds more: a device such as /dev/zero, or a file grown past its purpose, is refused rather
-// than read without end). Every caller states its bound. Only a regular file is read: anything
-// else (a FIFO, whose open would wait for a writer; a device; a socket) is refused with EINVAL
-// without waiting, since the files read may lie in folders the workspace user writes to.
+// The whole file, when it holds at most `max_bytes`; else the error, "cannot read PATH: why",
+// with the errno as its code (EFBIG when it holds more: a device such as /dev/zero, or a file
+// grown past its purpose, is refused rather than read without end). Every caller states its
+// bound. Only a regular file is read: anything else (a FIFO, whose open would wait for a
+// writer; a device; a socket) is refused with EINVAL without waiting, since the files read may
+// lie in folders the workspace user writes to.
 Result<std::string> read_file(const std::string& path, size_t max_bytes);
 // The same for what is left to read from an open file (the message: "cannot read: why").
 Result<std::string> read_fd(int fd, size_t max_bytes);

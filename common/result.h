@@ -31,7 +31,7 @@ class [[nodiscard]] Result {
                                               !std::is_same_v<std::decay_t<U>, Error>,
                                           int> = 0>
   Result(U&& value) : state_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT: implicit on purpose
-  Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}     // NOLINT: implicit on purpose
+  Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}      // NOLINT: implicit on purpose
 
   bool ok() const { return state_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -73,8 +73,8 @@ class [[nodiscard]] Result {
 template <>
 class [[nodiscard]] Result<void> {
  public:
-  Result() = default;                                                   // success
-  Result(Error error) : error_(std::move(error)), failed_(true) {}     // NOLINT: implicit on purpose
+  Result() = default;                                               // success
+  Result(Error error) : error_(std::move(error)), failed_(true) {}  // NOLINT: implicit on purpose
 
   bool ok() const { return !failed_; }
   explicit operator bool() const { return ok(); }

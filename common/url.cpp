@@ -51,7 +51,8 @@ Result<Url> parse_url(const std::string& text) {
     url.host = authority.substr(0, colon);
     if (colon != std::string::npos) port = authority.substr(colon + 1);
   }
-  if (url.host.empty() || url.host.find('@') != std::string::npos || has_blank_or_control(url.host)) return fail("bad host in '" + shown(text) + "'");
+  if (url.host.empty() || url.host.find('@') != std::string::npos || has_blank_or_control(url.host))
+    return fail("bad host in '" + shown(text) + "'");
   if (!port.empty()) {
     if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) < 1 ||
         std::stoi(port) > 65535) {
@@ -68,8 +69,10 @@ Result<Url> parse_probe_url(const std::string& text) {
   if (!url) return url;
   if (url->tls) return fail("expected an http:// URL (probes do not speak TLS)");
   if (url->host == "localhost") url->host = "127.0.0.1";
-  if (!is_ip_literal(url->host)) return fail("host '" + url->host + "' must be an IP address or localhost (probes do not resolve names; e.g. http://127.0.0.1:" +
-             std::to_string(url->port) + "/)");
+  if (!is_ip_literal(url->host))
+    return fail("host '" + url->host +
+                "' must be an IP address or localhost (probes do not resolve names; e.g. http://127.0.0.1:" +
+                std::to_string(url->port) + "/)");
   return url;
 }
 

@@ -319,7 +319,8 @@ void Reader::read_readiness(const YAML::Node& n, std::string_view path, Readines
     r.kind = Readiness::Kind::http;
     if (auto url = text(n["http"], std::string(path) + ".http")) {
       r.http_url = *url;
-      if (auto parsed = parse_probe_url(*url); !parsed) fail(n["http"], std::string(path) + ".http: " + parsed.error().message);
+      if (auto parsed = parse_probe_url(*url); !parsed)
+        fail(n["http"], std::string(path) + ".http: " + parsed.error().message);
     }
   } else {
     r.kind = Readiness::Kind::exec;
@@ -417,18 +418,15 @@ std::optional<Profile> profile_of(const YAML::Node& root, Reader& reader, Profil
   return std::nullopt;
 }
 
-std::string must_expand(const std::string& text, const Environment& env) {
-  return expand(text, env).value_or(text);
-}
+std::string must_expand(const std::string& text, const Environment& env) { return expand(text, env).value_or(text); }
 
 // A default that comes from the environment, checked where it is read: an "environment:" error.
 void check_from_environment(std::vector<std::string>* errors, std::string_view what, std::string_view variables,
                             const Status& checked) {
   if (!checked && errors)
-    errors->push_back("environment: " + std::string(what) + " (from " + std::string(variables) + "): " +
-                      checked.error().message);
+    errors->push_back("environment: " + std::string(what) + " (from " + std::string(variables) +
+                      "): " + checked.error().message);
 }
-
 
 }  // namespace
 

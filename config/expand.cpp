@@ -51,7 +51,8 @@ Result<std::string> expand(std::string_view text, const Environment& env) {
     std::string_view name = text.substr(body, name_end - body);
     std::string_view rest = text.substr(name_end, end - name_end);
     if (name.empty() || (!rest.empty() && !rest.starts_with(":-")))
-      return fail("malformed ${" + std::string(text.substr(body, end - body)) + "} (expected ${NAME} or ${NAME:-default})");
+      return fail("malformed ${" + std::string(text.substr(body, end - body)) +
+                  "} (expected ${NAME} or ${NAME:-default})");
     auto found = env.find(name);
     bool has_value = found != env.end() && !found->second.empty();
     if (has_value) {

@@ -72,7 +72,8 @@ Status check_user_name(std::string_view name) {
 }
 
 Status check_path(std::string_view path, bool in_passwd) {
-  if (path.empty() || path[0] != '/') return fail(shown(path) + " is not an absolute path (expected it to start with /)");
+  if (path.empty() || path[0] != '/')
+    return fail(shown(path) + " is not an absolute path (expected it to start with /)");
   if (path.size() > 4096) return fail("a path of " + std::to_string(path.size()) + " bytes (expected at most 4096)");
   if (path.find_first_of(std::string_view("\n\r\0", 3)) != std::string_view::npos)
     return fail(shown(path) + " holds a newline, CR or NUL (expected a path on one line)");

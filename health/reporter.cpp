@@ -297,7 +297,9 @@ Status Reporter::start() {
   im.target = *target;
   if (!im.settings.report_secret_file.empty()) {
     auto secret = fs::read_file(im.settings.report_secret_file, 64 << 10);  // a key, not a file of data
-    if (!secret) return fail("health.report.secret_file: cannot read " + im.settings.report_secret_file + ": " + strerror(secret.error().code));
+    if (!secret)
+      return fail("health.report.secret_file: cannot read " + im.settings.report_secret_file + ": " +
+                  strerror(secret.error().code));
     if (!secret->empty() && secret->back() == '\n') secret->pop_back();  // as `echo` leaves it
     if (secret->empty()) return fail("health.report.secret_file: " + im.settings.report_secret_file + " is empty");
     im.secret = *secret;

@@ -322,7 +322,8 @@ Status Server::listen(const std::string& address) {
   int bad = !parsed        ? UV_EINVAL
             : parsed->ipv6 ? uv_ip6_addr(parsed->host.c_str(), parsed->port, reinterpret_cast<sockaddr_in6*>(&sa))
                            : uv_ip4_addr(parsed->host.c_str(), parsed->port, reinterpret_cast<sockaddr_in*>(&sa));
-  if (bad != 0) return fail("health.listen: '" + address + "' is not IP:PORT (expected e.g. 0.0.0.0:60080 or [::]:60080)");
+  if (bad != 0)
+    return fail("health.listen: '" + address + "' is not IP:PORT (expected e.g. 0.0.0.0:60080 or [::]:60080)");
   auto* tcp = new uv_tcp_t;
   uv_tcp_init(impl_->loop, tcp);
   int err = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&sa), 0);

@@ -19,7 +19,8 @@ int install(const Command& command) {
   }
   auto binary = fs::read_file("/proc/self/exe", 256 << 20);
   if (!binary) {
-    fprintf(stderr, "wsinit install: cannot read the running binary (/proc/self/exe): %s\n", strerror(binary.error().code));
+    fprintf(stderr, "wsinit install: cannot read the running binary (/proc/self/exe): %s\n",
+            strerror(binary.error().code));
     return 1;
   }
   if (auto done = fs::write_atomically(target, *binary, 0755); !done) {

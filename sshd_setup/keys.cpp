@@ -77,7 +77,8 @@ Status encode_key(KeyType type, EVP_PKEY* key, Writer& pub, Writer& priv) {
   if (type == KeyType::ed25519) {
     unsigned char pk[32], sk[32];
     size_t pk_len = sizeof pk, sk_len = sizeof sk;
-    if (EVP_PKEY_get_raw_public_key(key, pk, &pk_len) != 1 || EVP_PKEY_get_raw_private_key(key, sk, &sk_len) != 1) return fail(openssl_error("ed25519 raw key"));
+    if (EVP_PKEY_get_raw_public_key(key, pk, &pk_len) != 1 || EVP_PKEY_get_raw_private_key(key, sk, &sk_len) != 1)
+      return fail(openssl_error("ed25519 raw key"));
     std::string public_key(reinterpret_cast<char*>(pk), pk_len);
     pub.string(public_key);
     priv.string(public_key);
@@ -89,7 +90,8 @@ Status encode_key(KeyType type, EVP_PKEY* key, Writer& pub, Writer& priv) {
     unsigned char point[133];
     size_t point_len = 0;
     auto d = bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY);
-    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &point_len) != 1 || !d) return fail(openssl_error("ecdsa key parameters"));
+    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &point_len) != 1 || !d)
+      return fail(openssl_error("ecdsa key parameters"));
     std::string q(reinterpret_cast<char*>(point), point_len);
     for (Writer* w : {&pub, &priv}) {
       w->string("nistp256");
@@ -171,7 +173,8 @@ Result<KeyFiles> generate_key(KeyType type, const std::string& comment) {
   if (!key) return fail(openssl_error(("generating a " + key_type_name(type) + " key").c_str()));
   Writer pub, priv;
   uint32_t check;
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(&check), sizeof check) != 1) return fail(openssl_error("random bytes"));
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&check), sizeof check) != 1)
+    return fail(openssl_error("random bytes"));
   priv.u32(check);
   priv.u32(check);
   if (auto encoded = encode_key(type, key.get(), pub, priv); !encoded) return encoded.error();
@@ -202,7 +205,8 @@ Result<KeyFiles> generate_key(KeyType type, const std::string& comment) {
 
 Result<std::string> public_blob_of(const std::string& private_text) {
   size_t begin = private_text.find(kBegin), end = private_text.find(kEnd.substr(0, kEnd.size() - 1));
-  if (begin == std::string::npos || end == std::string::npos || end < begin) return fail("not an OpenSSH private key (no BEGIN/END OPENSSH PRIVATE KEY lines)");
+  if (begin == std::string::npos || end == std::string::npos || end < begin)
+    return fail("not an OpenSSH private key (no BEGIN/END OPENSSH PRIVATE KEY lines)");
   auto raw = unbase64(private_text.substr(begin + kBegin.size(), end - begin - kBegin.size()));
   if (!raw || raw->compare(0, kMagic.size(), kMagic) != 0) return fail("not openssh-key-v1 data");
   Reader r{std::string_view(*raw).substr(kMagic.size())};
@@ -211,11 +215,13 @@ Result<std::string> public_blob_of(const std::string& private_text) {
   uint32_t count = r.u32();
   std::string_view blob = r.string(), priv = r.string();
   if (!r.ok) return fail("truncated key data");
-  if (cipher != "none" || kdf != "none") return fail("the key is encrypted (cipher " + std::string(cipher) + "); sshd could not use it unattended");
+  if (cipher != "none" || kdf != "none")
+    return fail("the key is encrypted (cipher " + std::string(cipher) + "); sshd could not use it unattended");
   Reader p{priv}, b{blob};
   uint32_t check1 = p.u32(), check2 = p.u32();
   std::string_view priv_type = p.string(), pub_type = b.string();
-  if (count != 1 || !p.ok || !b.ok || check1 != check2 || priv_type != pub_type) return fail("inconsistent key data (check words or key types differ)");
+  if (count != 1 || !p.ok || !b.ok || check1 != check2 || priv_type != pub_type)
+    return fail("inconsistent key data (check words or key types differ)");
   return std::string(blob);
 }
 

@@ -49,19 +49,22 @@ Result<std::string> directive(std::string_view keyword, const std::vector<std::s
   bool letters = !keyword.empty() && std::all_of(keyword.begin(), keyword.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
   });
-  if (!letters || args.empty()) return fail("sshd_config: '" + std::string(keyword) + "' with " + std::to_string(args.size()) +
-             " arguments is not a directive wsinit writes");
+  if (!letters || args.empty())
+    return fail("sshd_config: '" + std::string(keyword) + "' with " + std::to_string(args.size()) +
+                " arguments is not a directive wsinit writes");
   std::string line(keyword);
   for (const auto& arg : args) {
-    if (arg.find_first_of(kCannotCarry) != std::string::npos) return fail("sshd_config: an argument of " + std::string(keyword) + " holds a newline, CR or NUL: '" +
-               arg.substr(0, 80) + "'");
+    if (arg.find_first_of(kCannotCarry) != std::string::npos)
+      return fail("sshd_config: an argument of " + std::string(keyword) + " holds a newline, CR or NUL: '" +
+                  arg.substr(0, 80) + "'");
     line += " " + (needs_quotes(arg) ? quoted(arg) : arg);
   }
   return line + "\n";
 }
 
 Result<std::string> authorized_keys_line(std::string_view key) {
-  if (key.find_first_of(kCannotCarry) != std::string_view::npos) return fail("authorized_keys: a key holds a newline, CR or NUL: '" + std::string(key.substr(0, 80)) + "'");
+  if (key.find_first_of(kCannotCarry) != std::string_view::npos)
+    return fail("authorized_keys: a key holds a newline, CR or NUL: '" + std::string(key.substr(0, 80)) + "'");
   return std::string(key) + "\n";
 }
 

@@ -23,8 +23,9 @@ constexpr auto kRequestTimeout = std::chrono::seconds(5);
 Result<sockaddr_un> unix_address(const std::string& path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
-  if (path.size() >= sizeof address.sun_path) return fail("socket path too long (" + std::to_string(path.size()) + " bytes, at most " +
-             std::to_string(sizeof address.sun_path - 1) + "): " + path);
+  if (path.size() >= sizeof address.sun_path)
+    return fail("socket path too long (" + std::to_string(path.size()) + " bytes, at most " +
+                std::to_string(sizeof address.sun_path - 1) + "): " + path);
   memcpy(address.sun_path, path.c_str(), path.size());
   return address;
 }

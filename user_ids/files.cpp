@@ -84,16 +84,20 @@ Status refusal(const char* file, std::initializer_list<Status> checks) {
 
 Result<std::string> passwd_line(const PasswdEntry& e) {
   Status refused = refusal("passwd", {check_name(e.name), check_id(e.uid), check_id(e.gid),
-                                      check_fields({{"name", &e.name}, {"password", &e.password}, {"gecos", &e.gecos},
-                                                    {"home", &e.home}, {"shell", &e.shell}})});
+                                      check_fields({{"name", &e.name},
+                                                    {"password", &e.password},
+                                                    {"gecos", &e.gecos},
+                                                    {"home", &e.home},
+                                                    {"shell", &e.shell}})});
   if (!refused) return refused.error();
   return e.name + ":" + e.password + ":" + std::to_string(e.uid) + ":" + std::to_string(e.gid) + ":" + e.gecos + ":" +
          e.home + ":" + e.shell + "\n";
 }
 
 Result<std::string> group_line(const GroupEntry& e) {
-  Status refused = refusal("group", {check_name(e.name), check_id(e.gid),
-                                     check_fields({{"name", &e.name}, {"password", &e.password}, {"members", &e.members}})});
+  Status refused =
+      refusal("group", {check_name(e.name), check_id(e.gid),
+                        check_fields({{"name", &e.name}, {"password", &e.password}, {"members", &e.members}})});
   if (!refused) return refused.error();
   return e.name + ":" + e.password + ":" + std::to_string(e.gid) + ":" + e.members + "\n";
 }
@@ -124,8 +128,8 @@ std::vector<GroupEntry> parse_group(std::string_view text) {
   return entries;
 }
 
-Result<bool> append_once_impl(const std::string& path, std::optional<std::string> (*make_line)(std::string_view, const void*),
-                              const void* ctx) {
+Result<bool> append_once_impl(const std::string& path,
+                              std::optional<std::string> (*make_line)(std::string_view, const void*), const void* ctx) {
   int fd = open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return fail(path + ": cannot open for appending: " + strerror(errno), errno);
   auto refused = [&](const std::string& what) {

@@ -80,8 +80,8 @@ Identity establish(const Options& options, uid_t uid, gid_t gid, const std::vect
 // needed.
 template <typename F>
 Result<bool> append_once(const std::string& path, F make_line);
-Result<bool> append_once_impl(const std::string& path, std::optional<std::string> (*make_line)(std::string_view, const void*),
-                              const void* ctx);
+Result<bool> append_once_impl(const std::string& path,
+                              std::optional<std::string> (*make_line)(std::string_view, const void*), const void* ctx);
 template <typename F>
 Result<bool> append_once(const std::string& path, F make_line) {
   return append_once_impl(

@@ -126,7 +126,8 @@ void add_workflow_token(const config::Environment& env, config::Service& editor,
   std::string problem;
   auto token = fs::read_file(file, 64 << 10);
   if (!token) {
-    problem = token.error().code == EFBIG ? "cannot read " + file + ": it holds more than 64 KiB" : token.error().message;
+    problem =
+        token.error().code == EFBIG ? "cannot read " + file + ": it holds more than 64 KiB" : token.error().message;
   } else {
     while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
     if (token->empty()) problem = file + " is empty";
@@ -149,7 +150,8 @@ Result<supervisor::ServiceSpec> editor_service(const config::Config& config, con
   if (e.enabled == config::Switch::automatic) {
     Lookup found = find_executable(command[0], first_set(env, {"PATH"}, kDefaultPath));
     if (!found.error && access(found.path.c_str(), X_OK) != 0) found.error = errno;  // a path is not looked up
-    if (found.error) return fail("editor.enabled is auto and " + command[0] + " is not there (" + strerror(found.error) + ")");
+    if (found.error)
+      return fail("editor.enabled is auto and " + command[0] + " is not there (" + strerror(found.error) + ")");
   }
   supervisor::ServiceSpec s;
   s.name = "editor";

@@ -82,7 +82,8 @@ void add_post_start(const config::Config& config, const config::Environment& env
     return;
   }
   auto text = fs::read_file(devfile, 4 << 20);  // a devfile is a few KiB
-  if (!text && text.error().code == ENOENT && clone_state(config::projects_root(env), config.paths.scripts) == Clone::pending) {
+  if (!text && text.error().code == ENOENT &&
+      clone_state(config::projects_root(env), config.paths.scripts) == Clone::pending) {
     plan.devfile_pending = true;
     plan.notes.push_back("workspace.devfile " + devfile + " is not there yet; its postStart commands are read once " +
                          "the project is cloned");

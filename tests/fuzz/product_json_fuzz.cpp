@@ -47,7 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto without = without_members(text, "k");
   if (!members != !without) abort();
   if (!members) {
-    if (members.error().message.empty() || without.error().message.empty() || with_first_member(text, "k", value)) abort();
+    if (members.error().message.empty() || without.error().message.empty() || with_first_member(text, "k", value))
+      abort();
     return 0;
   }
   std::vector<JsonMember> kept;

@@ -265,8 +265,10 @@ TEST(Units, ValuesThatEndUpInFileFormats) {
     EXPECT_FALSE(check_user_name(bad)) << bad;
   EXPECT_TRUE(check_path("/home/a b/c", true));
   EXPECT_TRUE(check_path("/run/x:y", false));
-  EXPECT_EQ(check_path("/x:y", true).error().message, "'/x:y' holds ':', which an /etc/passwd field cannot (expected a path without ':')");
-  EXPECT_EQ(check_path("relative", false).error().message, "'relative' is not an absolute path (expected it to start with /)");
+  EXPECT_EQ(check_path("/x:y", true).error().message,
+            "'/x:y' holds ':', which an /etc/passwd field cannot (expected a path without ':')");
+  EXPECT_EQ(check_path("relative", false).error().message,
+            "'relative' is not an absolute path (expected it to start with /)");
   for (const std::string& bad : std::vector<std::string>{"/x/e\nroot2::0:0::/x", "/x\r", std::string("/x\0y", 4)})
     EXPECT_NE(check_path(bad, false).error().message.find("holds a newline, CR or NUL"), std::string::npos) << bad;
   EXPECT_FALSE(check_path("/" + std::string(5000, 'h'), false));

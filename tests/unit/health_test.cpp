@@ -297,8 +297,9 @@ TEST(Url, ProbeUrlsAreIpLiteralsOrLocalhost) {
   EXPECT_TRUE(wsinit::parse_probe_url("http://[fe80::1]/"));
   auto named = wsinit::parse_probe_url("http://example.com:8080/");
   EXPECT_FALSE(named);
-  EXPECT_EQ(named.error().message, "host 'example.com' must be an IP address or localhost (probes do not resolve names; e.g. "
-                   "http://127.0.0.1:8080/)");
+  EXPECT_EQ(named.error().message,
+            "host 'example.com' must be an IP address or localhost (probes do not resolve names; e.g. "
+            "http://127.0.0.1:8080/)");
   EXPECT_FALSE(wsinit::parse_probe_url("http://127.0.0.1.example/"));
 }
 

@@ -519,8 +519,9 @@ TEST(PrivateDir, AnExistingOneOthersCanWriteIsRefusedAndLeftAlone) {
   if (getuid() != 0) GTEST_FAIL() << "giving a directory away needs root (the tests run as root)";
   ASSERT_EQ(chmod(open_dir.c_str(), 0770), 0);
   ASSERT_EQ(chown(open_dir.c_str(), -1, 4242), 0);  // a group we are not in
-  EXPECT_NE(fs::prepare_private_dir(open_dir).error().message.find("can be written by other users (mode 0770, group 4242)"),
-            std::string::npos);
+  EXPECT_NE(
+      fs::prepare_private_dir(open_dir).error().message.find("can be written by other users (mode 0770, group 4242)"),
+      std::string::npos);
   ASSERT_EQ(chown(open_dir.c_str(), 4242, -1), 0);
   EXPECT_EQ(fs::prepare_private_dir(open_dir).error().message, open_dir + " belongs to uid 4242, not to us (uid 0)");
   EXPECT_EQ(mode_of(open_dir), 0770u);

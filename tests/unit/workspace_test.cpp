@@ -120,7 +120,9 @@ TEST(Editor, AutoIsOffWithoutTheBinaryAndKindsPickTheirCommand) {
   config::Environment env = {{"GL_TOOLS_DIR", "/nonexistent"}, {"PATH", "/nonexistent"}, {"PROJECT_SOURCE", "/projects/app"}};
   auto off = editor_service(gitlab_config(env), env);
   EXPECT_FALSE(off);
-  EXPECT_EQ(off.error().message, "editor.enabled is auto and /nonexistent/vscode-reh-web/bin/gitlab-webide-server is not there (No such file or directory)");
+  EXPECT_EQ(off.error().message,
+            "editor.enabled is auto and /nonexistent/vscode-reh-web/bin/gitlab-webide-server is not there (No such "
+            "file or directory)");
 
   auto loaded = config::load_text("version: 1\neditor: {enabled: true, kind: code-server, port: 8443}\n", "t.yaml", env,
                                   config::Profile::gitlab);
