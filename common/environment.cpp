@@ -57,9 +57,10 @@ std::string search_path(const std::vector<std::string>& entries) {
   return variable_of(entries, "PATH").value_or(kDefaultPath);
 }
 
-Lookup find_executable(const std::string& name, const std::string& path_variable) {
-  if (name.empty()) return {"", ENOENT};
-  if (name.find('/') != std::string::npos) return {name, 0};
+Result<std::string> find_executable(const std::string& name, const std::string& path_variable) {
+  auto not_found = [&name](int error) { return fail(name + ": " + strerror(error), error); };
+  if (name.empty()) return not_found(ENOENT);
+  if (name.find('/') != std::string::npos) return name;
   int error = ENOENT;
   size_t start = 0;
   while (start <= path_variable.size()) {
@@ -69,12 +70,12 @@ Lookup find_executable(const std::string& name, const std::string& path_variable
     std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
     struct stat st;
     if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-      if (access(candidate.c_str(), X_OK) == 0) return {candidate, 0};
+      if (access(candidate.c_str(), X_OK) == 0) return candidate;
       error = EACCES;  // keep looking, as execvp does, but remember why this one failed
     }
     start = end + 1;
   }
-  return {"", error};
+  return not_found(error);
 }
 
 }  // namespace wsinit

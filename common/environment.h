@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
+
 namespace wsinit {
 
 // Variables by name. What wsinit reads from its own environment, and what config sets per service.
@@ -34,11 +36,8 @@ std::vector<std::string> merged(const std::vector<std::string>& entries, const E
 std::string search_path(const Environment& env);
 std::string search_path(const std::vector<std::string>& entries);
 
-// PATH search as execvp does it, done before fork: an absolute path, or ENOENT / EACCES.
-struct Lookup {
-  std::string path;
-  int error = 0;
-};
-Lookup find_executable(const std::string& name, const std::string& path_variable);
+// PATH search as execvp does it, done before fork: the path to run (`name` itself when it has a
+// '/'), or an error whose code is ENOENT or EACCES ("NAME: reason").
+Result<std::string> find_executable(const std::string& name, const std::string& path_variable);
 
 }  // namespace wsinit

@@ -93,12 +93,12 @@ int say_services(const std::vector<supervisor::ServiceSpec>& services, const con
     }
     if (!s->enabled) continue;
     std::string service_path = s->env.count("PATH") ? s->env.at("PATH") : path;
-    Lookup found = find_executable(s->command[0], service_path);
-    if (found.error) {
-      say("      problem: %s: %s", s->command[0].c_str(), strerror(found.error));
+    auto found = find_executable(s->command[0], service_path);
+    if (!found) {
+      say("      problem: %s: %s", s->command[0].c_str(), strerror(found.error().code));
       ++problems;
     } else {
-      say("      runs: %s", found.path.c_str());
+      say("      runs: %s", found->c_str());
     }
   }
   return problems;

@@ -163,14 +163,14 @@ bool choose_binary(const config::Config::Sshd& c, const std::vector<std::string>
     return false;
   }
   std::string binary = c.binary == "auto" ? "sshd" : c.binary;
-  Lookup found = find_executable(binary, search_path(session_env));
-  if (found.error && c.binary == "auto" && access("/usr/sbin/sshd", X_OK) == 0) found = {"/usr/sbin/sshd", 0};
-  if (found.error && c.enabled == config::Switch::automatic) {
-    s.why_off = "sshd.enabled is auto and no sshd was found (" + binary + ": " + strerror(found.error) + ")";
+  auto found = find_executable(binary, search_path(session_env));
+  if (!found && c.binary == "auto" && access("/usr/sbin/sshd", X_OK) == 0) found = std::string("/usr/sbin/sshd");
+  if (!found && c.enabled == config::Switch::automatic) {
+    s.why_off = "sshd.enabled is auto and no sshd was found (" + binary + ": " + strerror(found.error().code) + ")";
     return false;
   }
   s.enabled = true;
-  s.binary = found.error ? binary : found.path;  // a missing binary fails visibly as the sshd service
+  s.binary = found ? *found : binary;  // a missing binary fails visibly as the sshd service
   if (!s.binary.empty() && s.binary[0] != '/') {
     char cwd[4096];
     if (getcwd(cwd, sizeof cwd)) s.binary = std::string(cwd) + "/" + s.binary;

@@ -140,8 +140,8 @@ int exit_status_of(int wait_status) {
 
 SpawnResult spawn(const SpawnRequest& request) {
   if (request.argv.empty()) return {-1, EINVAL, "lookup"};
-  Lookup found = find_executable(request.argv[0], search_path(request.env));
-  if (found.error) return {-1, found.error, "lookup"};
+  auto found = find_executable(request.argv[0], search_path(request.env));
+  if (!found) return {-1, found.error().code, "lookup"};
 
   int report[2];
   if (pipe2(report, O_CLOEXEC) < 0) return {-1, errno, "pipe"};
@@ -161,7 +161,7 @@ SpawnResult spawn(const SpawnRequest& request) {
   pid_t pid = fork();
   if (pid == 0) {
     close(report[0]);
-    run_child(request, signals, found.path.c_str(), argv.data(), envp.data(), report[1]);
+    run_child(request, signals, found->c_str(), argv.data(), envp.data(), report[1]);
   }
   int fork_error = errno;
   sigprocmask(SIG_SETMASK, &previous, nullptr);

@@ -148,10 +148,9 @@ Result<supervisor::ServiceSpec> editor_service(const config::Config& config, con
   std::vector<std::string> command = e.command;
   if (command.empty()) command = e.kind == "code-server" ? code_server_command(env, e.port) : gitlab_command(env, e.port);
   if (e.enabled == config::Switch::automatic) {
-    Lookup found = find_executable(command[0], first_set(env, {"PATH"}, kDefaultPath));
-    if (!found.error && access(found.path.c_str(), X_OK) != 0) found.error = errno;  // a path is not looked up
-    if (found.error)
-      return fail("editor.enabled is auto and " + command[0] + " is not there (" + strerror(found.error) + ")");
+    auto found = find_executable(command[0], first_set(env, {"PATH"}, kDefaultPath));
+    int error = !found ? found.error().code : access(found->c_str(), X_OK) != 0 ? errno : 0;  // a path is not looked up
+    if (error) return fail("editor.enabled is auto and " + command[0] + " is not there (" + strerror(error) + ")");
   }
   supervisor::ServiceSpec s;
   s.name = "editor";

@@ -72,12 +72,12 @@ TEST(FindExecutable, SearchesPathAndRemembersPermissionProblems) {
   std::string plain = dir.path + "/tool";
   std::ofstream(plain) << "#!/bin/sh\n";
   chmod(plain.c_str(), 0644);
-  EXPECT_EQ(find_executable("tool", dir.path).error, EACCES);
-  EXPECT_EQ(find_executable("no-such-tool", dir.path).error, ENOENT);
-  EXPECT_EQ(find_executable("sh", "/nonexistent:/bin").path, "/bin/sh");
+  EXPECT_EQ(find_executable("tool", dir.path).error().code, EACCES);
+  EXPECT_EQ(find_executable("no-such-tool", dir.path).error().code, ENOENT);
+  EXPECT_EQ(find_executable("sh", "/nonexistent:/bin").value_or(""), "/bin/sh");
   chmod(plain.c_str(), 0755);
-  EXPECT_EQ(find_executable("tool", "/nonexistent:" + dir.path).path, plain);
-  EXPECT_EQ(find_executable("./relative", "").path, "./relative");
+  EXPECT_EQ(find_executable("tool", "/nonexistent:" + dir.path).value_or(""), plain);
+  EXPECT_EQ(find_executable("./relative", "").value_or(""), "./relative");
 }
 
 TEST(ExitCodes, NotFoundAndNotExecutable) {
