@@ -627,11 +627,6 @@ int run(const Command& command, char** envp) {
   LoadedConfig loaded = load_config(command, env, &errors);
   std::string file = loaded.file;
   auto& config = loaded.config;
-  if (config && !command.argv.empty()) {
-    for (const auto& s : config->services) {
-      if (s.name == "main") errors.push_back(s.origin + ": service name 'main' is taken by the main command in tini mode");
-    }
-  }
   if (!config || !errors.empty()) {
     for (const auto& e : errors) print_error(e);
     return 2;

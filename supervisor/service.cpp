@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/backoff.h"
+#include "common/environment.h"
 
 namespace wsinit::supervisor {
 namespace {
@@ -251,7 +252,7 @@ Service::Next Service::observe() {
     return std::nullopt;
   }
   enter(P::starting);
-  readiness_timer_.start(spec_.ready.timeout, [this] { on_event(Event::ready_timeout); });
+  arm(readiness_timer_, spec_.ready.timeout, Event::ready_timeout);
   probe_.start([this] { on_event(Event::probe_passed); },
                [this]() -> pid_t {
                  SpawnResult r = spawn_process(spec_.ready.exec);
@@ -287,7 +288,7 @@ Service::Next Service::adopt() {
 }
 
 Service::Next Service::recheck() {
-  external_timer_.start(std::chrono::seconds(5), [this] { on_event(Event::recheck_port); });
+  arm(external_timer_, std::chrono::seconds(5), Event::recheck_port);
   return std::nullopt;
 }
 
@@ -311,7 +312,7 @@ Service::Next Service::give_up() {
   spdlog::warn("{}: not ready after {}{}; stopping it to try again", name(), config::format_duration(spec_.ready.timeout), why);
   probe_.stop();
   signal_group(spec_.stop_signal);
-  stop_timer_.start(spec_.stop_timeout, [this] { on_event(Event::kill_timer); });
+  arm(stop_timer_, spec_.stop_timeout, Event::kill_timer);
   enter(P::unready);
   return std::nullopt;
 }
@@ -335,7 +336,7 @@ Service::Next Service::begin_stop() {
   enter(P::stopping);
   spdlog::info("{}: stopping (SIG{}, pid {})", name(), config::signal_name(spec_.stop_signal), pid_);
   signal_group(spec_.stop_signal);
-  stop_timer_.start(spec_.stop_timeout, [this] { on_event(Event::kill_timer); });
+  arm(stop_timer_, spec_.stop_timeout, Event::kill_timer);
   return std::nullopt;
 }
 
@@ -415,7 +416,7 @@ void Service::after_exit(bool success, int exit_status) {
   double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(ctx_.random);
   Duration delay = backoff_delay(spec_.backoff_initial, spec_.backoff_max, attempt_, jitter);
   spdlog::warn("{}: {}; restarting in {}", name(), last_exit_, config::format_duration(delay));
-  restart_timer_.start(delay, [this] { on_event(Event::backoff_over); });
+  arm(restart_timer_, delay, Event::backoff_over);
   enter(P::backoff);
 }
 
@@ -423,6 +424,14 @@ void Service::run_on_down() {
   auto callbacks = std::move(on_down_);
   on_down_.clear();
   for (auto& done : callbacks) done();
+}
+
+// A timer whose end is `event`. libuv refuses only a closing handle, which a service never
+// holds: a refusal is a bug, said as one (the service then waits for another event).
+void Service::arm(Timer& timer, std::chrono::milliseconds delay, Event event) {
+  if (timer.start(delay, [this, event] { on_event(event); })) return;
+  ++ctx_.impossible_events;
+  spdlog::error("{}: bug: cannot start the timer for {} in phase {}", name(), event_name(event), phase_name(phase_));
 }
 
 void Service::stop_timers() {
@@ -438,14 +447,7 @@ void Service::signal_group(int signal) {
 
 std::vector<std::string> Service::environment() const {
   if (spec_.env.empty()) return ctx_.env;
-  std::vector<std::string> env;
-  env.reserve(ctx_.env.size() + spec_.env.size());
-  for (const auto& entry : ctx_.env) {
-    std::string name = entry.substr(0, entry.find('='));
-    if (!spec_.env.count(name)) env.push_back(entry);
-  }
-  for (const auto& [name, value] : spec_.env) env.push_back(name + "=" + value);
-  return env;
+  return merged(ctx_.env, Environment(spec_.env.begin(), spec_.env.end()));
 }
 
 LogRelay* Service::relay() {

@@ -125,6 +125,7 @@ class Supervisor::Service {
   void after_exit(bool success, int exit_status);
   void run_on_down();
   void stop_timers();
+  void arm(Timer& timer, std::chrono::milliseconds delay, Event event);
   std::vector<std::string> environment() const;
   SpawnResult spawn_process(const std::vector<std::string>& argv);
   LogRelay* relay();
