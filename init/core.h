@@ -1,0 +1,126 @@
+// Internal to init/: the PID-1 core's state, one object for the life of `wsinit` in run mode.
+// init.cpp holds the loop (signals, the reaper, shutdown); attached.cpp what it serves and
+// follows: the control socket, the health endpoints and status file, GitLab's variables, clone
+// and postStart.
+#pragma once
+
+#include <sys/signalfd.h>
+#include <uv.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/timer.h"
+#include "config/config.h"
+#include "health/health.h"
+#include "internal.h"
+#include "shutdown.h"
+#include "supervisor/spawn.h"
+#include "supervisor/supervisor.h"
+#include "workspace/workspace.h"
+
+namespace wsinit::init {
+
+using Clock = std::chrono::steady_clock;
+
+class Init {
+ public:
+  Init(Effective effective, std::string config_file, ConfigState config_state, const Command& command, char** envp,
+       user_ids::Identity identity, std::optional<supervisor::SignalState> inherited_signals)
+      : config_(std::move(effective.config)),
+        sshd_(std::move(effective.sshd)),
+        workspace_(std::move(effective.workspace)),
+        services_(std::move(effective.services)),
+        config_file_(std::move(config_file)),
+        config_state_(config_state),
+        command_(command),
+        envp_(envp),
+        identity_(std::move(identity)),
+        inherited_signals_(inherited_signals) {}
+
+  int run();
+  void record_phase(const std::string& name, Clock::duration took) {
+    startup_ms_.emplace_back(name, std::chrono::duration<double, std::milli>(took).count());
+  }
+
+ private:
+  bool set_up_loop();
+  void tear_down();
+  static void on_signal_readable(uv_poll_t* handle, int status, int events);
+
+  void on_signal_poll_error(int status);
+  void read_signals();
+  void handle_signal(const signalfd_siginfo& info);
+  void reload();
+  bool load_and_apply(const std::string& why);
+  bool apply(config::Config base, const std::string& why);
+  bool reap_children();
+  void on_main_exit(int status);
+  void shutdown(ShutdownEvent event, const std::string& reason = "");
+  void enter(Phase phase);
+  void terminate_others();
+  void kill_remaining();
+  void open_control_socket();
+  void handle_control(const supervisor::ControlRequest& request, supervisor::Supervisor::Reply reply);
+  health::Snapshot snapshot() const;
+  void on_services_changed();
+  void start_health();
+
+  void watch_variables();
+  void watch_clone();
+  void on_project_cloned();
+  void follow_poststart();
+  void on_poststart_changed();
+  void link_component_logs();
+  std::vector<health::Snapshot::PostStartStep> poststart_steps() const;
+  void warn(const std::string& warning);
+
+  config::Config config_;  // as loaded
+  sshd_setup::Setup sshd_;
+  workspace::Plan workspace_;
+  std::vector<supervisor::ServiceSpec> services_;  // wsinit's own, then config_'s
+  std::string config_file_;  // empty: the embedded default (nothing to re-read on SIGHUP)
+  ConfigState config_state_;
+  std::vector<std::string> warnings_;  // for status: what a person should know and fix
+  const Command& command_;
+  char** envp_;
+  user_ids::Identity identity_;
+  std::optional<supervisor::SignalState> inherited_signals_;  // what wsinit was started with, for CMD
+  std::vector<std::string> session_environment() const {
+    return workspace::service_environment(environment_list(envp_), identity_);
+  }
+  bool tini_mode() const { return !command_.argv.empty(); }
+
+  uv_loop_t loop_{};
+  uv_poll_t signal_poll_{};
+  int signal_fd_ = -1;
+  std::unique_ptr<Timer> signal_timer_;  // reads the signalfd when polling it failed
+  bool signal_read_failed_ = false;
+  std::unique_ptr<Timer> grace_timer_;
+  std::unique_ptr<supervisor::Supervisor> supervisor_;
+  std::unique_ptr<supervisor::ControlServer> control_;
+  std::unique_ptr<health::Server> health_server_;
+  std::unique_ptr<health::StatusFile> status_file_;
+  std::unique_ptr<health::Reporter> reporter_;
+  std::unique_ptr<workspace::Variables> variables_;
+  std::unique_ptr<workspace::ProjectClone> clone_;
+  std::unique_ptr<workspace::PostStartObserver> poststart_;
+  std::set<std::pair<std::string, std::int64_t>> slow_said_;  // steps already said to be slow
+  bool component_logs_linked_ = false;
+  supervisor::Overall last_overall_ = supervisor::Overall::starting;
+  std::vector<std::pair<std::string, double>> startup_ms_;
+  Clock::time_point started_ = Clock::now();
+  std::int64_t started_unix_ms_ =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  static constexpr std::int64_t kEarlierStart = 30'000;  // ms: a postStart step older than that is a past start's
+
+  Phase phase_ = Phase::running;
+  int exit_code_ = 0;
+  std::uint64_t orphans_reaped_ = 0;
+};
+
+}  // namespace wsinit::init
