@@ -182,6 +182,8 @@ void Service::on_exit(pid_t pid, int wait_status) {
   }
   if (pid == probe_.exec_pid()) {
     probe_.on_exec_exit(wait_status);
+    // A stopped service waited for by a reload or shutdown is down only now.
+    if (pid_ == 0 && !has_process() && ctx_.last_process_gone) ctx_.last_process_gone();
     return;
   }
   wait_status_ = wait_status;

@@ -31,6 +31,7 @@ struct Context {
   std::optional<SignalState> main_signals;   // tini mode's CMD: what wsinit was started with
   std::function<void()> changed;             // a service changed phase
   std::function<void(int)> main_exited;      // tini mode's CMD is gone, with its exit status
+  std::function<void()> last_process_gone;   // a service at rest lost its last process (a probe's)
   std::mt19937_64 random{std::random_device{}()};
   std::uint64_t impossible_events = 0;       // events the table calls impossible (a bug; logged)
 };

@@ -70,6 +70,7 @@ struct Supervisor::Impl {
   std::function<void()> stop_done;
   bool evaluating = false, evaluate_again = false;
   std::map<std::string, bool, std::less<>> conditions;  // the conditions told so far: whether each holds
+  std::map<std::string, std::uint64_t, std::less<>> stops;  // `wsinit stop` requests so far, per service
 
   void apply_settings(const config::Config& cfg, bool any_relayed) {
     ctx.format = cfg.log.format == config::LogFormat::json ? LineFormat::json : LineFormat::text;
@@ -188,12 +189,18 @@ struct Supervisor::Impl {
   std::vector<Retiring> retiring;
   std::unique_ptr<Timer> sweeper;
 
+  // A held successor retired in turn (two reloads while the old one stops) hands its place on:
+  // the newest starts once the oldest is down, never beside it.
   void retire(std::unique_ptr<Service> service, Service* successor) {
+    bool handed_on = false;
     for (auto& r : retiring) {
-      if (r.successor == service.get()) r.successor = nullptr;
+      if (r.successor == service.get()) {
+        r.successor = successor;
+        handed_on = true;
+      }
     }
     Service* raw = service.get();
-    retiring.push_back({std::move(service), successor});
+    retiring.push_back({std::move(service), handed_on ? nullptr : successor});
     raw->stop([this] { sweep_soon(); });
   }
 
@@ -219,6 +226,7 @@ Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vecto
   impl_->ctx.env = std::move(env);
   impl_->ctx.main_signals = main_signals;
   impl_->ctx.changed = [this] { impl_->evaluate(); };
+  impl_->ctx.last_process_gone = [this] { impl_->sweep_soon(); };
   impl_->ctx.main_exited = [this](int status) {
     if (impl_->hooks.on_main_exit) impl_->hooks.on_main_exit(status);
   };
@@ -307,6 +315,10 @@ void Supervisor::control(Action action, const std::string& name, Reply reply) {
   if (!s) return reply(false, "no service named '" + name + "'");
   if (name == config::kMainService) return reply(false, "'main' is the main command; it follows wsinit's own lifetime");
   if (im.stopping) return reply(false, "wsinit is shutting down");
+  if (s->phase() == Service::Phase::held && action != Action::stop)
+    return reply(true, name + ": waiting for its previous definition to stop; it starts then");
+  // A `stop` after a `restart` whose stop is still under way wins: the restart does not start it.
+  std::uint64_t stops = action == Action::stop ? ++im.stops[name] : im.stops[name];
   switch (action) {
     case Action::stop:
       if (!s->has_process()) {
@@ -321,7 +333,8 @@ void Supervisor::control(Action action, const std::string& name, Reply reply) {
       return reply(true, name + ": " + state_name(s->state()));
     case Action::restart: {
       Supervisor* self = this;
-      return s->stop([self, s, name, reply] {
+      return s->stop([self, s, name, reply, stops] {
+        if (self->impl_->stops[name] != stops) return reply(true, name + ": stopped by a later stop");
         s->on_event(Service::Event::rearm);
         self->impl_->evaluate();
         reply(true, name + ": restarted, " + state_name(s->state()));

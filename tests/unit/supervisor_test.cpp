@@ -416,6 +416,76 @@ TEST(Supervisor, ReloadRestartsAServiceWhoseInputsChangedAndKeepsOneThatDidNot) 
   EXPECT_EQ(h.get("api").pid, api);
 }
 
+namespace {
+const char* kStubborn = "  - {name: web, shell: \"trap '' TERM; exec sleep 30\", stop_timeout: 1500ms}\n";
+
+// `web` of kStubborn again, with `inputs` set: a changed definition for reload.
+void reload_changed(Harness& h, const std::string& inputs) {
+  auto loaded = config::load_text(std::string("version: 1\nservices:\n") + kStubborn, "test.yaml", {}, config::Profile::plain);
+  ASSERT_TRUE(loaded.config);
+  loaded.config->paths.logs = h.dir.path;
+  auto specs = specs_of(loaded.config->services);
+  specs[0].inputs = inputs;
+  h.supervisor->reload(*loaded.config, specs);
+}
+}  // namespace
+
+TEST(Supervisor, AStopDuringARestartWinsAndBothAreAnswered) {
+  Harness h("  - {name: web, shell: \"trap '' TERM; exec sleep 30\", stop_timeout: 300ms}\n");
+  ASSERT_TRUE(h.run_until([&] { return h.get("web").state == State::running; }));
+  h.run_until([] { return false; }, 100);  // the shell has set its trap
+  std::string restarted, stopped;
+  h.supervisor->control(Supervisor::Action::restart, "web", [&](bool, const std::string& m) { restarted = m; });
+  h.supervisor->control(Supervisor::Action::stop, "web", [&](bool, const std::string& m) { stopped = m; });
+  ASSERT_TRUE(h.run_until([&] { return !restarted.empty() && !stopped.empty(); }));
+  h.run_until([] { return false; }, 200);
+  EXPECT_EQ(h.get("web").state, State::stopped);
+  EXPECT_EQ(stopped, "web: stopped");
+  EXPECT_EQ(restarted, "web: stopped by a later stop");
+}
+
+TEST(Supervisor, TwoReloadsWhileTheOldOneStopsNeverRunTwoAtOnce) {
+  Harness h(kStubborn);
+  ASSERT_TRUE(h.run_until([&] { return h.get("web").pid > 0; }));
+  pid_t old = h.get("web").pid;
+  h.run_until([] { return false; }, 100);
+  reload_changed(h, "a");
+  reload_changed(h, "b");
+  h.run_until([] { return false; }, 300);
+  EXPECT_EQ(kill(old, 0), 0);  // still stopping: it ignores TERM
+  EXPECT_EQ(h.get("web").pid, 0) << "a second web beside the old one";
+  ASSERT_TRUE(h.run_until([&] { return h.get("web").pid > 0; }, 4000));  // once the old one is killed
+  EXPECT_NE(h.get("web").pid, old);
+}
+
+TEST(Supervisor, RestartOfAServiceWaitingForItsPreviousDefinitionWaitsToo) {
+  Harness h(kStubborn);
+  ASSERT_TRUE(h.run_until([&] { return h.get("web").pid > 0; }));
+  h.run_until([] { return false; }, 100);
+  reload_changed(h, "a");
+  std::string reply;
+  h.supervisor->control(Supervisor::Action::restart, "web", [&](bool, const std::string& m) { reply = m; });
+  EXPECT_EQ(reply, "web: waiting for its previous definition to stop; it starts then");
+  h.run_until([] { return false; }, 300);
+  EXPECT_EQ(h.get("web").pid, 0) << "a second web beside the old one";
+}
+
+// The exec probe runs in its own session and outlives the service it probed: the replacement
+// starts once that last process is reaped too, not never.
+TEST(Supervisor, AReplacementStartsOnceTheOldOnesProbeIsGoneToo) {
+  const char* web = "  - {name: web, shell: 'exec sleep 30', ready: {exec: [sleep, '0.6'], interval: 50ms}}\n";
+  Harness h(web);
+  ASSERT_TRUE(h.run_until([&] { return h.get("web").pid > 0; }));
+  h.run_until([] { return false; }, 100);  // the probe's sleep runs
+  auto loaded = config::load_text(std::string("version: 1\nservices:\n") + web, "test.yaml", {}, config::Profile::plain);
+  ASSERT_TRUE(loaded.config);
+  loaded.config->paths.logs = h.dir.path;
+  auto specs = specs_of(loaded.config->services);
+  specs[0].inputs = "changed";
+  h.supervisor->reload(*loaded.config, specs);
+  ASSERT_TRUE(h.run_until([&] { return h.get("web").pid > 0; }, 3000));
+}
+
 TEST(ControlRequest, ParsesTheProtocolAndRefusesTheRest) {
   using Kind = ControlRequest::Kind;
   EXPECT_EQ(parse_control_request("status\n", false).kind, Kind::status);
