@@ -198,7 +198,11 @@ void Reporter::Impl::attempt() {
                "\r\nX-Wsinit-Timestamp: " + timestamp + "\r\n";
   if (!secret.empty()) a->request += "X-Wsinit-Signature: " + signature(secret, timestamp, body) + "\r\n";
   a->request += "Connection: close\r\n\r\n" + body;
-  uv_tcp_init(loop, &a->tcp);
+  if (int rc = uv_tcp_init(loop, &a->tcp); rc != 0) {
+    delete a;  // its handle was never initialised: nothing for the loop to close
+    finished(false, std::string("cannot open a socket: ") + uv_strerror(rc));
+    return;
+  }
   in_flight = a;
   attempt_timeout.start(kAttemptTimeout, [this] {
     if (in_flight) in_flight->finish(false, "no answer within 10s");
@@ -233,7 +237,7 @@ void Reporter::Impl::on_connected(uv_connect_t* req, int status) {
   auto* a = static_cast<Attempt*>(req->data);
   if (a->done) return;
   if (status < 0) return a->finish(false, std::string("connect: ") + uv_strerror(status));
-  uv_read_start(
+  int rc = uv_read_start(
       reinterpret_cast<uv_stream_t*>(&a->tcp),
       [](uv_handle_t*, size_t, uv_buf_t* buf) {
         static char buffer[16384];
@@ -251,6 +255,7 @@ void Reporter::Impl::on_connected(uv_connect_t* req, int status) {
         BIO_write(self->rbio, buf->base, static_cast<int>(n));
         self->pump_tls();
       });
+  if (rc != 0) return a->finish(false, std::string("reading the answer: ") + uv_strerror(rc));
   Impl* owner = a->owner;
   if (!owner->target.tls) return a->send(a->request);
   a->ssl = SSL_new(owner->tls);

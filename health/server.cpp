@@ -325,7 +325,10 @@ Status Server::listen(const std::string& address) {
   if (bad != 0)
     return fail("health.listen: '" + address + "' is not IP:PORT (expected e.g. 0.0.0.0:60080 or [::]:60080)");
   auto* tcp = new uv_tcp_t;
-  uv_tcp_init(impl_->loop, tcp);
+  if (int rc = uv_tcp_init(impl_->loop, tcp); rc != 0) {
+    delete tcp;  // never initialised: nothing for the loop to close
+    return fail("health: cannot listen on " + address + ": " + uv_strerror(rc));
+  }
   int err = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&sa), 0);
   if (err == 0) err = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), kListenBacklog, Impl::on_connection);
   if (err != 0) {

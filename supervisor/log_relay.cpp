@@ -271,7 +271,7 @@ void LogRelay::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) 
 void LogRelay::drain() {
   if (!pipe_) return;
   int fd = -1;
-  uv_fileno(reinterpret_cast<uv_handle_t*>(pipe_), &fd);
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(pipe_), &fd) != 0) return;  // closing: nothing left to read
   for (;;) {
     ssize_t n = read(fd, read_buffer, sizeof read_buffer);
     if (n < 0 && errno == EINTR) continue;

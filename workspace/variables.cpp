@@ -87,8 +87,14 @@ struct Variables::Impl {
     }
     watch = new uv_fs_event_t;
     watch->data = this;
-    uv_fs_event_init(loop, watch);
-    if (int rc = uv_fs_event_start(watch, on_event, dir.c_str(), 0); rc < 0) {
+    int rc = uv_fs_event_init(loop, watch);
+    if (rc < 0) {
+      delete watch;  // never initialised: nothing for the loop to close
+      watch = nullptr;
+    } else {
+      rc = uv_fs_event_start(watch, on_event, dir.c_str(), 0);
+    }
+    if (rc < 0) {
       spdlog::warn("variables: cannot watch {}: {}; reading it every {}s instead", dir, uv_strerror(rc),
                    std::chrono::duration_cast<std::chrono::seconds>(kLookAgain).count());
       stop_watching();
