@@ -132,7 +132,7 @@ class Reader {
     if (auto checked = check(*v); !checked) fail(node, std::string(path) + ": " + checked.error().message);
     out = *v;
   }
-  void set(const YAML::Node& node, std::string_view path, std::map<std::string, std::string>& out) {
+  void set(const YAML::Node& node, std::string_view path, Environment& out) {
     if (!node.IsMap()) {
       fail(node, std::string(path) + ": expected a mapping of names to strings");
       return;
@@ -561,9 +561,9 @@ std::vector<std::string> validate(const Config& config) {
 std::vector<size_t> start_order(const std::vector<const Service*>& services) {
   std::vector<size_t> order;
   std::set<std::string> placed;
-  auto known = [&](const std::string& name) {
-    return std::any_of(services.begin(), services.end(), [&](const Service* o) { return o->name == name; });
-  };
+  std::set<std::string_view> names;
+  for (const Service* s : services) names.insert(s->name);
+  auto known = [&](const std::string& name) { return names.count(name) > 0; };
   // Repeated passes keep the given order among services that are free to start.
   while (order.size() < services.size()) {
     bool progress = false;

@@ -42,7 +42,7 @@ struct Service {
   bool enabled = true;
   std::vector<std::string> command;  // `shell: X` becomes [/bin/sh, -c, X]
   std::string cwd;
-  std::map<std::string, std::string> env;
+  Environment env;
   Restart restart = Restart::on_failure;
   Duration backoff_initial = std::chrono::seconds(1);
   Duration backoff_max = std::chrono::seconds(30);

@@ -74,15 +74,13 @@ int say_workspace(const config::Config& config, const workspace::Plan& plan) {
 }
 
 // Every service in start order, with what it waits for and the program it would run.
-int say_services(const std::vector<supervisor::ServiceSpec>& services, const config::Environment& env) {
+int say_services(std::vector<supervisor::ServiceSpec> services, const config::Environment& env) {
   int problems = 0;
-  std::vector<const config::Service*> all;
-  for (const auto& s : services) all.push_back(&s);
-  auto order = config::start_order(all);
+  auto order = supervisor::in_start_order(std::move(services));
   say("services, in start order: %zu", order.size());
   std::string path = search_path(env);
-  for (size_t i : order) {
-    const config::Service* s = all[i];
+  for (const auto& spec : order) {
+    const config::Service* s = &spec;
     std::string line = "  " + s->name + (s->enabled ? "" : " (disabled)") + ":";
     for (const auto& arg : s->command) line += " " + arg;
     say("%s", line.c_str());

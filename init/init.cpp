@@ -293,7 +293,8 @@ void Init::terminate_others() {
 // re-parented to us only as it exits; gives up after a second (stuck in the kernel, D state).
 void Init::kill_remaining() {
   for (int round = 0; round < 100; ++round) {
-    signal_all_others(SIGKILL);
+    int signalled = signal_all_others(SIGKILL);
+    if (signalled == 0 && !reap_children()) break;  // nothing left: no need to wait
     usleep(10'000);
     if (!reap_children()) break;
   }

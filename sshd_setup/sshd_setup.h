@@ -1,5 +1,5 @@
 // sshd_setup/: OpenSSH's sshd per workspace: host keys, sshd_config, SSH sessions' environment, its services.
-// May use common, config, user_ids, and supervisor/spawn.h to find the binary (init/ and health/ use it).
+// May use common, config, user_ids, and supervisor's spec (supervisor/service_spec.h); init/ and health/ use it.
 //
 // Unprivileged: host keys made in-process and kept in paths.data, an sshd_config written at
 // each start, and the services that check the config and run sshd.

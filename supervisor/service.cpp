@@ -12,7 +12,6 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <map>
 #include <spdlog/spdlog.h>
 
 #include "common/backoff.h"
@@ -449,7 +448,7 @@ void Service::signal_group(int signal) {
 
 std::vector<std::string> Service::environment() const {
   if (spec_.env.empty()) return ctx_.env;
-  return merged(ctx_.env, Environment(spec_.env.begin(), spec_.env.end()));
+  return merged(ctx_.env, spec_.env);
 }
 
 LogRelay* Service::relay() {

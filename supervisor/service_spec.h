@@ -31,5 +31,7 @@ struct ServiceSpec : config::Service {
 
 // The specs of configured services, as they are.
 std::vector<ServiceSpec> specs_of(const std::vector<config::Service>& services);
+// `services` each after what its `after` names (config::start_order; ties keep their order).
+std::vector<ServiceSpec> in_start_order(std::vector<ServiceSpec> services);
 
 }  // namespace wsinit::supervisor

@@ -29,19 +29,14 @@ std::string prepare_logs_dir(const std::string& dir) {
 }
 
 // Whether a reload leaves the service alone: everything but where it was written counts.
-bool same_definition(ServiceSpec a, ServiceSpec b) {
+bool same_definition(ServiceSpec a, ServiceSpec b) {  // copies: a reload is rare, and no field is forgotten
   a.origin = b.origin = "";
   return a == b;
 }
 
-// The enabled services, each after what its `after` names.
 std::vector<ServiceSpec> enabled_in_order(std::vector<ServiceSpec> services) {
   std::erase_if(services, [](const ServiceSpec& s) { return !s.enabled; });
-  std::vector<const config::Service*> defs;
-  for (const auto& s : services) defs.push_back(&s);
-  std::vector<ServiceSpec> ordered;
-  for (size_t i : config::start_order(defs)) ordered.push_back(std::move(services[i]));
-  return ordered;
+  return in_start_order(std::move(services));
 }
 
 }  // namespace
@@ -395,6 +390,14 @@ std::string status_table(const std::vector<ServiceStatus>& services) {
 }  // namespace wsinit::supervisor
 
 namespace wsinit::supervisor {
+
+std::vector<ServiceSpec> in_start_order(std::vector<ServiceSpec> services) {
+  std::vector<const config::Service*> defs;
+  for (const auto& s : services) defs.push_back(&s);
+  std::vector<ServiceSpec> ordered;
+  for (size_t i : config::start_order(defs)) ordered.push_back(std::move(services[i]));
+  return ordered;
+}
 
 std::vector<ServiceSpec> specs_of(const std::vector<config::Service>& services) {
   std::vector<ServiceSpec> specs;

@@ -48,8 +48,8 @@ class Reader {
   }
 
   // A devfile `env` list: [{name, value}, ...].
-  std::map<std::string, std::string> env_list(const YAML::Node& n, const std::string& path) {
-    std::map<std::string, std::string> env;
+  config::Environment env_list(const YAML::Node& n, const std::string& path) {
+    config::Environment env;
     if (!n) return env;
     if (!n.IsSequence()) {
       fail(n, path + ": expected a list of {name, value}");
@@ -213,7 +213,7 @@ struct Shared {
   std::map<std::string, std::string> variables;
   std::map<std::string, YAML::Node> commands;
   std::string main;
-  std::map<std::string, std::string> component_env;
+  config::Environment component_env;
 };
 std::optional<Shared> shared_parts(const YAML::Node& root, Reader& reader, const std::vector<std::string>& errors) {
   Shared out;

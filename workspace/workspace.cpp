@@ -3,7 +3,6 @@
 #include <string_view>
 
 #include <cerrno>
-#include <cstring>
 
 #include "common/fs.h"
 #include "internal.h"

@@ -562,11 +562,11 @@ TEST(Editor, WorkflowTokenComesFromItsFileWhenUnset) {
     EXPECT_EQ(plan.services.size(), 1u);
     if (warnings) *warnings = plan.warnings;
     for (const auto& w : plan.warnings) EXPECT_EQ(w.find("glpat"), std::string::npos) << w;
-    return plan.services.empty() ? std::map<std::string, std::string>{} : plan.services[0].env;
+    return plan.services.empty() ? config::Environment{} : plan.services[0].env;
   };
-  EXPECT_EQ(editor_env(env), (std::map<std::string, std::string>{{"GITLAB_WORKFLOW_TOKEN", "glpat-from-the-file"}}));
+  EXPECT_EQ(editor_env(env), (config::Environment{{"GITLAB_WORKFLOW_TOKEN", "glpat-from-the-file"}}));
   env["GITLAB_WORKFLOW_TOKEN"] = "";  // set but empty: the file's
-  EXPECT_EQ(editor_env(env), (std::map<std::string, std::string>{{"GITLAB_WORKFLOW_TOKEN", "glpat-from-the-file"}}));
+  EXPECT_EQ(editor_env(env), (config::Environment{{"GITLAB_WORKFLOW_TOKEN", "glpat-from-the-file"}}));
   env["GITLAB_WORKFLOW_TOKEN"] = "glpat-already-set";  // inherited as it is
   EXPECT_TRUE(editor_env(env).empty());
   env.erase("GITLAB_WORKFLOW_TOKEN");
