@@ -1,0 +1,132 @@
+#include "telemetry/processes.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <charconv>
+
+namespace wsinit::telemetry {
+namespace {
+
+// The next space-separated field of `rest`, consumed.
+std::string_view next_field(std::string_view& rest) {
+  std::size_t start = rest.find_first_not_of(' ');
+  if (start == std::string_view::npos) return rest = {}, std::string_view{};
+  std::size_t end = rest.find(' ', start);
+  std::string_view field = rest.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+  rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+  return field;
+}
+
+template <typename T>
+bool number(std::string_view text, T& out) {
+  if (text.empty()) return false;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+// cutime and cstime are signed in the kernel's format; a negative one counts as none.
+bool add_ticks(std::string_view text, std::uint64_t& sum) {
+  long long ticks = 0;
+  if (!number(text, ticks)) return false;
+  if (ticks > 0) sum += static_cast<std::uint64_t>(ticks);
+  return true;
+}
+
+// Fields after ") ": state is field 3 of the line, so field N is at index N - 3.
+bool parse_fields(std::string_view rest, Process& p) {
+  std::string_view fields[22];
+  for (auto& field : fields) {
+    field = next_field(rest);
+    if (field.empty()) return false;
+  }
+  long long ppid = 0;
+  if (!number(fields[1], ppid) || ppid < 0) return false;
+  p.ppid = static_cast<pid_t>(ppid);
+  for (int i = 11; i <= 14; ++i) {  // utime stime cutime cstime
+    if (!add_ticks(fields[i], p.cpu_ticks)) return false;
+  }
+  long long rss = 0;
+  if (!number(fields[19], p.start_ticks) || !number(fields[21], rss)) return false;
+  p.rss_pages = rss > 0 ? static_cast<std::uint64_t>(rss) : 0;
+  return true;
+}
+
+std::optional<Process> read_one(const std::string& proc, const char* name) {
+  std::string path = proc + "/" + name + "/stat";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buffer[1024];  // a stat line is well under this: 52 numbers and 15 bytes of comm
+  ssize_t n = read(fd, buffer, sizeof buffer);
+  close(fd);
+  if (n <= 0) return std::nullopt;
+  return parse_stat(std::string_view(buffer, static_cast<std::size_t>(n)));
+}
+
+}  // namespace
+
+std::optional<Process> parse_stat(std::string_view text) {
+  std::size_t open_paren = text.find(" (");
+  std::size_t close_paren = text.rfind(") ");
+  if (open_paren == std::string_view::npos || close_paren == std::string_view::npos || close_paren < open_paren + 2)
+    return std::nullopt;
+  Process p;
+  long long pid = 0;
+  if (!number(text.substr(0, open_paren), pid) || pid <= 0) return std::nullopt;
+  p.pid = static_cast<pid_t>(pid);
+  p.comm = std::string(text.substr(open_paren + 2, close_paren - open_paren - 2));
+  if (!parse_fields(text.substr(close_paren + 1), p)) return std::nullopt;
+  return p;
+}
+
+std::vector<Process> read_processes(const std::string& proc) {
+  std::vector<Process> out;
+  DIR* dir = opendir(proc.c_str());
+  if (!dir) return out;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+    if (out.size() == kMaxProcesses) break;
+    if (auto p = read_one(proc, entry->d_name)) out.push_back(std::move(*p));
+  }
+  closedir(dir);
+  return out;
+}
+
+std::unordered_map<pid_t, std::size_t> owners(const std::vector<Process>& processes, const std::vector<Root>& roots) {
+  std::unordered_map<pid_t, pid_t> parent;
+  parent.reserve(processes.size());
+  for (const auto& p : processes) parent[p.pid] = p.ppid;
+  std::unordered_map<pid_t, std::size_t> root_of;
+  for (std::size_t i = 0; i < roots.size(); ++i) {
+    if (roots[i].pid > 0) root_of[roots[i].pid] = i;
+  }
+  std::unordered_map<pid_t, std::size_t> out;
+  for (const auto& p : processes) {
+    pid_t at = p.pid;
+    // Up the tree to the nearest root; bounded by the number of processes (a cycle cannot
+    // happen in the kernel's tree, but /proc is read over time and pids are reused).
+    for (std::size_t steps = 0; at > 0 && steps <= processes.size(); ++steps) {
+      if (auto root = root_of.find(at); root != root_of.end()) {
+        out[p.pid] = root->second;
+        break;
+      }
+      auto up = parent.find(at);
+      if (up == parent.end()) break;
+      at = up->second;
+    }
+  }
+  return out;
+}
+
+double ticks_to_seconds(std::uint64_t ticks) {
+  static const long per_second = sysconf(_SC_CLK_TCK);
+  return per_second > 0 ? static_cast<double>(ticks) / static_cast<double>(per_second) : 0.0;
+}
+
+std::uint64_t pages_to_bytes(std::uint64_t pages) {
+  static const long page = sysconf(_SC_PAGESIZE);
+  return pages * static_cast<std::uint64_t>(page > 0 ? page : 4096);
+}
+
+}  // namespace wsinit::telemetry
