@@ -70,6 +70,7 @@ struct Request {
   int minor_version = 1;  // HTTP/1.x
   bool keep_alive = true;
   bool has_body = false;  // we take none; the connection closes after answering
+  bool accepts_html = false;  // an Accept header lists text/html (a browser): `/` is the page
 };
 
 enum class Parse { incomplete, done, bad };

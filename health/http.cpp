@@ -24,6 +24,29 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Whether an Accept value lists text/html with a weight above 0 ("text/html,*/*;q=0.8"). Only
+// text/html itself counts: "*/*" (curl's default) is not a browser asking for a page.
+bool lists_html(std::string_view accept) {
+  while (!accept.empty()) {
+    size_t comma = accept.find(',');
+    std::string_view range = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    size_t semicolon = range.find(';');
+    if (!iequals(trim(range.substr(0, semicolon)), "text/html")) continue;
+    bool refused = false;  // ";q=0", ";q=0.0", ...
+    for (std::string_view params = semicolon == std::string_view::npos ? std::string_view() : range.substr(semicolon + 1);
+         !params.empty();) {
+      size_t next = params.find(';');
+      std::string_view param = trim(params.substr(0, next));
+      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
+      if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=')
+        refused = param.find_first_not_of("0.", 2) == std::string_view::npos;
+    }
+    if (!refused) return true;
+  }
+  return false;
+}
+
 bool parse_request_line(std::string_view line, Request* r) {
   size_t sp1 = line.find(' ');
   if (sp1 == std::string_view::npos || sp1 == 0) return false;
@@ -93,6 +116,7 @@ Parse parse_request(std::string_view buffer, Request* r, size_t* consumed, int* 
       if (iequals(value, "close")) r->keep_alive = false;
       if (iequals(value, "keep-alive")) r->keep_alive = true;
     }
+    if (iequals(name, "Accept") && lists_html(value)) r->accepts_html = true;  // several Accept lines add up
     if (iequals(name, "Transfer-Encoding") || (iequals(name, "Content-Length") && value != "0")) r->has_body = true;
   }
   if (r->minor_version == 1 && !saw_host) {  // RFC 9112: a 1.1 request without Host is bad

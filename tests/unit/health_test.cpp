@@ -89,6 +89,37 @@ TEST(HttpParser, Http10ClosesUnlessKeepAlive) {
   EXPECT_TRUE(r.has_body);
 }
 
+// `/` is the page only for a client that lists text/html: a browser. curl's */* and a probe
+// without Accept keep getting what they always got.
+TEST(HttpParser, AcceptListingTextHtmlIsABrowser) {
+  auto accepts_html = [](const std::string& headers) {
+    Request r;
+    size_t used;
+    int status;
+    EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\n" + headers + "\r\n", &r, &used, &status), Parse::done) << headers;
+    return r.accepts_html;
+  };
+  EXPECT_TRUE(accepts_html("Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"));  // Chromium
+  EXPECT_TRUE(accepts_html("accept: TEXT/HTML\r\n"));
+  EXPECT_TRUE(accepts_html("Accept: application/json, text/html ; q=0.5\r\n"));
+  EXPECT_TRUE(accepts_html("Accept: application/json\r\nAccept: text/html\r\n")) << "several Accept lines add up";
+  EXPECT_FALSE(accepts_html(""));
+  EXPECT_FALSE(accepts_html("Accept: */*\r\n")) << "curl";
+  EXPECT_FALSE(accepts_html("Accept: text/*, application/json\r\n"));
+  EXPECT_FALSE(accepts_html("Accept: text/html;q=0\r\n")) << "weight 0: not acceptable";
+  EXPECT_FALSE(accepts_html("Accept: text/html; level=1; q=0.000\r\n"));
+  EXPECT_FALSE(accepts_html("Accept: text/htmlx, xtext/html\r\n"));
+  EXPECT_FALSE(accepts_html("X-Accept: text/html\r\n"));
+  // The header is bounded like every other: one too long makes the request a 431.
+  Request r;
+  size_t used;
+  int status = 0;
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\nAccept: " + std::string(kMaxHeaderBytes, 'a') + ",text/html\r\n\r\n", &r,
+                  &used, &status),
+            Parse::bad);
+  EXPECT_EQ(status, 431);
+}
+
 TEST(StatusDocument, HoldsWhatStatusPromises) {
   Snapshot s;
   s.overall = wsinit::supervisor::Overall::starting;
