@@ -78,11 +78,11 @@ void Conversation::written(bool ok, Millis now) {
 
 void Conversation::tick(Millis now) {
   if (state_ == State::closed || now < deadline_) return;
-  if (state_ == State::parked) return became_ready(now, endpoints_.answer_held());  // says whether ready
+  if (state_ == State::parked) return release(now, endpoints_.answer_held(hold()));  // says whether ready, or the document
   close();  // no whole request in time, or an answer the client does not take
 }
 
-void Conversation::became_ready(Millis now, Answer a) {
+void Conversation::release(Millis now, Answer a) {
   if (state_ != State::parked) return;
   a.head_only = held_head_only_;
   a.keep_alive = held_keep_alive_;
@@ -148,6 +148,8 @@ void Conversation::park(const Answer& a, Millis now) {
   state_ = State::parked;
   held_head_only_ = a.head_only;
   held_keep_alive_ = a.keep_alive;
+  held_until_ = a.hold.until;
+  held_version_ = a.hold.version;
   deadline_ = now + *a.park_for;
 }
 

@@ -3,7 +3,7 @@
 // to close out. No I/O and no clock of its own, so every interleaving can be driven by a test
 // or a fuzzer. server.cpp binds it to libuv.
 //
-//   state    | received       | written        | tick past deadline | became_ready  | peer_closed
+//   state    | received       | written        | tick past deadline | released      | peer_closed
 //   ---------+----------------+----------------+--------------------+---------------+---------------
 //   reading  | parse: answer  | (impossible)   | close              | -             | answer what is
 //            | -> writing, or |                |                    |               | buffered, then
@@ -15,6 +15,10 @@
 //            | the budget     |                | -> writing         | -> writing    |
 //   closed   | (impossible)   | ignored        | ignored            | ignored       | ignored
 //
+// A request is parked (held) while it waits for the workspace to be ready (/status?wait=ready)
+// or for the status document to change (?wait=change); `released` is the server answering it
+// when that happened, or to make room for another held request.
+//
 // close() ends any state (eviction, shutdown). An impossible pair (bytes past read_room(), a
 // completion with nothing in flight) is not silently absorbed: the conversation closes.
 //
@@ -25,11 +29,13 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "health/health.h"
 
 namespace wsinit::health {
@@ -42,6 +48,23 @@ struct Limits {
   Millis write_time{10'000};             // for the client to take its answer
 };
 
+// What a held request waits for.
+struct Hold {
+  enum class Until : std::uint8_t { ready, change };
+  Until until = Until::ready;
+  std::uint64_t version = 0;  // change: the version of the status document the client has
+};
+
+// What /status?QUERY asks for, given whether the workspace is ready and the document's version
+// now: nullopt, the document at once; else to be held up to `timeout` until `hold` is met. An
+// error is the text of the 400 answer, naming the parameter. Parameters that do not matter to
+// the answer are not looked at (?wait=ready&timeout=x when ready is answered, as always).
+struct Held {
+  Hold hold;
+  Millis timeout{0};
+};
+Result<std::optional<Held>> status_wait(std::string_view query, bool ready, std::uint64_t version);
+
 // What a request gets.
 struct Answer {
   int status = 200;
@@ -50,7 +73,8 @@ struct Answer {
   std::string extra_headers;  // whole lines, each ending in \r\n
   bool keep_alive = true;
   bool head_only = false;
-  std::optional<Millis> park_for;  // hold the request up to this long, until ready
+  std::optional<Millis> park_for;  // hold the request up to this long, until `hold` is met
+  Hold hold;
 };
 
 // What the conversation asks of the server.
@@ -58,9 +82,10 @@ class Endpoints {
  public:
   virtual ~Endpoints() = default;
   virtual Answer answer(const Request& request) = 0;
-  // The answer to a held request at its timeout: 200 if ready by then, else 503. The
-  // conversation sets head_only and keep_alive as the request asked.
-  virtual Answer answer_held() = 0;
+  // The answer to a held request at its timeout (or released early to make room): waiting for
+  // ready, 200 if ready by then, else 503; waiting for a change, 200 with the document as it
+  // is. The conversation sets head_only and keep_alive as the request asked.
+  virtual Answer answer_held(const Hold& hold) = 0;
 };
 
 class Conversation {
@@ -74,7 +99,7 @@ class Conversation {
   void peer_closed(Millis now);           // end of the stream, or a read error
   void written(bool ok, Millis now);      // the last output was written (or failed)
   void tick(Millis now);                  // acts on a deadline that has passed
-  void became_ready(Millis now, Answer a);  // a held request is answered now, with `a`
+  void release(Millis now, Answer a);     // a held request is answered now, with `a`
   void close();                           // ends it without another word
 
   // What the server does next.
@@ -83,6 +108,7 @@ class Conversation {
   State state() const { return state_; }
   Millis deadline() const { return deadline_; }
   Millis last_progress() const { return last_progress_; }
+  Hold hold() const { return {held_until_, held_version_}; }  // what a parked request waits for
   std::size_t buffered() const { return in_.size() - offset_; }
   bool output_in_flight() const { return in_flight_; }
 
@@ -102,6 +128,8 @@ class Conversation {
   bool close_after_write_ = false;
   bool peer_done_ = false;
   bool held_head_only_ = false, held_keep_alive_ = true;
+  Hold::Until held_until_ = Hold::Until::ready;  // beside the flags, in what would be padding
+  std::uint64_t held_version_ = 0;
   Millis deadline_{0};
   Millis last_progress_{0};
 };

@@ -22,8 +22,14 @@
 
 namespace wsinit::health {
 
+// The status document's "version": how many changes the health server has been told of
+// (Server::notify_change). Every document carries it, so /status, the status file, the reports
+// and `status --json` agree on it, and a client waits for it to move (/status?wait=change).
+std::uint64_t change_version();
+
 // Everything the status document and the metrics are made of, taken when asked.
 struct Snapshot {
+  std::uint64_t version = change_version();  // as it was when the snapshot was taken
   supervisor::Overall overall = supervisor::Overall::starting;
   double uptime_s = 0;
   std::uint64_t orphans_reaped = 0;
@@ -84,7 +90,7 @@ constexpr size_t kMaxHeaderBytes = 8 * 1024;
 // this closes the stalest connection of the peer address that holds the most (pick_victim).
 constexpr size_t kMaxConnections = 1024;
 size_t connection_limit();  // kMaxConnections, or a quarter of the soft RLIMIT_NOFILE if lower
-// /status?wait=ready requests held at once; past this the stalest is answered at once.
+// /status?wait=ready and ?wait=change requests held at once; past this the stalest is answered at once.
 constexpr size_t kMaxHeldRequests = 64;
 
 // The value of `name` in a query string ("a=1&wait=ready"), or nullopt.
@@ -97,7 +103,8 @@ class Server {
   ~Server();
   // "ADDRESS:PORT".
   Status listen(const std::string& address);
-  // Something changed: answers the long polls waiting for readiness.
+  // Something changed: moves the status document's version (change_version()) and answers the
+  // long polls waiting for a change, and those waiting for readiness once it is ready.
   void notify_change();
 
   struct Impl;

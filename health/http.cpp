@@ -2,7 +2,10 @@
 // accepted (the endpoints are GET and HEAD), so framing stays simple and safe.
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
+#include "config/config.h"
+#include "conversation.h"
 #include "health/health.h"
 
 namespace wsinit::health {
@@ -137,6 +140,45 @@ std::optional<std::string> query_value(std::string_view query, std::string_view 
     query.remove_prefix(amp + 1);
   }
   return std::nullopt;
+}
+
+namespace {
+
+constexpr Millis kDefaultWait{30'000};
+constexpr Millis kMaxWait{5 * 60'000};
+
+// A parameter's value as a 400 answer shows it: quoted, and cut when long.
+std::string shown(std::string_view value) { return "'" + std::string(value.substr(0, 64)) + "'"; }
+
+Result<Millis> wait_timeout(std::string_view query) {
+  auto t = query_value(query, "timeout");
+  if (!t) return kDefaultWait;
+  auto parsed = config::parse_duration(*t);
+  if (!parsed) return fail("timeout: " + shown(*t) + " is not a duration (e.g. 30s)");
+  return std::min(std::chrono::duration_cast<Millis>(*parsed), kMaxWait);
+}
+
+}  // namespace
+
+Result<std::optional<Held>> status_wait(std::string_view query, bool ready, std::uint64_t version) {
+  auto wait = query_value(query, "wait");
+  if (wait == "ready") {
+    if (ready) return std::optional<Held>();
+    auto timeout = wait_timeout(query);
+    if (!timeout) return timeout.error();
+    return std::optional<Held>(Held{Hold{Hold::Until::ready, 0}, *timeout});
+  }
+  if (wait != "change") return std::optional<Held>();  // no wait, or one this server does not know: answered now
+  auto given = query_value(query, "version");
+  if (!given) return fail("version: missing (wait=change waits for the status document's \"version\" to move from this one)");
+  std::uint64_t have = 0;
+  auto [end, error] = std::from_chars(given->data(), given->data() + given->size(), have);
+  if (given->empty() || error != std::errc() || end != given->data() + given->size())
+    return fail("version: " + shown(*given) + " is not a version (expected the status document's \"version\", a whole number)");
+  if (have != version) return std::optional<Held>();
+  auto timeout = wait_timeout(query);
+  if (!timeout) return timeout.error();
+  return std::optional<Held>(Held{Hold{Hold::Until::change, have}, *timeout});
 }
 
 }  // namespace wsinit::health

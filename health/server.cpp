@@ -19,9 +19,6 @@
 namespace wsinit::health {
 namespace {
 
-constexpr auto kDefaultWait = std::chrono::seconds(30);
-constexpr auto kMaxWait = std::chrono::minutes(5);
-
 // The kernel queues this many connections not yet accepted (capped by net.core.somaxconn): room
 // for a real client's handshake while a flood waits to be accepted and turned away.
 constexpr int kListenBacklog = 4096;
@@ -29,7 +26,15 @@ constexpr int kListenBacklog = 4096;
 // so a flood of reconnects cannot keep the loop inside accept (timers, closes, signals wait).
 constexpr int kAcceptsPerTurn = 64;
 
+// The status document's version (change_version()): one per process, moved by notify_change.
+std::uint64_t changes_told = 0;
+
 bool is_ready(const Snapshot& s) { return s.overall == supervisor::Overall::ready && s.not_ready.empty(); }
+
+// Whether what a held request waits for has happened.
+bool met(const Hold& hold, const Snapshot& s) {
+  return hold.until == Hold::Until::change ? s.version != hold.version : is_ready(s);
+}
 
 Answer text(int status, std::string body, bool head_only, bool keep_alive) {
   Answer a;
@@ -58,6 +63,8 @@ std::string peer_of(const uv_tcp_t* tcp) {
 
 }  // namespace
 
+std::uint64_t change_version() { return changes_told; }
+
 size_t connection_limit() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return kMaxConnections;
@@ -83,7 +90,7 @@ struct Server::Impl : Endpoints {
   Limits limits;
   uv_tcp_t* listener = nullptr;
   std::list<Connection*> open;  // every accepted connection, oldest first
-  std::size_t held = 0;         // parked /status?wait=ready requests
+  std::size_t held = 0;         // parked /status?wait=ready and ?wait=change requests
   std::vector<Connection*> candidates;  // scratch for make_room and release_a_held_request
   std::vector<Occupant> occupants;
   std::size_t max_connections = connection_limit();
@@ -118,26 +125,25 @@ struct Server::Impl : Endpoints {
   }
 
   // /status?wait=ready&timeout=30s: held until ready (200) or the timeout (503).
+  // /status?wait=change&version=N&timeout=30s: held until the version moves from N or the
+  // timeout, then 200 with the document as it is.
   Answer status_answer(const Request& r, bool head, bool keep) {
     Snapshot s = source();
-    auto wait = query_value(r.query, "wait");
-    if (!wait || *wait != "ready" || is_ready(s)) return json_answer(200, status_json(s), head, keep);
-    Millis timeout = std::chrono::duration_cast<Millis>(kDefaultWait);
-    if (auto t = query_value(r.query, "timeout")) {
-      auto parsed = config::parse_duration(*t);
-      if (!parsed) return text(400, "timeout: '" + t->substr(0, 64) + "' is not a duration (e.g. 30s)\n", head, false);
-      timeout = std::min(*parsed, std::chrono::duration_cast<Millis>(kMaxWait));
-    }
+    auto wait = status_wait(r.query, is_ready(s), s.version);
+    if (!wait) return text(400, wait.error().message + "\n", head, false);
+    if (!*wait) return json_answer(200, status_json(s), head, keep);
     Answer a;
     a.head_only = head;
     a.keep_alive = keep;
-    a.park_for = timeout;
+    a.park_for = (*wait)->timeout;
+    a.hold = (*wait)->hold;
     return a;
   }
 
-  Answer answer_held() override {
+  Answer answer_held(const Hold& hold) override {
     Snapshot s = source();
-    return json_answer(is_ready(s) ? 200 : 503, status_json(s), false, true);
+    bool answered = hold.until == Hold::Until::change || is_ready(s);
+    return json_answer(answered ? 200 : 503, status_json(s), false, true);
   }
 
   // --- libuv ---
@@ -219,10 +225,11 @@ struct Server::Impl : Endpoints {
     close_connection(victim);
   }
 
-  // Too many held requests: the stalest is answered now (503 while not ready).
+  // Too many held requests: the stalest is answered now (503 while not ready; a change-wait
+  // with the document as it is).
   void release_a_held_request() {
     if (Connection* c = stalest([](Connection* candidate) { return candidate->held; })) {
-      c->talk.became_ready(now(), answer_held());
+      c->talk.release(now(), answer_held(c->talk.hold()));
       sync(c);
     }
   }
@@ -341,13 +348,14 @@ Status Server::listen(const std::string& address) {
 }
 
 void Server::notify_change() {
+  ++changes_told;
   if (impl_->held == 0) return;
   Snapshot s = impl_->source();
-  if (!is_ready(s)) return;
-  Answer ready = json_answer(200, status_json(s), false, true);  // one document for every held request
+  std::optional<Answer> answer;  // one document for every held request it answers, made once
   for (Impl::Connection* c : std::vector<Impl::Connection*>(impl_->open.begin(), impl_->open.end())) {
-    if (!c->held || c->closing) continue;
-    c->talk.became_ready(impl_->now(), ready);
+    if (!c->held || c->closing || !met(c->talk.hold(), s)) continue;
+    if (!answer) answer = json_answer(200, status_json(s), false, true);
+    c->talk.release(impl_->now(), *answer);
     Impl::sync(c);
   }
 }

@@ -125,6 +125,7 @@ std::string status_json(const Snapshot& s) {
   json::Writer w;
   w.begin_object();
   w.key("state").value(supervisor::overall_name(s.overall));
+  w.key("version").value(s.version);
   w.key("uptime_s").value(s.uptime_s);
   w.key("orphans_reaped").value(s.orphans_reaped);
   w.key("log_lines_dropped").value(s.log_lines_dropped);

@@ -1,11 +1,14 @@
 // libFuzzer target: the health server's connection as a door, not only its parser. The input is
 // a script of events in any order (bytes arriving in any split, writes completing or failing,
-// the clock jumping, readiness changing, the peer leaving), played against the real state
+// the clock jumping, readiness changing, the status document changing (what /status?wait=change
+// waits for), the peer leaving), played against the real state
 // machine of health/conversation.h, with its bounds checked after every event:
 //   - never more than the input budget held, in any state;
 //   - nothing read while an answer is in flight, one answer in flight at a time;
 //   - bytes never move the deadline; a deadline that passes always ends the state it guards;
-//   - a closed conversation holds nothing and says nothing.
+//   - a closed conversation holds nothing and says nothing;
+//   - a held request waits for what its answer asked (ready, or a change from its version), and
+//     is released only into writing.
 // Then the admission policy: the victim is in range and belongs to a biggest holder.
 #include <cstdint>
 #include <cstdlib>
@@ -22,17 +25,23 @@ using namespace std::chrono_literals;
 
 struct Endpoints_ : Endpoints {
   bool ready = false;
+  std::uint64_t version = 0;  // the status document's
+  Hold last_hold;             // what the last held answer asked for
   Answer answer(const Request& r) override {
     Answer a;
     a.body = std::string(r.path.size() % 7, 'x');
     a.keep_alive = r.keep_alive;
     a.head_only = r.method == "HEAD";
-    if (r.path.size() % 3 == 0) a.park_for = Millis(static_cast<long>(r.path.size()) * 100);
+    if (r.path.size() % 3 == 0) {
+      a.park_for = Millis(static_cast<long>(r.path.size()) * 100);
+      if (r.query.find("wait=change") != std::string::npos) a.hold = Hold{Hold::Until::change, version};
+      last_hold = a.hold;
+    }
     return a;
   }
-  Answer answer_held() override {
+  Answer answer_held(const Hold& hold) override {
     Answer a;
-    a.status = ready ? 200 : 503;
+    a.status = ready || hold.until == Hold::Until::change ? 200 : 503;
     return a;
   }
 };
@@ -51,6 +60,7 @@ void check_bounds(const Conversation& c, const Limits& limits) {
 
 // Requests the script's bytes are cut from, so that whole ones are common.
 const std::string kPieces[] = {"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", "GET /abc HTTP/1.1\r\nHost: a\r\n\r\n",
+                               "GET /st?wait=change&version=0 HTTP/1.1\r\nHost: a\r\nAccept: text/html\r\n\r\n",
                                "HEAD /s HTTP/1.0\r\n\r\n", "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
                                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n", "\r\n"};
 
@@ -108,11 +118,28 @@ void play(std::string_view script) {
           check(c.state() == Conversation::State::closed);
         break;
       }
-      case 6: endpoints.ready = arg % 2; if (endpoints.ready) c.became_ready(now, endpoints.answer_held()); break;
+      case 6: {
+        bool released = false;
+        if (arg % 4 < 2) {  // readiness changes: a wait for ready is answered once ready
+          endpoints.ready = arg % 2;
+          released = endpoints.ready && c.hold().until == Hold::Until::ready;
+        } else {  // the document changes: a wait for a change from another version is answered
+          ++endpoints.version;
+          released = c.hold().until == Hold::Until::change && c.hold().version != endpoints.version;
+        }
+        if (!released) break;
+        auto state = c.state();
+        c.release(now, endpoints.answer_held(c.hold()));
+        if (state == Conversation::State::parked) check(c.state() == Conversation::State::writing);
+        else check(c.state() == state);  // only a held request is released
+        break;
+      }
       case 7: if (arg % 8 == 0) c.peer_closed(now); break;
       case 8: if (arg == 0xff) c.close(); break;
     }
     check(c.output_in_flight() == in_flight || c.state() == Conversation::State::closed);
+    if (c.state() == Conversation::State::parked)
+      check(c.hold().until == endpoints.last_hold.until && c.hold().version == endpoints.last_hold.version);
     if (c.state() == Conversation::State::closed) in_flight = false;
     check_bounds(c, limits);
   }

@@ -2,6 +2,8 @@
 // admission policy.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "health/conversation.h"
 
 namespace wsinit::health {
@@ -12,11 +14,14 @@ using State = Conversation::State;
 
 const std::string kGet = "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
 const std::string kWait = "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n";
+const std::string kChange = "GET /change HTTP/1.1\r\nHost: a\r\n\r\n";
 
-// /wait is held up to 5 s; everything else answers "ok".
+// /wait is held up to 5 s until ready, /change up to 3 s until the version moves from 7;
+// everything else answers "ok".
 struct FakeEndpoints : Endpoints {
   int answered = 0, held_answers = 0;
   bool ready = false;
+  std::optional<Hold> asked;  // what the last answer_held was for
   Answer answer(const Request& r) override {
     ++answered;
     Answer a;
@@ -24,13 +29,18 @@ struct FakeEndpoints : Endpoints {
     a.keep_alive = r.keep_alive;
     a.head_only = r.method == "HEAD";
     if (r.path == "/wait") a.park_for = 5000ms;
+    if (r.path == "/change") {
+      a.park_for = 3000ms;
+      a.hold = Hold{Hold::Until::change, 7};
+    }
     return a;
   }
-  Answer answer_held() override {
+  Answer answer_held(const Hold& hold) override {
     ++held_answers;
+    asked = hold;
     Answer a;
-    a.status = ready ? 200 : 503;
-    a.body = "held\n";
+    a.status = ready || hold.until == Hold::Until::change ? 200 : 503;
+    a.body = hold.until == Hold::Until::change ? "document\n" : "held\n";
     a.keep_alive = false;  // the conversation puts back what the request asked for
     return a;
   }
@@ -133,7 +143,7 @@ TEST_F(ConversationTest, HeldRequestIsAnsweredWhenReadyOrAtItsTimeout) {
   ready_endpoints.ready = true;
   Conversation other(ready_endpoints, limits, 0ms);
   other.received(kWait, 0ms);
-  other.became_ready(10ms, ready_endpoints.answer_held());
+  other.release(10ms, ready_endpoints.answer_held(Hold{}));
   auto ready_out = other.take_output();
   ASSERT_TRUE(ready_out);
   EXPECT_EQ(ready_out->rfind("HTTP/1.1 200", 0), 0u);
@@ -142,11 +152,70 @@ TEST_F(ConversationTest, HeldRequestIsAnsweredWhenReadyOrAtItsTimeout) {
   // A held HEAD gets the headers of the answer, without its body.
   Conversation head(ready_endpoints, limits, 0ms);
   head.received("HEAD /wait HTTP/1.1\r\nHost: a\r\n\r\n", 0ms);
-  head.became_ready(10ms, ready_endpoints.answer_held());
+  head.release(10ms, ready_endpoints.answer_held(Hold{}));
   auto head_out = head.take_output();
   ASSERT_TRUE(head_out);
   EXPECT_NE(head_out->find("Content-Length: 5\r\n"), std::string::npos) << *head_out;
   EXPECT_EQ(head_out->find("held"), std::string::npos) << *head_out;
+}
+
+// A change-wait (/status?wait=change) is parked like a wait for ready, keeps what it waits
+// for, and is answered with the document when released or at its timeout.
+TEST_F(ConversationTest, ChangeWaitIsHeldUntilReleased) {
+  talk.received(kChange, 0ms);
+  EXPECT_EQ(talk.state(), State::parked);
+  EXPECT_EQ(talk.hold().until, Hold::Until::change);
+  EXPECT_EQ(talk.hold().version, 7u);
+  EXPECT_EQ(talk.deadline(), 3000ms);
+  EXPECT_FALSE(talk.take_output()) << "nothing is said while held";
+  talk.tick(2999ms);
+  EXPECT_EQ(talk.state(), State::parked);
+  Answer changed;
+  changed.body = "new document\n";
+  changed.keep_alive = false;  // the conversation puts back what the request asked for
+  talk.release(100ms, changed);
+  std::string out = flush(101ms);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  EXPECT_NE(out.find("Connection: keep-alive"), std::string::npos) << out;
+  EXPECT_NE(out.find("new document"), std::string::npos) << out;
+  EXPECT_EQ(endpoints.held_answers, 0) << "released with the answer given, not one asked for";
+  EXPECT_EQ(talk.state(), State::reading) << "keep-alive: the next request may come";
+  EXPECT_EQ(talk.deadline(), 101ms + limits.request_time);
+}
+
+TEST_F(ConversationTest, ChangeWaitAtItsTimeoutGetsTheDocumentAsItIs) {
+  talk.received(kChange, 0ms);
+  talk.tick(3000ms);
+  ASSERT_TRUE(endpoints.asked);
+  EXPECT_EQ(endpoints.asked->until, Hold::Until::change) << "the endpoints learn what the request waited for";
+  EXPECT_EQ(endpoints.asked->version, 7u);
+  std::string out = flush(3001ms);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  EXPECT_NE(out.find("document"), std::string::npos) << out;
+}
+
+// One connection's requests, one after the other: a change-wait, then a wait for ready; each
+// is held for what it asked, never for what the one before asked.
+TEST_F(ConversationTest, EachHeldRequestWaitsForItsOwnThing) {
+  talk.received(kChange + kWait, 0ms);
+  EXPECT_EQ(talk.hold().until, Hold::Until::change);
+  talk.release(10ms, Answer{});
+  flush(11ms);
+  EXPECT_EQ(talk.state(), State::parked) << "the pipelined /wait";
+  EXPECT_EQ(talk.hold().until, Hold::Until::ready);
+  talk.tick(11ms + 5000ms);
+  ASSERT_TRUE(endpoints.asked);
+  EXPECT_EQ(endpoints.asked->until, Hold::Until::ready);
+  EXPECT_EQ(flush(5012ms).rfind("HTTP/1.1 503", 0), 0u) << "not ready at its timeout";
+}
+
+TEST_F(ConversationTest, PeerLeavingDuringAChangeWaitCloses) {
+  talk.received(kChange, 0ms);
+  talk.peer_closed(1ms);
+  EXPECT_EQ(talk.state(), State::closed);
+  EXPECT_EQ(endpoints.held_answers, 0);
+  talk.release(2ms, Answer{});
+  EXPECT_FALSE(talk.take_output()) << "a closed conversation says nothing";
 }
 
 TEST_F(ConversationTest, HeldConnectionBuffersOnlyUpToTheBudget) {
@@ -206,7 +275,7 @@ TEST_F(ConversationTest, ImpossibleCompletionClosesInsteadOfGoingOn) {
   EXPECT_EQ(talk.state(), State::closed);
   talk.received(kGet, 0ms);
   talk.tick(1h);
-  talk.became_ready(1h, Answer{});
+  talk.release(1h, Answer{});
   EXPECT_EQ(talk.state(), State::closed);
   EXPECT_FALSE(talk.take_output());
 }

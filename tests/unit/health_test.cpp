@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include "health/conversation.h"
 #include "health/health.h"
 
 using namespace wsinit::health;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -120,6 +122,67 @@ TEST(HttpParser, AcceptListingTextHtmlIsABrowser) {
   EXPECT_EQ(status, 431);
 }
 
+// What /status?QUERY asks for: answered now, held until ready, or held until the document's
+// version moves from the client's; a bad value is a 400 naming its parameter.
+TEST(StatusWait, WaitForReadyAsBefore) {
+  auto now = status_wait("", false, 3);
+  ASSERT_TRUE(now);
+  EXPECT_FALSE(*now) << "no wait: answered at once";
+  EXPECT_FALSE(*status_wait("wait=ready", true, 3)) << "already ready";
+  EXPECT_FALSE(*status_wait("wait=ready&timeout=soon", true, 3)) << "a timeout that is not needed is not looked at";
+  EXPECT_FALSE(*status_wait("wait=later", false, 3)) << "an unknown wait is answered at once, as always";
+  auto held = status_wait("wait=ready", false, 3);
+  ASSERT_TRUE(held && *held);
+  EXPECT_EQ((*held)->hold.until, Hold::Until::ready);
+  EXPECT_EQ((*held)->timeout, 30'000ms);
+  EXPECT_EQ((*status_wait("timeout=2s&wait=ready", false, 3))->timeout, 2'000ms);
+  EXPECT_EQ((*status_wait("wait=ready&timeout=1h", false, 3))->timeout, 300'000ms) << "at most 5 minutes";
+  auto bad = status_wait("wait=ready&timeout=soon", false, 3);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "timeout: 'soon' is not a duration (e.g. 30s)");
+}
+
+TEST(StatusWait, WaitForAChangeOfVersion) {
+  auto held = status_wait("wait=change&version=3", true, 3);
+  ASSERT_TRUE(held && *held);
+  EXPECT_EQ((*held)->hold.until, Hold::Until::change);
+  EXPECT_EQ((*held)->hold.version, 3u);
+  EXPECT_EQ((*held)->timeout, 30'000ms);
+  EXPECT_TRUE(*status_wait("wait=change&version=3", false, 3)) << "held whether ready or not";
+  EXPECT_EQ((*status_wait("wait=change&version=3&timeout=5s", true, 3))->timeout, 5'000ms);
+  EXPECT_EQ((*status_wait("wait=change&version=3&timeout=10m", true, 3))->timeout, 300'000ms) << "at most 5 minutes";
+  EXPECT_FALSE(*status_wait("wait=change&version=2", true, 3)) << "the client's document is old: the new one at once";
+  EXPECT_FALSE(*status_wait("wait=change&version=4", true, 3)) << "any other version: at once";
+  EXPECT_FALSE(*status_wait("wait=change&version=2&timeout=soon", true, 3)) << "answered at once: timeout not needed";
+  EXPECT_EQ((*status_wait("wait=change&version=18446744073709551615", true, UINT64_MAX))->hold.version, UINT64_MAX);
+}
+
+TEST(StatusWait, BadVersionIsRefusedNamingIt) {
+  for (const char* query : {"wait=change", "wait=change&version=", "wait=change&version=abc", "wait=change&version=-1",
+                            "wait=change&version=+1", "wait=change&version=1x", "wait=change&version=%31",
+                            "wait=change&version=18446744073709551616", "wait=change&version=1.0"}) {
+    auto answer = status_wait(query, true, 1);
+    ASSERT_FALSE(answer) << query;
+    EXPECT_EQ(answer.error().message.rfind("version: ", 0), 0u) << query << ": " << answer.error().message;
+  }
+  EXPECT_EQ(status_wait("wait=change&version=abc", true, 1).error().message,
+            "version: 'abc' is not a version (expected the status document's \"version\", a whole number)");
+  EXPECT_EQ(status_wait("wait=change&version=" + std::string(100, '9'), true, 1).error().message.size(),
+            std::string("version: '' is not a version (expected the status document's \"version\", a whole number)").size() + 64)
+      << "the value is cut at 64 bytes";
+  auto bad_timeout = status_wait("wait=change&version=1&timeout=soon", true, 1);
+  ASSERT_FALSE(bad_timeout);
+  EXPECT_EQ(bad_timeout.error().message.rfind("timeout: ", 0), 0u);
+}
+
+// Every document carries the version as it was when its snapshot was taken.
+TEST(StatusDocument, CarriesTheChangeVersion) {
+  Snapshot s;
+  EXPECT_EQ(s.version, change_version());
+  s.version = 42;
+  EXPECT_NE(status_json(s).find("\"version\":42,"), std::string::npos);
+}
+
 TEST(StatusDocument, HoldsWhatStatusPromises) {
   Snapshot s;
   s.overall = wsinit::supervisor::Overall::starting;
@@ -225,8 +288,9 @@ TEST(StatusDocument, ByteForByte) {
   once.oneshot = true;
   s.services = {web, once};
   s.not_ready = {"web"};
+  s.version = 7;
   EXPECT_EQ(status_json(s),
-            "{\"state\":\"starting\",\"uptime_s\":2.000,\"orphans_reaped\":0,\"log_lines_dropped\":0,"
+            "{\"state\":\"starting\",\"version\":7,\"uptime_s\":2.000,\"orphans_reaped\":0,\"log_lines_dropped\":0,"
             "\"config\":{\"file\":null,\"state\":\"embedded\"},\"warnings\":[],"
             "\"workspace\":{\"editor_url\":null,\"variables_dir\":null,\"file_variables\":0,\"reconciled_state\":null,"
             "\"project_cloned\":true,\"clone_s\":null,\"poststart_mode\":\"off\",\"poststart\":[]},"
