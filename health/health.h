@@ -1,6 +1,7 @@
 // health/: what wsinit tells Kubernetes, the proxy and people about the workspace: the status
 // document (also written to <logs>/wsinit-status.json), Prometheus metrics, and a small
-// read-only HTTP server for /healthz, /readyz, /status and /metrics.
+// read-only HTTP server for /healthz, /readyz, /status, /metrics and, for a browser, a page
+// showing the status (health/page/).
 // Uses config/, supervisor/, sshd_setup/ and user_ids/ (what it reports on); inside, common/ and OpenSSL.
 #pragma once
 

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "conversation.h"
 #include "health/health.h"
+#include "page.h"
 
 namespace wsinit::health {
 namespace {
@@ -48,6 +49,18 @@ Answer text(int status, std::string body, bool head_only, bool keep_alive) {
 Answer json_answer(int status, std::string body, bool head_only, bool keep_alive) {
   Answer a = text(status, std::move(body), head_only, keep_alive);
   a.type = "application/json";
+  return a;
+}
+
+// The page and its script and style: only what it needs, all from this origin (no inline script
+// or style, nothing from elsewhere, no framing), never cached, never sniffed, no referrer sent.
+Answer page_answer(std::string_view body, const char* type, bool head_only, bool keep_alive) {
+  Answer a = text(200, std::string(body), head_only, keep_alive);
+  a.type = type;
+  a.extra_headers =
+      "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+      "base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
+      "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n";
   return a;
 }
 
@@ -121,7 +134,10 @@ struct Server::Impl : Endpoints {
       return a;
     }
     if (r.path == "/status") return status_answer(r, head, keep);
-    return text(404, "not found: try /healthz, /readyz, /status or /metrics\n", head, keep);
+    if (r.path == "/" && r.accepts_html) return page_answer(page::html, "text/html; charset=utf-8", head, keep);
+    if (r.path == "/page.js") return page_answer(page::script, "text/javascript; charset=utf-8", head, keep);
+    if (r.path == "/page.css") return page_answer(page::style, "text/css; charset=utf-8", head, keep);
+    return text(404, "not found: try /healthz, /readyz, /status or /metrics (or / in a browser)\n", head, keep);
   }
 
   // /status?wait=ready&timeout=30s: held until ready (200) or the timeout (503).
