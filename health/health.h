@@ -23,14 +23,12 @@
 
 namespace wsinit::health {
 
-// The status document's "version": how many changes the health server has been told of
-// (Server::notify_change). Every document carries it, so /status, the status file, the reports
-// and `status --json` agree on it, and a client waits for it to move (/status?wait=change).
-std::uint64_t change_version();
-
 // Everything the status document and the metrics are made of, taken when asked.
 struct Snapshot {
-  std::uint64_t version = change_version();  // as it was when the snapshot was taken
+  // How many changes the workspace has had (its owner counts them): every document carries it, so
+  // /status, the status file, the reports and `status --json` agree on it, and a client waits for
+  // it to move (/status?wait=change).
+  std::uint64_t version = 0;
   supervisor::Overall overall = supervisor::Overall::starting;
   double uptime_s = 0;
   std::uint64_t orphans_reaped = 0;
@@ -104,8 +102,8 @@ class Server {
   ~Server();
   // "ADDRESS:PORT".
   Status listen(const std::string& address);
-  // Something changed: moves the status document's version (change_version()) and answers the
-  // long polls waiting for a change, and those waiting for readiness once it is ready.
+  // Something changed (the snapshot's version has moved): answers the long polls waiting for a
+  // change, and those waiting for readiness once it is ready.
   void notify_change();
 
   struct Impl;

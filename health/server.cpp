@@ -27,9 +27,6 @@ constexpr int kListenBacklog = 4096;
 // so a flood of reconnects cannot keep the loop inside accept (timers, closes, signals wait).
 constexpr int kAcceptsPerTurn = 64;
 
-// The status document's version (change_version()): one per process, moved by notify_change.
-std::uint64_t changes_told = 0;
-
 bool is_ready(const Snapshot& s) { return s.overall == supervisor::Overall::ready && s.not_ready.empty(); }
 
 // Whether what a held request waits for has happened.
@@ -75,8 +72,6 @@ std::string peer_of(const uv_tcp_t* tcp) {
 }
 
 }  // namespace
-
-std::uint64_t change_version() { return changes_told; }
 
 size_t connection_limit() {
   rlimit limit{};
@@ -364,7 +359,6 @@ Status Server::listen(const std::string& address) {
 }
 
 void Server::notify_change() {
-  ++changes_told;
   if (impl_->held == 0) return;
   Snapshot s = impl_->source();
   std::optional<Answer> answer;  // one document for every held request it answers, made once

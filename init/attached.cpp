@@ -47,6 +47,7 @@ void Init::handle_control(const supervisor::ControlRequest& request, supervisor:
 
 health::Snapshot Init::snapshot() const {
   health::Snapshot s;
+  s.version = changes_;
   s.overall = supervisor_->overall();
   s.uptime_s = std::chrono::duration<double>(Clock::now() - started_).count();
   s.orphans_reaped = orphans_reaped_;
@@ -76,6 +77,7 @@ health::Snapshot Init::snapshot() const {
 
 // Every service change: the status file, the long polls, and a log line when the overall state moves.
 void Init::on_services_changed() {
+  ++changes_;
   supervisor::Overall now = supervisor_->overall();
   if (now != last_overall_) {
     if (now == supervisor::Overall::ready && std::none_of(startup_ms_.begin(), startup_ms_.end(), [](auto& p) { return p.first == "ready"; }))

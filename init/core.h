@@ -121,6 +121,7 @@ class Init {
   Phase phase_ = Phase::running;
   int exit_code_ = 0;
   std::uint64_t orphans_reaped_ = 0;
+  std::uint64_t changes_ = 0;  // the status document's version
 };
 
 }  // namespace wsinit::init
