@@ -334,7 +334,8 @@ void Reader::read_readiness(const YAML::Node& n, std::string_view path, Readines
 void Reader::read_service(const YAML::Node& n, Service& s) {
   s.origin = where(n);
   if (!expect_map(n, "services[]", {"name", "enabled", "command", "shell", "cwd", "env", "restart", "backoff",
-                                    "ready", "after", "oneshot", "required", "stop_signal", "stop_timeout"}))
+                                    "ready", "after", "oneshot", "required", "stop_signal", "stop_timeout",
+                                    "oom_score_adj"}))
     return;
   if (!n["name"]) fail(n, "services[]: missing 'name'");
   else set(n["name"], "services[].name", s.name);
@@ -377,6 +378,11 @@ void Reader::read_service(const YAML::Node& n, Service& s) {
     if (v) s.stop_signal = *v;
   }
   if (n["stop_timeout"]) set(n["stop_timeout"], path + ".stop_timeout", s.stop_timeout);
+  if (n["oom_score_adj"]) {
+    auto v = parsed<int>(n["oom_score_adj"], path + ".oom_score_adj", "an oom_score_adj (expected an integer from -1000 to 1000)",
+                         parse_oom_score_adj);
+    if (v) s.oom_score_adj = *v;
+  }
   if (s.oneshot && s.restart == Restart::always) fail(n, path + ": a oneshot cannot have restart: always");
 }
 

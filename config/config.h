@@ -37,6 +37,12 @@ struct Readiness {
   bool operator==(const Readiness&) const = default;
 };
 
+// The user's processes (configured services, devfile postStart steps, tini mode's CMD) are the
+// OOM killer's first choice, ahead of wsinit's own sshd and editor, the user's way in.
+inline constexpr int kUserOomScoreAdj = 500;
+inline constexpr int kMinOomScoreAdj = -1000;
+inline constexpr int kMaxOomScoreAdj = 1000;
+
 struct Service {
   std::string name;
   bool enabled = true;
@@ -52,6 +58,10 @@ struct Service {
   bool required = false;
   int stop_signal = 15;
   Duration stop_timeout = std::chrono::seconds(10);
+  // Written to the process's /proc/self/oom_score_adj before exec (only ever raised above what
+  // it inherits from wsinit): the kernel's OOM killer takes the highest first. nullopt: nothing
+  // written (wsinit's own sshd and editor keep wsinit's value).
+  std::optional<int> oom_score_adj = kUserOomScoreAdj;
   std::string origin;  // "file:line:column" of its definition, for messages
   bool operator==(const Service&) const = default;
 };
@@ -171,6 +181,7 @@ std::optional<int> parse_port(std::string_view text);             // 1 to 65535,
 std::optional<Duration> parse_duration(std::string_view text);  // 250ms 10s 2m 1h 1m30s 0
 std::optional<std::uint64_t> parse_size(std::string_view text);  // 512 10KiB 10MiB 1GiB 10M
 std::optional<int> parse_signal(std::string_view text);         // TERM SIGTERM 15
+std::optional<int> parse_oom_score_adj(std::string_view text);  // -1000 to 1000, an optional sign and digits
 std::string signal_name(int signal);                             // 15 -> "TERM"
 std::string format_duration(Duration d);                         // 1500ms -> "1.5s"
 

@@ -172,6 +172,16 @@ std::optional<int> parse_signal(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<int> parse_oom_score_adj(std::string_view text) {
+  bool negative = !text.empty() && text[0] == '-';
+  if (!text.empty() && (text[0] == '-' || text[0] == '+')) text.remove_prefix(1);
+  size_t pos = 0;
+  std::uint64_t n;
+  if (!read_number(text, pos, n) || pos != text.size() || n > static_cast<std::uint64_t>(kMaxOomScoreAdj))
+    return std::nullopt;
+  return negative ? -static_cast<int>(n) : static_cast<int>(n);
+}
+
 std::string format_duration(Duration d) {
   auto ms = d.count();
   if (ms % 1000 != 0) {

@@ -371,3 +371,25 @@ TEST(Load, WorkspacePostStartModeAndTheClonedCondition) {
   EXPECT_NE(only_error(load("version: 1\nservices:\n  - {name: project-cloned, shell: x}\n")).find("reserved"),
             std::string::npos);
 }
+
+// oom_score_adj: an integer from -1000 to 1000 (the kernel's range); a configured service
+// defaults to +500, ahead of wsinit's own sshd and editor for the OOM killer.
+TEST(Load, OomScoreAdj) {
+  auto with_adj = [](const std::string& adj) {
+    return load("version: 1\nservices:\n  - name: build\n    command: [make]\n    oom_score_adj: " + adj + "\n");
+  };
+  for (auto [text, value] : {std::pair{"0", 0}, {"-1000", -1000}, {"1000", 1000}, {"+200", 200}, {"-5", -5}}) {
+    auto r = with_adj(text);
+    ASSERT_TRUE(r.config) << text << ": " << ::testing::PrintToString(r.errors);
+    EXPECT_EQ(r.config->services[0].oom_score_adj, value) << text;
+  }
+  EXPECT_EQ(only_error(with_adj("1001")),
+            "test.yaml:5:20: services.build.oom_score_adj: '1001' is not an oom_score_adj (expected an integer from -1000 "
+            "to 1000)");
+  for (auto bad : {"-1001", "high", "1.5", "''", "--1", "99999999999999999999999", "[1]"})
+    EXPECT_FALSE(with_adj(bad).config.has_value()) << bad;
+  auto plain = load("version: 1\nservices:\n  - name: build\n    command: [make]\n");
+  ASSERT_TRUE(plain.config);
+  EXPECT_EQ(plain.config->services[0].oom_score_adj, kUserOomScoreAdj);
+  EXPECT_EQ(kUserOomScoreAdj, 500);
+}
