@@ -73,12 +73,24 @@ int say_workspace(const config::Config& config, const workspace::Plan& plan) {
   return static_cast<int>(plan.errors.size());
 }
 
+// What a service's processes would run with: its oom_score_adj, or wsinit's own (`own`, as
+// this process has it: a shell in the workspace inherits it from wsinit).
+std::string oom_plan(std::optional<int> wanted, std::optional<int> own) {
+  std::string own_text = own ? std::to_string(*own) : "unknown";
+  if (!wanted) return "wsinit's own (" + own_text + ")";
+  if (supervisor::oom_score_adj_to_write(wanted, own)) return std::to_string(*wanted);
+  if (*wanted == *own) return std::to_string(*wanted) + " (wsinit's own)";
+  return "wsinit's own, " + own_text + " (it asks for " + std::to_string(*wanted) +
+         ", and only a process with CAP_SYS_RESOURCE may lower it)";
+}
+
 // Every service in start order, with what it waits for and the program it would run.
 int say_services(std::vector<supervisor::ServiceSpec> services, const config::Environment& env) {
   int problems = 0;
   auto order = supervisor::in_start_order(std::move(services));
   say("services, in start order: %zu", order.size());
   std::string path = search_path(env);
+  std::optional<int> own_adj = supervisor::current_oom_score_adj();
   for (const auto& spec : order) {
     const config::Service* s = &spec;
     std::string line = "  " + s->name + (s->enabled ? "" : " (disabled)") + ":";
@@ -98,6 +110,7 @@ int say_services(std::vector<supervisor::ServiceSpec> services, const config::En
     } else {
       say("      runs: %s", found->c_str());
     }
+    say("      oom_score_adj: %s", oom_plan(s->oom_score_adj, own_adj).c_str());
   }
   return problems;
 }

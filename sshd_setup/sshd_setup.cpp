@@ -138,6 +138,7 @@ std::vector<supervisor::ServiceSpec> sshd_services(const std::string& binary, co
   check.restart = config::Restart::never;
   check.origin = "(wsinit's sshd)";
   check.log_name = "start-sshd";  // where GitLab's own script writes sshd's output
+  check.oom_score_adj = std::nullopt;  // wsinit's own: keeps wsinit's value, behind the user's services
   supervisor::ServiceSpec sshd;
   sshd.name = "sshd";
   sshd.command = {binary, "-D", "-e", "-f", config_path};
@@ -153,6 +154,7 @@ std::vector<supervisor::ServiceSpec> sshd_services(const std::string& binary, co
   sshd.external_port = probe.port;
   sshd.origin = "(wsinit's sshd)";
   sshd.log_name = "start-sshd";
+  sshd.oom_score_adj = std::nullopt;  // the user's way in: the OOM killer takes user services first
   return {check, sshd};
 }
 

@@ -153,6 +153,8 @@ Service::Service(Context& context, ServiceSpec spec, Role role, Phase initial)
       readiness_timer_(context.loop),
       external_timer_(context.loop) {
   since_unix_ms_ = unix_ms_now();
+  oom_score_adj_ = oom_score_adj_to_write(spec_.oom_score_adj, ctx_.own_oom_score_adj);
+  if (!oom_score_adj_) oom_score_adj_ = ctx_.own_oom_score_adj;
   if (!probe_.problem().empty()) spdlog::error("{}: {}; it will never be ready", name(), probe_.problem());
 }
 
@@ -239,6 +241,7 @@ Service::Next Service::launch() {
   probe_.stop();
   restart_timer_.stop();
   spawned_ = spawn_process(spec_.command);
+  if (spawned_.ok()) note_oom_score_adj(spawned_);
   if (starts_++ > 0) ++restarts_;
   return spawned_.ok() ? Event::spawned : Event::spawn_failed;
 }
@@ -478,9 +481,26 @@ SpawnResult Service::spawn_process(const std::vector<std::string>& argv) {
     request.stdin_fd = null_fd;
     request.stdout_fd = request.stderr_fd = log->write_fd();
   }
+  request.oom_score_adj = oom_score_adj_to_write(spec_.oom_score_adj, ctx_.own_oom_score_adj);
   SpawnResult result = spawn(request);
   if (null_fd >= 0) close(null_fd);
   return result;
+}
+
+// What the process just started runs with: its oom_score_adj, or wsinit's own when it had none
+// to write or the kernel refused it (said once: the service runs, only less protected).
+void Service::note_oom_score_adj(const SpawnResult& spawned) {
+  std::optional<int> written = oom_score_adj_to_write(spec_.oom_score_adj, ctx_.own_oom_score_adj);
+  if (written && spawned.oom_score_adj_error == 0) {
+    oom_score_adj_ = written;
+    return;
+  }
+  oom_score_adj_ = ctx_.own_oom_score_adj;
+  if (!written || oom_score_adj_failure_said_) return;
+  oom_score_adj_failure_said_ = true;
+  spdlog::warn("{}: cannot set its oom_score_adj to {}: {}; it runs with wsinit's own{}", name(), *written,
+               strerror(spawned.oom_score_adj_error),
+               ctx_.own_oom_score_adj ? " (" + std::to_string(*ctx_.own_oom_score_adj) + ")" : std::string());
 }
 
 ServiceStatus Service::status() const {
@@ -498,6 +518,7 @@ ServiceStatus Service::status() const {
   if (pid_ > 0) s.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count();
   s.dropped_lines = dropped_lines();
   s.log_file_dropped_lines = log_file_dropped_lines();
+  s.oom_score_adj = oom_score_adj_;
   return s;
 }
 

@@ -28,6 +28,7 @@ struct Context {
   std::uint64_t log_max_size = 10u << 20;
   int log_max_files = 3;
   std::vector<std::string> env;
+  std::optional<int> own_oom_score_adj;      // wsinit's, which services inherit; nullopt: unknown
   std::optional<SignalState> main_signals;   // tini mode's CMD: what wsinit was started with
   std::function<void()> changed;             // a service changed phase
   std::function<void(int)> main_exited;      // tini mode's CMD is gone, with its exit status
@@ -129,6 +130,7 @@ class Supervisor::Service {
   void arm(Timer& timer, std::chrono::milliseconds delay, Event event);
   std::vector<std::string> environment() const;
   SpawnResult spawn_process(const std::vector<std::string>& argv);
+  void note_oom_score_adj(const SpawnResult& spawned);
   LogRelay* relay();
 
   Context& ctx_;
@@ -149,6 +151,8 @@ class Supervisor::Service {
   std::uint64_t starts_ = 0;
   std::string last_exit_;
   int last_exit_status_ = -1;
+  std::optional<int> oom_score_adj_;     // what its process runs with (status)
+  bool oom_score_adj_failure_said_ = false;
   std::unique_ptr<LogRelay> relay_;
   Probe probe_;
   Timer restart_timer_, stop_timer_, readiness_timer_, external_timer_;

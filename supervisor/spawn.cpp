@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstring>
+#include <string_view>
 
 #include "common/environment.h"
 
@@ -20,7 +22,7 @@ struct ChildFailure {
   int stage;
   int error;
 };
-enum Stage { kStageSession, kStageStdio, kStageChdir, kStageSignals, kStageExec };
+enum Stage { kStageSession, kStageStdio, kStageChdir, kStageSignals, kStageExec, kStageOomScoreAdj };
 const char* stage_name(int stage) {
   switch (stage) {
     case kStageSession: return "session";
@@ -31,11 +33,48 @@ const char* stage_name(int stage) {
   }
 }
 
-[[noreturn]] void child_fail(int report_fd, int stage) {
+// Said over the pipe; the child goes on (a record is under PIPE_BUF: written whole or not at all).
+void child_report(int report_fd, int stage) {
   ChildFailure failure{stage, errno};
   ssize_t ignored = write(report_fd, &failure, sizeof failure);
   (void)ignored;
+}
+
+[[noreturn]] void child_fail(int report_fd, int stage) {
+  child_report(report_fd, stage);
   _exit(127);
+}
+
+// "-1000" to "1000" and a newline into `out` (at least 13 bytes), without allocating: the child
+// between fork and exec may only make async-signal-safe calls. Returns the length.
+size_t format_adj(int value, char* out) {
+  char digits[12];
+  size_t n = 0;
+  unsigned magnitude = value < 0 ? 0u - static_cast<unsigned>(value) : static_cast<unsigned>(value);
+  do {
+    digits[n++] = static_cast<char>('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude != 0 && n < sizeof digits);
+  size_t length = 0;
+  if (value < 0) out[length++] = '-';
+  while (n > 0) out[length++] = digits[--n];
+  out[length++] = '\n';
+  return length;
+}
+
+// False with errno set when the kernel refused it (a value below ours without CAP_SYS_RESOURCE,
+// no /proc): the caller says so and execs anyway.
+bool write_oom_score_adj(int value) {
+  char text[16];
+  size_t length = format_adj(value, text);
+  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t written = write(fd, text, length);
+  int error = errno;
+  close(fd);
+  if (written == static_cast<ssize_t>(length)) return true;
+  errno = written < 0 ? error : EIO;
+  return false;
 }
 
 void set_cloexec_from_3() {
@@ -100,6 +139,7 @@ bool set_signals(const ChildSignals& c) {
       child_fail(report_fd, kStageStdio);
   }
   if (!r.cwd.empty() && chdir(r.cwd.c_str()) < 0) child_fail(report_fd, kStageChdir);
+  if (r.oom_score_adj && !write_oom_score_adj(*r.oom_score_adj)) child_report(report_fd, kStageOomScoreAdj);
   set_cloexec_from_3();
   if (!set_signals(signals)) child_fail(report_fd, kStageSignals);
   execve(path, argv, envp);
@@ -128,6 +168,26 @@ std::optional<SignalState> current_signal_state() {
     if (action.sa_handler == SIG_IGN) sigaddset(&state.ignored, s);
   }
   return state;
+}
+
+std::optional<int> current_oom_score_adj(const char* path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char text[16];
+  ssize_t n = read(fd, text, sizeof text);
+  close(fd);
+  if (n <= 0) return std::nullopt;
+  std::string_view value(text, static_cast<size_t>(n));
+  while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+  int adj = 0;
+  auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), adj);
+  if (error != std::errc() || end != value.data() + value.size() || adj < -1000 || adj > 1000) return std::nullopt;
+  return adj;
+}
+
+std::optional<int> oom_score_adj_to_write(std::optional<int> wanted, std::optional<int> inherited) {
+  if (!wanted || (inherited && *wanted <= *inherited)) return std::nullopt;
+  return wanted;
 }
 
 int exit_code_for_spawn_error(int error) { return error == ENOENT || error == ENOTDIR ? 127 : 126; }
@@ -172,14 +232,24 @@ SpawnResult spawn(const SpawnRequest& request) {
   }
   if (request.grouping == SpawnRequest::Grouping::foreground) setpgid(pid, pid);  // closes the race with kill(-pid)
 
-  ChildFailure failure{};
-  ssize_t n;
-  do {
-    n = read(report[0], &failure, sizeof failure);
-  } while (n < 0 && errno == EINTR);
+  // What the child said before it exec'd (the pipe closes then) or gave up: a failed
+  // oom_score_adj (it went on), then at most one failure.
+  SpawnResult result{pid, 0, ""};
+  for (;;) {
+    ChildFailure failure{};
+    ssize_t n = read(report[0], &failure, sizeof failure);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != static_cast<ssize_t>(sizeof failure)) break;
+    if (failure.stage == kStageOomScoreAdj) {
+      result.oom_score_adj_error = failure.error;
+      continue;
+    }
+    result.error = failure.error;
+    result.stage = stage_name(failure.stage);
+    break;
+  }
   close(report[0]);
-  if (n == static_cast<ssize_t>(sizeof failure)) return {pid, failure.error, stage_name(failure.stage)};
-  return {pid, 0, ""};
+  return result;
 }
 
 }  // namespace wsinit::supervisor

@@ -34,14 +34,26 @@ struct SpawnRequest {
   // The child's signals. nullopt: an empty mask and every disposition the default (services).
   // Set: this mask, these signals ignored and the others the default (tini mode's CMD).
   std::optional<SignalState> signals;
+  // Written to the child's /proc/self/oom_score_adj before exec (-1000 to 1000); nullopt:
+  // nothing written, the child keeps ours. A failure does not stop the child: it is reported.
+  std::optional<int> oom_score_adj;
 };
 
 struct SpawnResult {
   pid_t pid = -1;     // > 0 whenever a child was forked, even if its exec then failed
   int error = 0;      // errno of the failure, 0 on success
   std::string stage;  // what failed: "fork", "lookup", "signals", "chdir", "exec", ...
+  int oom_score_adj_error = 0;  // errno of writing oom_score_adj; the child ran on regardless
   bool ok() const { return error == 0; }
 };
+
+// The calling process's oom_score_adj (children inherit it); nullopt when it cannot be read.
+std::optional<int> current_oom_score_adj(const char* path = "/proc/self/oom_score_adj");
+
+// What a process that wants `wanted` and inherits `inherited` is given to write: `wanted` when it
+// raises the value (lowering needs CAP_SYS_RESOURCE, which wsinit does not ask for), else nothing.
+// An unknown `inherited` does not stop the attempt.
+std::optional<int> oom_score_adj_to_write(std::optional<int> wanted, std::optional<int> inherited);
 
 // Forks and execs. A failed exec still leaves a child (already exited) for the reaper.
 SpawnResult spawn(const SpawnRequest& request);

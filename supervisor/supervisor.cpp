@@ -163,6 +163,24 @@ struct Supervisor::Impl {
     }
   }
 
+  // A service asking for an oom_score_adj below wsinit's own keeps wsinit's: only a process with
+  // CAP_SYS_RESOURCE may lower it. Said once per service, in one line.
+  std::set<std::string, std::less<>> oom_score_adj_said;
+  void say_kept_oom_score_adj() {
+    if (!ctx.own_oom_score_adj) return;
+    int own = *ctx.own_oom_score_adj;
+    std::string names;
+    for (const auto& s : services) {
+      std::optional<int> wanted = s->spec().oom_score_adj;
+      if (!wanted || *wanted >= own || !oom_score_adj_said.insert(s->name()).second) continue;
+      names += (names.empty() ? "" : ", ") + s->name() + " (" + std::to_string(*wanted) + ")";
+    }
+    if (!names.empty())
+      spdlog::info("oom_score_adj: wsinit's own is {}, above what {} ask for; they keep {} (only a process with "
+                   "CAP_SYS_RESOURCE may lower it)",
+                   own, names, own);
+  }
+
   void add(ServiceSpec spec, Service::Role role) {
     services.push_back(std::make_unique<Service>(ctx, std::move(spec), role));
   }
@@ -219,6 +237,7 @@ Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vecto
   services = enabled_in_order(std::move(services));
   impl_->apply_settings(config, !services.empty());
   impl_->ctx.env = std::move(env);
+  impl_->ctx.own_oom_score_adj = current_oom_score_adj();
   impl_->ctx.main_signals = main_signals;
   impl_->ctx.changed = [this] { impl_->evaluate(); };
   impl_->ctx.last_process_gone = [this] { impl_->sweep_soon(); };
@@ -234,6 +253,7 @@ Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vecto
     impl_->add(std::move(main), Service::Role::main);
   }
   for (auto& spec : services) impl_->add(std::move(spec), Service::Role::service);
+  impl_->say_kept_oom_score_adj();
 }
 
 Supervisor::~Supervisor() { impl_->out.flush(1000); }
@@ -301,6 +321,7 @@ void Supervisor::reload(const config::Config& config, std::vector<ServiceSpec> s
     im.retire(std::move(gone), nullptr);
   }
   im.services = std::move(next);
+  im.say_kept_oom_score_adj();
   im.evaluate();
 }
 

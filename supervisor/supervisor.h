@@ -41,6 +41,7 @@ struct ServiceStatus {
   std::int64_t uptime_ms = 0;      // for how long the current process has run (0 when none)
   std::uint64_t dropped_lines = 0;           // kept from stdout (a slow reader); the log file has them
   std::uint64_t log_file_dropped_lines = 0;  // the log file could not take (disk full, ...)
+  std::optional<int> oom_score_adj;          // what its processes run with; nullopt: unknown
 };
 
 // How the whole set is doing: starting, ready, degraded (a required service crashed or cannot

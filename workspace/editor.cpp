@@ -164,6 +164,7 @@ Result<supervisor::ServiceSpec> editor_service(const config::Config& config, con
   s.external_port = e.port;
   s.origin = "(wsinit's editor)";
   s.log_name = "start-vscode";  // where GitLab's own script writes the editor's output
+  s.oom_score_adj = std::nullopt;  // the user's way in: the OOM killer takes user services first
   return s;
 }
 

@@ -175,3 +175,68 @@ TEST(SignalState, ReadsTheMaskAndTheIgnoredSignals) {
   EXPECT_EQ(sigismember(&state->ignored, SIGUSR1), 0);
   EXPECT_EQ(sigismember(&state->ignored, SIGHUP), 0);
 }
+
+namespace {
+
+// What a real child reads from its own /proc/self/oom_score_adj when spawned with `adj`.
+struct AdjOfChild {
+  std::string seen;
+  int error = 0;
+};
+AdjOfChild adj_of_child(std::optional<int> adj) {
+  TempDir dir;
+  std::string out = dir.path + "/out";
+  int fd = open(out.c_str(), O_WRONLY | O_CREAT, 0644);
+  auto r = spawn({.argv = {"/bin/cat", "/proc/self/oom_score_adj"}, .env = {}, .stdout_fd = fd, .oom_score_adj = adj});
+  close(fd);
+  EXPECT_TRUE(r.ok()) << r.stage << " " << r.error;
+  if (r.pid > 0) {
+    EXPECT_EQ(WEXITSTATUS(wait_for(r.pid)), 0);
+  }
+  return {slurp(out), r.oom_score_adj_error};
+}
+
+}  // namespace
+
+// The child writes its oom_score_adj itself, between fork and exec, so that what it runs starts
+// with it; a value the kernel refuses is reported and the child runs on with what it inherited.
+TEST(Spawn, ChildWritesItsOwnOomScoreAdj) {
+  std::optional<int> own = current_oom_score_adj();
+  ASSERT_TRUE(own.has_value());
+  ASSERT_LT(*own, 1000) << "the test raises the child above its parent";
+  std::string own_text = std::to_string(*own) + "\n";
+  EXPECT_EQ(adj_of_child(std::nullopt).seen, own_text);
+  for (int raised : {*own + 1, 500 > *own ? 500 : *own + 1, 1000}) {
+    auto child = adj_of_child(raised);
+    EXPECT_EQ(child.seen, std::to_string(raised) + "\n");
+    EXPECT_EQ(child.error, 0);
+  }
+  auto out_of_range = adj_of_child(1001);
+  EXPECT_EQ(out_of_range.seen, own_text);
+  EXPECT_EQ(out_of_range.error, EINVAL);
+  // Below the parent's: written as asked by a process with CAP_SYS_RESOURCE (root here, often),
+  // refused (EACCES) to one without it. Either way the digits and the sign are the kernel's to read.
+  auto lowered = adj_of_child(-1000);
+  if (lowered.error == 0) EXPECT_EQ(lowered.seen, "-1000\n");
+  else EXPECT_EQ(lowered.seen, own_text);
+}
+
+TEST(Spawn, OomScoreAdjIsOnlyRaised) {
+  EXPECT_EQ(oom_score_adj_to_write(500, 0), 500);
+  EXPECT_EQ(oom_score_adj_to_write(500, std::nullopt), 500);  // unknown: tried
+  EXPECT_EQ(oom_score_adj_to_write(500, 969), std::nullopt);  // a Kubernetes Burstable pod's
+  EXPECT_EQ(oom_score_adj_to_write(0, 0), std::nullopt);
+  EXPECT_EQ(oom_score_adj_to_write(std::nullopt, 0), std::nullopt);
+  EXPECT_EQ(oom_score_adj_to_write(-5, -10), -5);
+}
+
+TEST(Spawn, ReadsItsOwnOomScoreAdj) {
+  TempDir dir;
+  std::string file = dir.path + "/adj";
+  for (auto [text, value] : {std::pair{"0\n", std::optional<int>(0)}, {"-998\n", -998}, {"1000\n", 1000},
+                             {"1001\n", std::nullopt}, {"x\n", std::nullopt}, {"", std::nullopt}}) {
+    std::ofstream(file) << text;
+    EXPECT_EQ(current_oom_score_adj(file.c_str()), value) << text;
+  }
+  EXPECT_EQ(current_oom_score_adj((dir.path + "/none").c_str()), std::nullopt);
+}

@@ -390,6 +390,31 @@ TEST(Supervisor, ControlStopStartRestart) {
   EXPECT_EQ(reply, "no service named 'nope'");
 }
 
+std::string oom_score_adj_of(pid_t pid) {
+  std::string text = slurp("/proc/" + std::to_string(pid) + "/oom_score_adj");
+  return text.substr(0, text.find('\n'));
+}
+
+// A configured service runs with +500 (or its own oom_score_adj), read from the process itself;
+// one asking for less than wsinit's own keeps wsinit's, which status shows.
+TEST(Supervisor, ServicesRunWithTheirOomScoreAdj) {
+  std::optional<int> own = current_oom_score_adj();
+  ASSERT_TRUE(own);
+  ASSERT_LT(*own, 500) << "the test expects the default to raise this process's own";
+  Harness h("  - {name: user, shell: 'exec sleep 30'}\n"
+            "  - {name: tuned, shell: 'exec sleep 30', oom_score_adj: 800}\n"
+            "  - {name: lower, shell: 'exec sleep 30', oom_score_adj: " + std::to_string(*own - 1) + "}\n");
+  ASSERT_TRUE(h.run_until([&] {
+    return h.get("user").pid > 0 && h.get("tuned").pid > 0 && h.get("lower").pid > 0;
+  }));
+  EXPECT_EQ(oom_score_adj_of(h.get("user").pid), "500");
+  EXPECT_EQ(h.get("user").oom_score_adj, 500);
+  EXPECT_EQ(oom_score_adj_of(h.get("tuned").pid), "800");
+  EXPECT_EQ(h.get("tuned").oom_score_adj, 800);
+  EXPECT_EQ(oom_score_adj_of(h.get("lower").pid), std::to_string(*own));
+  EXPECT_EQ(h.get("lower").oom_score_adj, *own);
+}
+
 TEST(Supervisor, ServiceAfterWorkspaceRunningWaitsForTheCondition) {
   Harness h("  - {name: user, shell: 'exec sleep 30', after: [workspace-running]}\n");
   h.run_until([] { return false; }, 100);
