@@ -249,6 +249,7 @@ Service::Next Service::launch() {
 // The process runs: ready at once without a probe, else probed until ready or its timeout.
 Service::Next Service::observe() {
   pid_ = spawned_.pid;
+  sent_kill_ = false;
   started_at_ = Clock::now();
   spdlog::info("{}: started (pid {})", name(), pid_);
   if (spec_.ready.kind == config::Readiness::Kind::none) {
@@ -396,9 +397,20 @@ void Service::record_exit(const std::string& description) {
   readiness_timer_.stop();
   probe_.stop();
   if (relay_) relay_->drain();
-  last_exit_ = description;
+  last_exit_ = killed_for_memory() ? "oom-killed" : description;
   last_exit_status_ = exit_status_of(wait_status_);
   ran_ = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_);
+}
+
+// A SIGKILL wsinit did not send, while the cgroup counted an OOM kill: the kernel's OOM killer
+// (it counts the kill before it sends the signal, so the count is there when the reaper sees the death).
+bool Service::killed_for_memory() {
+  if (!WIFSIGNALED(wait_status_) || WTERMSIG(wait_status_) != SIGKILL || sent_kill_ || !ctx_.oom_killed) return false;
+  std::optional<std::string> memory = ctx_.oom_killed();
+  if (!memory) return false;
+  ++oom_kills_;
+  spdlog::warn("service {} was killed by the kernel for memory ({})", name(), *memory);
+  return true;
 }
 
 // What follows an exit or a failed start: a restart after backoff, or rest.
@@ -446,6 +458,7 @@ void Service::stop_timers() {
 
 void Service::signal_group(int signal) {
   if (pid_ <= 0) return;
+  if (signal == SIGKILL) sent_kill_ = true;
   if (::kill(-pid_, signal) < 0) ::kill(pid_, signal);
 }
 
@@ -519,6 +532,7 @@ ServiceStatus Service::status() const {
   s.dropped_lines = dropped_lines();
   s.log_file_dropped_lines = log_file_dropped_lines();
   s.oom_score_adj = oom_score_adj_;
+  s.oom_kills = oom_kills_;
   return s;
 }
 

@@ -33,6 +33,7 @@ struct Context {
   std::function<void()> changed;             // a service changed phase
   std::function<void(int)> main_exited;      // tini mode's CMD is gone, with its exit status
   std::function<void()> last_process_gone;   // a service at rest lost its last process (a probe's)
+  std::function<std::optional<std::string>()> oom_killed;  // Supervisor::Hooks::oom_killed
   std::mt19937_64 random{std::random_device{}()};
   std::uint64_t impossible_events = 0;       // events the table calls impossible (a bug; logged)
 };
@@ -124,6 +125,7 @@ class Supervisor::Service {
 
   void enter(Phase phase);
   void record_exit(const std::string& description);
+  bool killed_for_memory();
   void after_exit(bool success, int exit_status);
   void run_on_down();
   void stop_timers();
@@ -152,6 +154,8 @@ class Supervisor::Service {
   std::string last_exit_;
   int last_exit_status_ = -1;
   std::optional<int> oom_score_adj_;     // what its process runs with (status)
+  bool sent_kill_ = false;               // wsinit sent the current process SIGKILL
+  std::uint64_t oom_kills_ = 0;
   bool oom_score_adj_failure_said_ = false;
   std::unique_ptr<LogRelay> relay_;
   Probe probe_;

@@ -241,6 +241,9 @@ Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vecto
   impl_->ctx.main_signals = main_signals;
   impl_->ctx.changed = [this] { impl_->evaluate(); };
   impl_->ctx.last_process_gone = [this] { impl_->sweep_soon(); };
+  impl_->ctx.oom_killed = [this]() -> std::optional<std::string> {
+    return impl_->hooks.oom_killed ? impl_->hooks.oom_killed() : std::nullopt;
+  };
   impl_->ctx.main_exited = [this](int status) {
     if (impl_->hooks.on_main_exit) impl_->hooks.on_main_exit(status);
   };

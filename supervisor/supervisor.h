@@ -35,13 +35,14 @@ struct ServiceStatus {
   bool required = false;
   bool oneshot = false;
   std::uint64_t restarts = 0;
-  std::string last_exit;        // "exit 0", "signal 9 (KILL)", "failed: exec: No such file or directory"
+  std::string last_exit;        // "exit 0", "signal 9 (KILL)", "oom-killed", "failed: exec: No such file or directory"
   int last_exit_status = -1;    // the same as a shell status (128+N for signal N); -1 before any exit
   std::int64_t since_unix_ms = 0;  // when it entered this state (wall clock, for people)
   std::int64_t uptime_ms = 0;      // for how long the current process has run (0 when none)
   std::uint64_t dropped_lines = 0;           // kept from stdout (a slow reader); the log file has them
   std::uint64_t log_file_dropped_lines = 0;  // the log file could not take (disk full, ...)
   std::optional<int> oom_score_adj;          // what its processes run with; nullopt: unknown
+  std::uint64_t oom_kills = 0;               // its processes the kernel killed for memory
 };
 
 // How the whole set is doing: starting, ready, degraded (a required service crashed or cannot
@@ -54,6 +55,10 @@ class Supervisor {
   struct Hooks {
     std::function<void()> on_change;                 // any service changed state
     std::function<void(int exit_status)> on_main_exit;  // tini mode: CMD is gone
+    // A service's process died of a SIGKILL wsinit did not send: did the kernel's OOM killer
+    // kill it (a kill counted since last asked)? When it did, the memory in words for the log
+    // ("limit 512 MiB, peak 511 MiB"). Unset, or nullopt: not known to be.
+    std::function<std::optional<std::string>()> oom_killed;
   };
 
   // Runs `services` (the enabled ones, in dependency order) with `config`'s log and shutdown

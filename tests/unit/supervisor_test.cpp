@@ -259,6 +259,8 @@ struct Harness {
   std::unique_ptr<Supervisor> supervisor;
   std::unique_ptr<Timer> reaper;
   int main_exit = -1;
+  int oom_asked = 0;                      // times a service asked whether the OOM killer killed it
+  std::optional<std::string> oom_answer;  // what it is told
 
   explicit Harness(const std::string& services_yaml) {
     uv_loop_init(&loop);
@@ -267,6 +269,10 @@ struct Harness {
     EXPECT_TRUE(loaded.config) << ::testing::PrintToString(loaded.errors);
     Supervisor::Hooks hooks;
     hooks.on_main_exit = [this](int status) { main_exit = status; };
+    hooks.oom_killed = [this] {
+      ++oom_asked;
+      return oom_answer;
+    };
     std::vector<std::string> env = {"PATH=/usr/bin:/bin", "DIR=" + dir.path};
     supervisor = std::make_unique<Supervisor>(&loop, *loaded.config, specs_of(loaded.config->services),
                                               std::vector<std::string>{}, env, hooks);
@@ -388,6 +394,46 @@ TEST(Supervisor, ControlStopStartRestart) {
   h.supervisor->control(Supervisor::Action::stop, "nope", [&](bool k, const std::string& m) { ok = k, reply = m; });
   EXPECT_FALSE(ok);
   EXPECT_EQ(reply, "no service named 'nope'");
+}
+
+// A SIGKILL wsinit did not send, with an OOM kill counted (the hook init fills from the cgroup):
+// the kernel's OOM killer. The status stays 137; last_exit says what happened.
+TEST(Supervisor, ASigkillNotOursWithAnOomKillCountedIsOomKilled) {
+  Harness h("  - {name: hog, shell: 'kill -KILL $$', restart: never}\n");
+  h.oom_answer = "limit 96 MiB, peak 95 MiB";
+  ASSERT_TRUE(h.run_until([&] { return h.get("hog").state == State::failed; }));
+  EXPECT_EQ(h.get("hog").last_exit, "oom-killed");
+  EXPECT_EQ(h.get("hog").last_exit_status, 137);
+  EXPECT_EQ(h.get("hog").oom_kills, 1u);
+  EXPECT_EQ(h.oom_asked, 1);
+}
+
+TEST(Supervisor, ASigkillWithNoOomKillCountedIsJustASignal) {
+  Harness h("  - {name: hog, shell: 'kill -KILL $$', restart: never}\n");
+  ASSERT_TRUE(h.run_until([&] { return h.get("hog").state == State::failed; }));
+  EXPECT_EQ(h.get("hog").last_exit, "signal 9 (KILL)");
+  EXPECT_EQ(h.get("hog").oom_kills, 0u);
+  EXPECT_EQ(h.oom_asked, 1);
+}
+
+// wsinit's own SIGKILL (a stop_signal of KILL, or the one after stop_timeout) and other ends
+// never ask: the OOM killer's count could belong to another process.
+TEST(Supervisor, WsinitsOwnSigkillAndOtherEndsDoNotAsk) {
+  Harness h("  - {name: web, shell: 'exec sleep 30', stop_signal: KILL}\n"
+            "  - {name: stubborn, shell: 'trap \"\" TERM; while :; do sleep 0.01; done', stop_timeout: 100ms}\n"
+            "  - {name: fails, shell: 'exit 3', restart: never}\n");
+  h.oom_answer = "limit 96 MiB, peak 95 MiB";
+  ASSERT_TRUE(h.run_until([&] { return h.get("web").state == State::running && h.get("fails").state == State::failed; }));
+  ASSERT_TRUE(h.run_until([&] { return h.get("stubborn").state == State::running; }));
+  h.run_until([] { return false; }, 100);  // the shell sets its trap
+  int answered = 0;
+  for (const char* name : {"web", "stubborn"})
+    h.supervisor->control(Supervisor::Action::stop, name, [&](bool, const std::string&) { ++answered; });
+  ASSERT_TRUE(h.run_until([&] { return answered == 2; }));
+  EXPECT_EQ(h.get("web").last_exit, "signal 9 (KILL)");
+  EXPECT_EQ(h.get("stubborn").last_exit, "signal 9 (KILL)");
+  EXPECT_EQ(h.get("fails").last_exit, "exit 3");
+  EXPECT_EQ(h.oom_asked, 0);
 }
 
 std::string oom_score_adj_of(pid_t pid) {
