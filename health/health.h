@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "sshd_setup/sshd_setup.h"
 #include "supervisor/supervisor.h"
+#include "telemetry/resources.h"
 #include "user_ids/user_ids.h"
 
 namespace wsinit::health {
@@ -62,6 +63,8 @@ struct Snapshot {
     std::string poststart_mode = "off";           // off | run | observe
     std::vector<PostStartStep> poststart;         // observe: GitLab's runner's steps
   } workspace;
+  // The memory cgroup and each service's process tree, as last sampled; OOM kills.
+  telemetry::Resources resources;
 };
 
 std::string status_json(const Snapshot& s);  // the document of /status and `status --json`

@@ -84,7 +84,45 @@ void write_workspace(json::Writer& w, const Snapshot::Workspace& ws) {
   w.end_object();
 }
 
-void write_services(json::Writer& w, const std::vector<supervisor::ServiceStatus>& services) {
+void write_optional(json::Writer& w, const char* key, std::optional<std::uint64_t> value) {
+  w.key(key);
+  if (value) w.value(*value);
+  else w.null();
+}
+
+void write_optional(json::Writer& w, const char* key, std::optional<double> value) {
+  w.key(key);
+  if (value) w.value(*value);
+  else w.null();
+}
+
+// A service's process tree as last sampled (null: no process then, or a newer one since), and
+// what the OOM killer has done to it.
+void write_service_resources(json::Writer& w, const supervisor::ServiceStatus& s, const telemetry::Resources& r) {
+  auto usage = r.services.find(s.name);
+  bool sampled = usage != r.services.end() && s.pid > 0 && usage->second.pid == s.pid;
+  write_optional(w, "memory_bytes", sampled ? std::optional(usage->second.memory_bytes) : std::nullopt);
+  write_optional(w, "cpu_s", sampled ? std::optional(usage->second.cpu_s) : std::nullopt);
+  w.key("oom_kills").value(s.oom_kills);
+  w.key("oom_score_adj");
+  if (s.oom_score_adj) w.value(static_cast<std::int64_t>(*s.oom_score_adj));
+  else w.null();
+}
+
+// The container's memory cgroup.
+void write_resources(json::Writer& w, const telemetry::Resources& r) {
+  w.key("resources").begin_object();
+  write_optional(w, "memory_bytes", r.memory_bytes);
+  write_optional(w, "memory_limit_bytes", r.memory_limit_bytes);
+  write_optional(w, "memory_peak_bytes", r.memory_peak_bytes);
+  w.key("oom_kills").value(r.oom_kills);
+  write_optional(w, "cpu_throttled_s", r.cpu_throttled_s);
+  write_string_or_null(w, "cgroup", r.cgroup);
+  w.end_object();
+}
+
+void write_services(json::Writer& w, const std::vector<supervisor::ServiceStatus>& services,
+                    const telemetry::Resources& resources) {
   w.key("services").begin_array();
   for (const auto& s : services) {
     w.begin_object();
@@ -102,6 +140,7 @@ void write_services(json::Writer& w, const std::vector<supervisor::ServiceStatus
     w.key("uptime_s").value(static_cast<double>(s.uptime_ms) / 1000.0);
     w.key("dropped_lines").value(s.dropped_lines);
     w.key("log_file_dropped_lines").value(s.log_file_dropped_lines);
+    write_service_resources(w, s, resources);
     w.end_object();
   }
   w.end_array();
@@ -117,6 +156,45 @@ std::string label(std::string_view raw) {
     out += c == '\n' ? 'n' : c;
   }
   return out;
+}
+
+// The resources' metrics: the memory cgroup, each service's process tree, OOM kills. A figure
+// that is not known (no cgroup, no limit, no process) has no sample line.
+void resource_metrics(std::string& out, const Snapshot& s) {
+  const telemetry::Resources& r = s.resources;
+  auto metric = [&](const char* name, const char* type, const char* help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  auto sample = [&](const char* name, auto value) {
+    if (value) out += fmt::format("{} {}\n", name, *value);
+  };
+  metric("wsinit_memory_bytes", "gauge", "Memory the container's cgroup uses now.");
+  sample("wsinit_memory_bytes", r.memory_bytes);
+  metric("wsinit_memory_limit_bytes", "gauge", "The container's memory limit (no sample: none).");
+  sample("wsinit_memory_limit_bytes", r.memory_limit_bytes);
+  metric("wsinit_memory_peak_bytes", "gauge", "The most memory the container's cgroup has used.");
+  sample("wsinit_memory_peak_bytes", r.memory_peak_bytes);
+  metric("wsinit_cpu_throttled_seconds_total", "counter", "Time the container's processes were held back by its CPU limit.");
+  sample("wsinit_cpu_throttled_seconds_total", r.cpu_throttled_s);
+  metric("wsinit_oom_kills_total", "counter", "Processes in the container the kernel killed for memory since wsinit started.");
+  out += fmt::format("wsinit_oom_kills_total {}\n", r.oom_kills);
+  metric("wsinit_service_oom_kills_total", "counter", "Times the kernel killed the service's process for memory.");
+  for (const auto& svc : s.services)
+    out += fmt::format("wsinit_service_oom_kills_total{{service=\"{}\"}} {}\n", label(svc.name), svc.oom_kills);
+  auto sampled = [&](const supervisor::ServiceStatus& svc) -> const telemetry::Resources::Usage* {
+    auto it = r.services.find(svc.name);
+    return it != r.services.end() && svc.pid > 0 && it->second.pid == svc.pid ? &it->second : nullptr;
+  };
+  metric("wsinit_service_memory_bytes", "gauge", "Resident memory of the service's process tree.");
+  for (const auto& svc : s.services) {
+    if (auto* u = sampled(svc))
+      out += fmt::format("wsinit_service_memory_bytes{{service=\"{}\"}} {}\n", label(svc.name), u->memory_bytes);
+  }
+  metric("wsinit_service_cpu_seconds_total", "counter", "CPU time of the service's process tree (its current process and what it reaped).");
+  for (const auto& svc : s.services) {
+    if (auto* u = sampled(svc))
+      out += fmt::format("wsinit_service_cpu_seconds_total{{service=\"{}\"}} {:.3f}\n", label(svc.name), u->cpu_s);
+  }
 }
 
 }  // namespace
@@ -137,11 +215,12 @@ std::string status_json(const Snapshot& s) {
   w.end_object();
   write_strings(w, "warnings", s.warnings);
   write_workspace(w, s.workspace);
+  write_resources(w, s.resources);
   w.key("startup").begin_object();
   for (const auto& [phase, ms] : s.startup_ms) w.key(phase + "_ms").value(ms);
   w.end_object();
   write_strings(w, "not_ready", s.not_ready);
-  write_services(w, s.services);
+  write_services(w, s.services, s.resources);
   w.end_object();
   return w.str() + "\n";
 }
@@ -204,6 +283,7 @@ std::string metrics_text(const Snapshot& s) {
     out += fmt::format("wsinit_service_log_file_dropped_lines_total{{service=\"{}\"}} {}\n", label(svc.name),
                        svc.log_file_dropped_lines);
   }
+  resource_metrics(out, s);
   return out;
 }
 

@@ -65,6 +65,7 @@ health::Snapshot Init::snapshot() const {
     s.workspace.project_cloned = clone_->cloned();
     s.workspace.clone_s = clone_->waited_s();
   }
+  if (resources_) s.resources = resources_->resources();
   s.workspace.poststart_mode = workspace::poststart_mode_name(workspace_.poststart_mode);
   s.workspace.poststart = poststart_steps();
   if (variables_) {
@@ -208,6 +209,32 @@ std::vector<health::Snapshot::PostStartStep> Init::poststart_steps() const {
 void Init::warn(const std::string& warning) {
   spdlog::warn("{}", warning);
   warnings_.push_back(warning);
+}
+
+// The memory cgroup and the services' process trees, sampled every kResourcePeriod (measured in
+// bench/README.md), and OOM kills told apart. A plain tini stand-in has no status to show them in.
+void Init::start_resources() {
+  if (tini_mode() && services_.empty()) return;
+  telemetry::Monitor::Hooks hooks;
+  hooks.roots = [this] {
+    std::vector<telemetry::Root> roots;
+    for (const auto& s : supervisor_->status()) roots.push_back({s.name, s.pid});
+    return roots;
+  };
+  hooks.on_oom_kill = [this] { on_services_changed(); };
+  resources_ = std::make_unique<telemetry::Monitor>(&loop_, hooks, telemetry::find_cgroup());
+  if (const auto& cg = resources_->cgroup())
+    spdlog::debug("memory cgroup {}: {}", telemetry::cgroup_version_name(cg->version), cg->memory_dir);
+  else
+    spdlog::debug("no memory cgroup found: OOM kills cannot be told from other SIGKILLs");
+  resources_->start(kResourcePeriod);
+}
+
+// Asked by a service whose process died of a SIGKILL wsinit did not send. The SIGKILLs of the
+// shutdown's last phase are wsinit's own.
+std::optional<std::string> Init::service_oom_killed() {
+  if (!resources_ || phase_ == Phase::killing) return std::nullopt;
+  return resources_->claim_oom_kill();
 }
 
 // The HTTP endpoints (health.listen) and the status file (<logs>/wsinit-status.json).

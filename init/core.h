@@ -21,6 +21,7 @@
 #include "shutdown.h"
 #include "supervisor/spawn.h"
 #include "supervisor/supervisor.h"
+#include "telemetry/resources.h"
 #include "workspace/workspace.h"
 
 namespace wsinit::init {
@@ -69,6 +70,8 @@ class Init {
   health::Snapshot snapshot() const;
   void on_services_changed();
   void start_health();
+  void start_resources();
+  std::optional<std::string> service_oom_killed();
 
   void watch_variables();
   void watch_clone();
@@ -109,6 +112,8 @@ class Init {
   std::unique_ptr<workspace::Variables> variables_;
   std::unique_ptr<workspace::ProjectClone> clone_;
   std::unique_ptr<workspace::PostStartObserver> poststart_;
+  std::unique_ptr<telemetry::Monitor> resources_;  // the cgroup and the services' process trees
+  static constexpr std::chrono::seconds kResourcePeriod{5};
   std::set<std::pair<std::string, std::int64_t>> slow_said_;  // steps already said to be slow
   bool component_logs_linked_ = false;
   supervisor::Overall last_overall_ = supervisor::Overall::starting;

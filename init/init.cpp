@@ -40,9 +40,11 @@ int Init::run() {
   supervisor::Supervisor::Hooks hooks;
   hooks.on_main_exit = [this](int status) { on_main_exit(status); };
   hooks.on_change = [this] { on_services_changed(); };
+  hooks.oom_killed = [this] { return service_oom_killed(); };
   supervisor_ = std::make_unique<supervisor::Supervisor>(&loop_, config_, services_, command_.argv, session_environment(), hooks,
                                                          inherited_signals_);
   if (!tini_mode() || !services_.empty()) open_control_socket();
+  start_resources();  // before any service starts: OOM kills are counted from here
   start_health();
   watch_clone();  // first: a service whose cwd the clone brings must not start before it is told
   watch_variables();
@@ -93,6 +95,7 @@ void Init::tear_down() {
   variables_.reset();
   clone_.reset();
   poststart_.reset();
+  resources_.reset();
   health_server_.reset();
   status_file_.reset();
   reporter_.reset();

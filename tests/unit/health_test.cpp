@@ -294,13 +294,68 @@ TEST(StatusDocument, ByteForByte) {
             "\"config\":{\"file\":null,\"state\":\"embedded\"},\"warnings\":[],"
             "\"workspace\":{\"editor_url\":null,\"variables_dir\":null,\"file_variables\":0,\"reconciled_state\":null,"
             "\"project_cloned\":true,\"clone_s\":null,\"poststart_mode\":\"off\",\"poststart\":[]},"
+            "\"resources\":{\"memory_bytes\":null,\"memory_limit_bytes\":null,\"memory_peak_bytes\":null,\"oom_kills\":0,"
+            "\"cpu_throttled_s\":null,\"cgroup\":null},"
             "\"startup\":{},\"not_ready\":[\"web\"],\"services\":["
             "{\"name\":\"web\",\"state\":\"ready\",\"pid\":42,\"ready\":true,\"required\":true,\"oneshot\":false,"
             "\"restarts\":2,\"last_exit\":\"exit 1\",\"since\":\"2023-11-14T22:13:20.000Z\",\"uptime_s\":1.500,"
-            "\"dropped_lines\":3,\"log_file_dropped_lines\":4},"
+            "\"dropped_lines\":3,\"log_file_dropped_lines\":4,"
+            "\"memory_bytes\":null,\"cpu_s\":null,\"oom_kills\":0,\"oom_score_adj\":null},"
             "{\"name\":\"o\\\"nce\",\"state\":\"exited\",\"pid\":null,\"ready\":false,\"required\":false,\"oneshot\":true,"
             "\"restarts\":0,\"last_exit\":null,\"since\":\"1970-01-01T00:00:00.000Z\",\"uptime_s\":0.000,"
-            "\"dropped_lines\":0,\"log_file_dropped_lines\":0}]}\n");
+            "\"dropped_lines\":0,\"log_file_dropped_lines\":0,"
+            "\"memory_bytes\":null,\"cpu_s\":null,\"oom_kills\":0,\"oom_score_adj\":null}]}\n");
+}
+
+// The memory cgroup and each service's process tree: figures of the process sampled (a newer
+// process has none yet), OOM kills and the oom_score_adj it runs with; in /status and /metrics.
+TEST(StatusDocument, Resources) {
+  Snapshot s;
+  wsinit::supervisor::ServiceStatus hog, keeper, fresh;
+  hog.name = "hog";
+  hog.last_exit = "oom-killed";
+  hog.last_exit_status = 137;
+  hog.oom_kills = 1;
+  hog.oom_score_adj = 500;
+  keeper.name = "keeper";
+  keeper.pid = 42;
+  keeper.oom_score_adj = 0;
+  fresh.name = "fresh";
+  fresh.pid = 77;  // restarted since the sample
+  s.services = {hog, keeper, fresh};
+  s.resources.cgroup = "v1";
+  s.resources.memory_bytes = 52428800;
+  s.resources.memory_limit_bytes = 100663296;
+  s.resources.memory_peak_bytes = 100659200;
+  s.resources.oom_kills = 2;
+  s.resources.cpu_throttled_s = 1.25;
+  s.resources.services["keeper"] = {42, 55574528, 0.5};
+  s.resources.services["fresh"] = {76, 1000, 9.0};
+  std::string doc = status_json(s);
+  for (const char* part :
+       {"\"resources\":{\"memory_bytes\":52428800,\"memory_limit_bytes\":100663296,\"memory_peak_bytes\":100659200,"
+        "\"oom_kills\":2,\"cpu_throttled_s\":1.250,\"cgroup\":\"v1\"}",
+        "\"last_exit\":\"oom-killed\"", "\"memory_bytes\":null,\"cpu_s\":null,\"oom_kills\":1,\"oom_score_adj\":500}",
+        "\"memory_bytes\":55574528,\"cpu_s\":0.500,\"oom_kills\":0,\"oom_score_adj\":0}",
+        "\"name\":\"fresh\"", "\"memory_bytes\":null,\"cpu_s\":null,\"oom_kills\":0,\"oom_score_adj\":null}]"}) {
+    EXPECT_NE(doc.find(part), std::string::npos) << part << "\n" << doc;
+  }
+  std::string metrics = metrics_text(s);
+  for (const char* part : {"wsinit_memory_bytes 52428800\n", "wsinit_memory_limit_bytes 100663296\n",
+                           "wsinit_memory_peak_bytes 100659200\n", "wsinit_cpu_throttled_seconds_total 1.25\n",
+                           "wsinit_oom_kills_total 2\n", "wsinit_service_oom_kills_total{service=\"hog\"} 1\n",
+                           "wsinit_service_oom_kills_total{service=\"keeper\"} 0\n",
+                           "wsinit_service_memory_bytes{service=\"keeper\"} 55574528\n",
+                           "wsinit_service_cpu_seconds_total{service=\"keeper\"} 0.500\n",
+                           "# TYPE wsinit_service_cpu_seconds_total counter\n"}) {
+    EXPECT_NE(metrics.find(part), std::string::npos) << part << "\n" << metrics;
+  }
+  EXPECT_EQ(metrics.find("wsinit_service_memory_bytes{service=\"fresh\"}"), std::string::npos);
+  EXPECT_EQ(metrics.find("wsinit_service_memory_bytes{service=\"hog\"}"), std::string::npos);
+  // No cgroup: no figures, a zero count.
+  std::string bare = metrics_text(Snapshot{});
+  EXPECT_EQ(bare.find("\nwsinit_memory_limit_bytes "), std::string::npos);
+  EXPECT_NE(bare.find("\nwsinit_oom_kills_total 0\n"), std::string::npos);
 }
 
 #include "common/url.h"
