@@ -382,6 +382,7 @@ void Reader::read_service(const YAML::Node& n, Service& s) {
     auto v = parsed<int>(n["oom_score_adj"], path + ".oom_score_adj", "an oom_score_adj (expected an integer from -1000 to 1000)",
                          parse_oom_score_adj);
     if (v) s.oom_score_adj = *v;
+    s.oom_score_adj_given = true;
   }
   if (s.oneshot && s.restart == Restart::always) fail(n, path + ": a oneshot cannot have restart: always");
 }

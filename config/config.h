@@ -3,6 +3,7 @@
 // Uses common/ (its environment type is config::Environment) and, inside, yaml-cpp.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -38,7 +39,9 @@ struct Readiness {
 };
 
 // The user's processes (configured services, devfile postStart steps, tini mode's CMD) are the
-// OOM killer's first choice, ahead of wsinit's own sshd and editor, the user's way in.
+// OOM killer's first choice, ahead of wsinit's own sshd and editor, the user's way in: unless a
+// service names its own value, it runs this far above wsinit's (at most 1000), so the order holds
+// also where Kubernetes starts the container high (a Burstable pod: 2 to 999).
 inline constexpr int kUserOomScoreAdj = 500;
 inline constexpr int kMinOomScoreAdj = -1000;
 inline constexpr int kMaxOomScoreAdj = 1000;
@@ -62,6 +65,12 @@ struct Service {
   // it inherits from wsinit): the kernel's OOM killer takes the highest first. nullopt: nothing
   // written (wsinit's own sshd and editor keep wsinit's value).
   std::optional<int> oom_score_adj = kUserOomScoreAdj;
+  bool oom_score_adj_given = false;  // false: oom_score_adj is relative, above wsinit's own
+  // What it asks for when wsinit's own is `inherited` (nullopt: unknown, taken as 0).
+  std::optional<int> wanted_oom_score_adj(std::optional<int> inherited) const {
+    if (!oom_score_adj || oom_score_adj_given) return oom_score_adj;
+    return std::min(kMaxOomScoreAdj, inherited.value_or(0) + *oom_score_adj);
+  }
   std::string origin;  // "file:line:column" of its definition, for messages
   bool operator==(const Service&) const = default;
 };

@@ -110,7 +110,7 @@ int say_services(std::vector<supervisor::ServiceSpec> services, const config::En
     } else {
       say("      runs: %s", found->c_str());
     }
-    say("      oom_score_adj: %s", oom_plan(s->oom_score_adj, own_adj).c_str());
+    say("      oom_score_adj: %s", oom_plan(s->wanted_oom_score_adj(own_adj), own_adj).c_str());
   }
   return problems;
 }

@@ -153,7 +153,7 @@ Service::Service(Context& context, ServiceSpec spec, Role role, Phase initial)
       readiness_timer_(context.loop),
       external_timer_(context.loop) {
   since_unix_ms_ = unix_ms_now();
-  oom_score_adj_ = oom_score_adj_to_write(spec_.oom_score_adj, ctx_.own_oom_score_adj);
+  oom_score_adj_ = oom_score_adj_to_write(spec_.wanted_oom_score_adj(ctx_.own_oom_score_adj), ctx_.own_oom_score_adj);
   if (!oom_score_adj_) oom_score_adj_ = ctx_.own_oom_score_adj;
   if (!probe_.problem().empty()) spdlog::error("{}: {}; it will never be ready", name(), probe_.problem());
 }
@@ -494,7 +494,7 @@ SpawnResult Service::spawn_process(const std::vector<std::string>& argv) {
     request.stdin_fd = null_fd;
     request.stdout_fd = request.stderr_fd = log->write_fd();
   }
-  request.oom_score_adj = oom_score_adj_to_write(spec_.oom_score_adj, ctx_.own_oom_score_adj);
+  request.oom_score_adj = oom_score_adj_to_write(spec_.wanted_oom_score_adj(ctx_.own_oom_score_adj), ctx_.own_oom_score_adj);
   SpawnResult result = spawn(request);
   if (null_fd >= 0) close(null_fd);
   return result;
@@ -503,7 +503,7 @@ SpawnResult Service::spawn_process(const std::vector<std::string>& argv) {
 // What the process just started runs with: its oom_score_adj, or wsinit's own when it had none
 // to write or the kernel refused it (said once: the service runs, only less protected).
 void Service::note_oom_score_adj(const SpawnResult& spawned) {
-  std::optional<int> written = oom_score_adj_to_write(spec_.oom_score_adj, ctx_.own_oom_score_adj);
+  std::optional<int> written = oom_score_adj_to_write(spec_.wanted_oom_score_adj(ctx_.own_oom_score_adj), ctx_.own_oom_score_adj);
   if (written && spawned.oom_score_adj_error == 0) {
     oom_score_adj_ = written;
     return;

@@ -171,7 +171,7 @@ struct Supervisor::Impl {
     int own = *ctx.own_oom_score_adj;
     std::string names;
     for (const auto& s : services) {
-      std::optional<int> wanted = s->spec().oom_score_adj;
+      std::optional<int> wanted = s->spec().wanted_oom_score_adj(own);
       if (!wanted || *wanted >= own || !oom_score_adj_said.insert(s->name()).second) continue;
       names += (names.empty() ? "" : ", ") + s->name() + " (" + std::to_string(*wanted) + ")";
     }

@@ -393,3 +393,22 @@ TEST(Load, OomScoreAdj) {
   EXPECT_EQ(plain.config->services[0].oom_score_adj, kUserOomScoreAdj);
   EXPECT_EQ(kUserOomScoreAdj, 500);
 }
+
+// Not given, the value follows wsinit's own: 500 above it, at most 1000 (a Burstable pod starts
+// wsinit at 2..999); given, it is taken as it is.
+TEST(Config, OomScoreAdjNotGivenIsAboveWsinitsOwn) {
+  auto plain = load("version: 1\nservices:\n  - name: build\n    command: [make]\n");
+  ASSERT_TRUE(plain.config);
+  const auto& build = plain.config->services[0];
+  EXPECT_EQ(build.wanted_oom_score_adj(0), 500);
+  EXPECT_EQ(build.wanted_oom_score_adj(std::nullopt), 500);
+  EXPECT_EQ(build.wanted_oom_score_adj(300), 800);
+  EXPECT_EQ(build.wanted_oom_score_adj(969), 1000);
+  EXPECT_EQ(build.wanted_oom_score_adj(-997), -497);
+  auto given = load("version: 1\nservices:\n  - name: build\n    command: [make]\n    oom_score_adj: 500\n");
+  ASSERT_TRUE(given.config);
+  EXPECT_EQ(given.config->services[0].wanted_oom_score_adj(969), 500);
+  Service own;
+  own.oom_score_adj = std::nullopt;
+  EXPECT_EQ(own.wanted_oom_score_adj(969), std::nullopt);
+}
