@@ -41,9 +41,7 @@ bool parse_fields(std::string_view rest, Process& p) {
     field = next_field(rest);
     if (field.empty()) return false;
   }
-  long long ppid = 0;
-  if (!number(fields[1], ppid) || ppid < 0) return false;
-  p.ppid = static_cast<pid_t>(ppid);
+  if (!number(fields[1], p.ppid) || p.ppid < 0) return false;
   for (int i = 11; i <= 14; ++i) {  // utime stime cutime cstime
     if (!add_ticks(fields[i], p.cpu_ticks)) return false;
   }
@@ -72,9 +70,7 @@ std::optional<Process> parse_stat(std::string_view text) {
   if (open_paren == std::string_view::npos || close_paren == std::string_view::npos || close_paren < open_paren + 2)
     return std::nullopt;
   Process p;
-  long long pid = 0;
-  if (!number(text.substr(0, open_paren), pid) || pid <= 0) return std::nullopt;
-  p.pid = static_cast<pid_t>(pid);
+  if (!number(text.substr(0, open_paren), p.pid) || p.pid <= 0) return std::nullopt;
   p.comm = std::string(text.substr(open_paren + 2, close_paren - open_paren - 2));
   if (!parse_fields(text.substr(close_paren + 1), p)) return std::nullopt;
   return p;
@@ -94,27 +90,39 @@ std::vector<Process> read_processes(const std::string& proc) {
 }
 
 std::unordered_map<pid_t, std::size_t> owners(const std::vector<Process>& processes, const std::vector<Root>& roots) {
+  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
   std::unordered_map<pid_t, pid_t> parent;
   parent.reserve(processes.size());
   for (const auto& p : processes) parent[p.pid] = p.ppid;
-  std::unordered_map<pid_t, std::size_t> root_of;
+  // Each pid's owner once known (kNone: under no root), so every process is walked over once
+  // however deep the tree: a chain of N processes costs N steps, not N*N/2.
+  std::unordered_map<pid_t, std::size_t> known;
+  known.reserve(processes.size() + roots.size());
   for (std::size_t i = 0; i < roots.size(); ++i) {
-    if (roots[i].pid > 0) root_of[roots[i].pid] = i;
+    if (roots[i].pid > 0) known[roots[i].pid] = i;
   }
-  std::unordered_map<pid_t, std::size_t> out;
+  std::vector<pid_t> path;
   for (const auto& p : processes) {
-    pid_t at = p.pid;
-    // Up the tree to the nearest root; bounded by the number of processes (a cycle cannot
-    // happen in the kernel's tree, but /proc is read over time and pids are reused).
-    for (std::size_t steps = 0; at > 0 && steps <= processes.size(); ++steps) {
-      if (auto root = root_of.find(at); root != root_of.end()) {
-        out[p.pid] = root->second;
+    path.clear();
+    std::size_t owner = kNone;
+    // Up the tree to a pid already known, or the top. /proc is read over time and pids are
+    // reused, so a cycle can appear: a pid met twice on one walk ends it.
+    for (pid_t at = p.pid; at > 0;) {
+      if (auto hit = known.find(at); hit != known.end()) {
+        owner = hit->second;
         break;
       }
+      known[at] = kNone;  // on the path now: met again, the walk ends
+      path.push_back(at);
       auto up = parent.find(at);
       if (up == parent.end()) break;
       at = up->second;
     }
+    for (pid_t on_path : path) known[on_path] = owner;
+  }
+  std::unordered_map<pid_t, std::size_t> out;
+  for (const auto& p : processes) {
+    if (auto hit = known.find(p.pid); hit != known.end() && hit->second != kNone) out[p.pid] = hit->second;
   }
   return out;
 }

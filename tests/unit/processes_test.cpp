@@ -41,6 +41,11 @@ TEST(ProcessStat, RefusesWhatIsNotAStatLine) {
   EXPECT_FALSE(parse_stat("42 (n) S -3 1 1 0 -1 0 0 0 0 0 1 2 3 4 20 0 1 0 5 6 7"));   // negative ppid
 }
 
+TEST(ProcessStat, APidPastPidTIsRefusedNotWrapped) {
+  EXPECT_FALSE(parse_stat("4294967298 (x) S 1 5 5 0 -1 0 0 0 0 0 10 10 0 0 20 0 1 0 5 6 7"));
+  EXPECT_FALSE(parse_stat("5 (x) S 728414470914 5 5 0 -1 0 0 0 0 0 10 10 0 0 20 0 1 0 5 6 7"));
+}
+
 TEST(ProcessStat, NegativeChildTimesCountAsNone) {
   auto p = parse_stat("5 (x) S 1 5 5 0 -1 0 0 0 0 0 10 10 -4 -4 20 0 1 0 5 6 -1");
   ASSERT_TRUE(p);
@@ -95,6 +100,20 @@ TEST(ProcessOwners, EachProcessBelongsToItsNearestRoot) {
   EXPECT_EQ(owner.at(21), 2u);
   EXPECT_EQ(owner.count(1), 0u);
   EXPECT_EQ(owner.count(99), 0u);
+}
+
+// A runaway recursive script makes a chain as deep as the pid limit lets it: every process in it
+// belongs to the service above, and processes below a cycle belong to nobody.
+TEST(ProcessOwners, ADeepChainBelongsToItsServiceAndACycleToNobody) {
+  std::vector<Process> ps;
+  for (pid_t pid = 2; pid <= 32768; ++pid) ps.push_back({pid, pid - 1});
+  ps.push_back({40000, 40001});
+  ps.push_back({40001, 40000});
+  ps.push_back({40002, 40001});
+  auto owner = owners(ps, {{"script", 2}});
+  EXPECT_EQ(owner.size(), 32767u);
+  EXPECT_EQ(owner.at(32768), 0u);
+  EXPECT_EQ(owner.count(40002), 0u);
 }
 
 TEST(ProcessOwners, ACycleFromReusedPidsEnds) {
