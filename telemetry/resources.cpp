@@ -284,7 +284,7 @@ std::string format_mib(std::uint64_t bytes) {
 }
 
 Monitor::Monitor(uv_loop_t* loop, Hooks hooks, std::optional<Cgroup> cgroup)
-    : hooks_(std::move(hooks)), cgroup_(std::move(cgroup)), sample_timer_(loop), expiry_timer_(loop) {
+    : hooks_(std::move(hooks)), cgroup_(std::move(cgroup)), sample_timer_(loop), oom_timer_(loop), expiry_timer_(loop) {
   if (!cgroup_) return;
   resources_.cgroup = cgroup_version_name(cgroup_->version);
   observe_oom_counter(read_oom_kills(*cgroup_));  // the baseline: kills before wsinit started are not counted
@@ -292,6 +292,11 @@ Monitor::Monitor(uv_loop_t* loop, Hooks hooks, std::optional<Cgroup> cgroup)
 
 bool Monitor::start(std::chrono::milliseconds period) {
   sample();
+  // The kill counter alone, often: a rise is stamped when it is seen, so a kill of a process no
+  // service owns is told from a later `kill -9` of a service's within the grace plus this.
+  if (cgroup_ && !oom_timer_.repeat(kOomCounterPeriod, [this] { observe_oom_counter(read_oom_kills(*cgroup_)); }))
+    spdlog::error("resources: cannot read the OOM kill counter every {} ms; it is read every {} ms",
+                  kOomCounterPeriod.count(), period.count());
   if (sample_timer_.repeat(period, [this] { sample(); })) return true;
   spdlog::error("resources: cannot sample every {} ms; the figures in status stay those of the start", period.count());
   return false;
@@ -307,6 +312,7 @@ void Monitor::sample() {
     resources_.cpu_throttled_s = u.cpu_throttled_s;
     observe_oom_counter(u.oom_kills);
   }
+  auto before = std::move(resources_.services);
   resources_.services.clear();
   std::vector<Root> roots = hooks_.roots ? hooks_.roots() : std::vector<Root>{};
   std::erase_if(roots, [](const Root& r) { return r.pid <= 0; });
@@ -314,7 +320,12 @@ void Monitor::sample() {
   std::vector<TreeUsage> usage = usage_by_root(read_processes(), roots);
   for (std::size_t i = 0; i < roots.size(); ++i) {
     if (usage[i].processes == 0) continue;  // gone since it was listed
-    resources_.services[roots[i].service] = {roots[i].pid, usage[i].memory_bytes, usage[i].cpu_s};
+    double cpu_s = usage[i].cpu_s;
+    // A counter: a process that leaves the tree (orphaned to wsinit) takes its CPU time with it;
+    // the same process's total never goes back (a new process starts again from its own).
+    if (auto was = before.find(roots[i].service); was != before.end() && was->second.pid == roots[i].pid)
+      cpu_s = std::max(cpu_s, was->second.cpu_s);
+    resources_.services[roots[i].service] = {roots[i].pid, usage[i].memory_bytes, cpu_s};
   }
 }
 

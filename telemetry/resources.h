@@ -162,7 +162,9 @@ class Monitor {
   std::optional<Cgroup> cgroup_;
   OomLedger ledger_;
   Resources resources_;
+  static constexpr std::chrono::milliseconds kOomCounterPeriod{500};
   Timer sample_timer_;
+  Timer oom_timer_;     // reads the kill counter alone, every kOomCounterPeriod
   Timer expiry_timer_;  // says kills no service claimed, once their grace is over
 };
 
