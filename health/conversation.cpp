@@ -22,7 +22,7 @@ const char* reason(int status) {
 std::string render(const Answer& a) {
   std::string out = "HTTP/1.1 " + std::to_string(a.status) + " " + reason(a.status) + "\r\n";
   out += "Content-Type: " + a.type + "\r\nContent-Length: " + std::to_string(a.body.size()) +
-         "\r\nCache-Control: no-store\r\n";
+         "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n";  // every answer: a 400 echoes a little of the request
   out += a.extra_headers;
   out += a.keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   if (!a.head_only) out += a.body;

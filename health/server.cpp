@@ -57,7 +57,7 @@ Answer page_answer(std::string_view body, const char* type, bool head_only, bool
   a.extra_headers =
       "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
-      "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n";
+      "Referrer-Policy: no-referrer\r\n";  // nosniff: on every answer (render)
   return a;
 }
 

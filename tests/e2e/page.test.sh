@@ -44,6 +44,10 @@ expect_contains "$headers" "X-Content-Type-Options: nosniff" "nosniff"
 expect_contains "$headers" "Referrer-Policy: no-referrer" "referrer policy"
 expect_contains "$headers" "Cache-Control: no-store" "no caching"
 grep -qi "unsafe-inline" <<<"$headers" && fail "the CSP allows inline code"
+# A 400 echoes a little of the request as text: no browser may take it for anything else.
+bad_headers=$(curl -s -D - -o /dev/null "$url/status?wait=change&version=%3Cscript%3E" | tr -d '\r')
+expect_contains "$bad_headers" "HTTP/1.1 400" "a bad version"
+expect_contains "$bad_headers" "X-Content-Type-Options: nosniff" "nosniff on a 400"
 grep -qiE "<script>|<style>| on[a-z]+=|style=" "$TMP/index.html" && fail "the page has inline script or style, which its CSP refuses"
 grep -qiE "(src|href)=\"(https?:)?//" "$TMP/index.html" && fail "the page loads something from elsewhere"
 curl -s -o "$TMP/page.js" -w '%{content_type}\n' "$url/page.js" | grep -qx "text/javascript; charset=utf-8" || fail "page.js type"
