@@ -67,6 +67,8 @@ int say_workspace(const config::Config& config, const workspace::Plan& plan) {
     say("devfile: %s, %ld postStart command%s (postStart: %s)", config.workspace.devfile.c_str(),
         static_cast<long>(post_start), post_start == 1 ? "" : "s", workspace::poststart_mode_name(plan.poststart_mode));
   }
+  for (const auto& e : plan.endpoints)
+    say("  endpoint %s: port %d%s%s", e.name.c_str(), e.port, e.url ? ", " : "", e.url ? e.url->c_str() : "");
   for (const auto& note : plan.notes) say("  note: %s", note.c_str());
   for (const auto& warning : plan.warnings) say("  warning: %s", warning.c_str());
   for (const auto& error : plan.errors) say("  problem: %s", error.c_str());

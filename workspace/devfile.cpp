@@ -1,6 +1,7 @@
-// A devfile's postStart commands as oneshot services. Read: schemaVersion 2.x, `variables`
-// ({{name}} in command lines, directories and env values), container components with their
-// env, exec and composite commands, events.postStart. Everything else is left to the platform.
+// A devfile's postStart commands as oneshot services, and its endpoints. Read: schemaVersion 2.x,
+// `variables` ({{name}} in command lines, directories and env values), container components with
+// their env and endpoints, exec and composite commands, events.postStart. Everything else is left
+// to the platform.
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -271,7 +272,80 @@ std::optional<supervisor::ServiceSpec> exec_service(const YAML::Node& command, c
   return s;
 }
 
+// targetPort: an integer from 1 to 65535, as the devfile schema has it.
+std::optional<int> target_port(const YAML::Node& n) {
+  if (!n || !n.IsScalar()) return std::nullopt;
+  const std::string& text = n.Scalar();
+  if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  int port = std::stoi(text);
+  if (port < 1 || port > 65535) return std::nullopt;
+  return port;
+}
+
+// exposure public (the default) over a web protocol (http by default): the proxy gives it a URL.
+bool web_endpoint(const YAML::Node& endpoint) {
+  const YAML::Node exposure = child(endpoint, "exposure"), protocol = child(endpoint, "protocol");
+  std::string e = exposure && exposure.IsScalar() ? exposure.Scalar() : "public";
+  std::string p = protocol && protocol.IsScalar() ? protocol.Scalar() : "http";
+  return e == "public" && (p == "http" || p == "https" || p == "ws" || p == "wss");
+}
+
+// One component's endpoints into `out`; false once kMaxEndpoints are read.
+bool component_endpoints(const YAML::Node& component, Reader& reader, std::set<int>& ports, Endpoints& out) {
+  const YAML::Node list = child(child(component, "container"), "endpoints");
+  if (!list || list.IsNull()) return true;
+  const YAML::Node name_node = child(component, "name");
+  std::string name = name_node && name_node.IsScalar() ? name_node.Scalar() : "?";
+  std::string path = "components." + name + ".container.endpoints";
+  if (!list.IsSequence()) {
+    reader.fail(list, path + ": expected a list of {name, targetPort}; its endpoints are left out");
+    return true;
+  }
+  for (const YAML::Node& e : list) {
+    if (out.endpoints.size() == kMaxEndpoints) {
+      reader.fail(e, path + ": more than " + std::to_string(kMaxEndpoints) + " endpoints in the devfile; the rest are left out");
+      return false;
+    }
+    const YAML::Node endpoint_name = child(e, "name");
+    if (!endpoint_name || !endpoint_name.IsScalar() || endpoint_name.Scalar().empty()) {
+      reader.fail(e, path + ": an endpoint needs a name and a targetPort; left out");
+      continue;
+    }
+    std::string id = endpoint_name.Scalar();
+    const YAML::Node port_node = child(e, "targetPort");
+    auto port = target_port(port_node);
+    if (!port) {
+      std::string what = !port_node ? "missing" : port_node.IsScalar() ? "'" + port_node.Scalar() + "' is not a port" : "not a port";
+      reader.fail(port_node ? port_node : e, path + "." + id + ".targetPort: " + what + " (expected 1 to 65535); endpoint left out");
+      continue;
+    }
+    if (!ports.insert(*port).second) continue;  // another endpoint on the same port (another path): one port
+    out.endpoints.push_back({id, *port, name, web_endpoint(e), std::nullopt, reader.where(e)});
+  }
+  return true;
+}
+
 }  // namespace
+
+Endpoints devfile_endpoints(std::string_view devfile_text, const std::string& source) {
+  Endpoints out;
+  Reader reader(source, out.warnings);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(devfile_text));
+  } catch (const YAML::Exception& e) {
+    out.warnings.push_back(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                           ": invalid YAML: " + e.msg + "; its endpoints are not read");
+    return out;
+  }
+  const YAML::Node components = child(root, "components");
+  if (!components || !components.IsSequence()) return out;
+  std::set<int> ports;
+  for (const YAML::Node& c : components) {
+    if (!component_endpoints(c, reader, ports, out)) break;
+  }
+  return out;
+}
 
 PostStart post_start_services(std::string_view devfile_text, const std::string& source, const config::Environment& env) {
   PostStart out;

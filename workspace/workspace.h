@@ -21,6 +21,26 @@
 
 namespace wsinit::workspace {
 
+// A devfile endpoint (components[].container.endpoints[]): the port a container serves, and the
+// URL it is reached at through the workspace proxy when one can be made.
+struct Endpoint {
+  std::string name;
+  int port = 0;  // targetPort
+  std::string component;
+  // exposure public (the default) over http, https, ws or wss (http by default): it has a URL
+  bool web = true;
+  std::optional<std::string> url;  // endpoint_url(), when web and the template makes one
+  std::string origin;              // "file:line:column"
+};
+// Every container component's endpoints, at most kMaxEndpoints. An endpoint that cannot be used
+// (no name, a targetPort that is no port) is left out with a warning naming file:line:column:
+// endpoints only inform the status, so they never keep a workspace from starting. A targetPort
+// declared twice is kept once (the first). URLs are not made here (endpoint_url).
+struct Endpoints {
+  std::vector<Endpoint> endpoints;
+  std::vector<std::string> warnings;
+};
+
 // The services the workspace adds to the config: "editor", then "poststart-*" in order.
 struct Plan {
   std::vector<supervisor::ServiceSpec> services;
@@ -33,6 +53,7 @@ struct Plan {
   // while wsinit follows its log.
   enum class PostStartMode { off, run, observe } poststart_mode = PostStartMode::off;
   bool devfile_pending = false;  // workspace.devfile is not there yet and the clone is pending
+  std::vector<Endpoint> endpoints;  // the devfile's (read in every postStart mode), with their URLs
 };
 const char* poststart_mode_name(Plan::PostStartMode mode);
 // Works out the editor (GITLAB_WORKFLOW_TOKEN from GITLAB_WORKFLOW_TOKEN_FILE when unset) and
@@ -73,6 +94,16 @@ struct PostStart {
 inline constexpr int kMaxCompositeDepth = 16;
 inline constexpr size_t kMaxPostStartCommands = 1000;
 PostStart post_start_services(std::string_view devfile_text, const std::string& source, const config::Environment& env);
+
+inline constexpr size_t kMaxEndpoints = 256;
+Endpoints devfile_endpoints(std::string_view devfile_text, const std::string& source);
+
+// The URL of a port through GitLab's workspace proxy, from GL_WORKSPACE_DOMAIN_TEMPLATE
+// ("${PORT}-<workspace>.<domain>"): https://<the template with ${PORT} replaced>/. Refused, saying
+// why, unless the template holds ${PORT} exactly once and the result is a sane host name (labels
+// of letters, digits and '-', not starting or ending with '-', 1 to 63 bytes each, at least two,
+// the last not all digits, 253 bytes in all).
+Result<std::string> endpoint_url(std::string_view domain_template, int port);
 
 // What every service (and, less a few names, every SSH session) starts with: wsinit's own
 // environment less names meaningless to a child, with the identity's HOME, USER, ... applied.

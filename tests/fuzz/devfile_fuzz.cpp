@@ -1,5 +1,6 @@
 // libFuzzer target: the devfile reader takes any YAML without crashing; what it makes are
-// oneshot services with valid names, each chained only to an earlier one.
+// oneshot services with valid names, each chained only to an earlier one; and endpoints with a
+// name and a port from 1 to 65535, each port once, at most kMaxEndpoints, warnings naming the file.
 #include <cstdint>
 #include <cstdlib>
 #include <set>
@@ -22,6 +23,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (const auto& e : p.errors) {
     if (e.rfind("devfile.yaml", 0) != 0) abort();
+  }
+  workspace::Endpoints endpoints = workspace::devfile_endpoints(text, "devfile.yaml");
+  if (endpoints.endpoints.size() > workspace::kMaxEndpoints) abort();
+  std::set<int> ports;
+  for (const auto& e : endpoints.endpoints) {
+    if (e.name.empty() || e.port < 1 || e.port > 65535 || !ports.insert(e.port).second || e.url) abort();
+  }
+  for (const auto& w : endpoints.warnings) {
+    if (w.rfind("devfile.yaml", 0) != 0) abort();
   }
   return 0;
 }

@@ -894,3 +894,143 @@ TEST_F(PendingClone, FollowsAProjectsDirectoryMadeAgain) {
     EXPECT_EQ(told, 1);
   }
 }
+
+// --- Endpoints ---
+
+const char* kEndpoints = R"(schemaVersion: 2.2.0
+components:
+  - name: tooling
+    attributes: {gl/inject-editor: true}
+    container:
+      image: debian
+      endpoints:
+        - {name: web, targetPort: 3000}
+        - {name: api, targetPort: 8080, exposure: internal}
+        - {name: debug, targetPort: 9229, protocol: tcp}
+        - {name: same, targetPort: 3000, path: /other}
+  - name: database
+    container:
+      image: postgres
+      endpoints: [{name: pg, targetPort: 5432, protocol: https}]
+  - name: volume
+    volume: {size: 1Gi}
+)";
+
+TEST(Endpoints, EveryContainersEndpointsOncePerPort) {
+  Endpoints e = devfile_endpoints(kEndpoints, "devfile.yaml");
+  EXPECT_TRUE(e.warnings.empty()) << e.warnings[0];
+  ASSERT_EQ(e.endpoints.size(), 4u);
+  EXPECT_EQ(e.endpoints[0].name, "web");
+  EXPECT_EQ(e.endpoints[0].port, 3000);
+  EXPECT_EQ(e.endpoints[0].component, "tooling");
+  EXPECT_TRUE(e.endpoints[0].web);
+  EXPECT_EQ(e.endpoints[0].origin, "devfile.yaml:8:11");
+  EXPECT_FALSE(e.endpoints[1].web);  // internal
+  EXPECT_FALSE(e.endpoints[2].web);  // tcp
+  EXPECT_EQ(e.endpoints[3].name, "pg");
+  EXPECT_EQ(e.endpoints[3].component, "database");
+  EXPECT_TRUE(e.endpoints[3].web);
+  EXPECT_FALSE(e.endpoints[0].url);  // made by prepare(), from the environment
+}
+
+TEST(Endpoints, WhatCannotBeUsedIsLeftOutWithAWarningNamingWhere) {
+  auto warnings_of = [](const std::string& endpoints) {
+    Endpoints e = devfile_endpoints("schemaVersion: 2.2.0\ncomponents:\n  - name: c\n    container:\n      endpoints: " +
+                                        endpoints + "\n",
+                                    "d.yaml");
+    EXPECT_TRUE(e.endpoints.empty()) << endpoints;
+    return e.warnings;
+  };
+  EXPECT_EQ(warnings_of("[{name: web, targetPort: http}]"),
+            std::vector<std::string>{"d.yaml:5:43: components.c.container.endpoints.web.targetPort: 'http' is not a port "
+                                     "(expected 1 to 65535); endpoint left out"});
+  EXPECT_EQ(warnings_of("[{name: web, targetPort: 70000}]")[0].substr(0, 72),
+            "d.yaml:5:43: components.c.container.endpoints.web.targetPort: '70000' is");
+  EXPECT_EQ(warnings_of("[{name: web, targetPort: 0}]").size(), 1u);
+  EXPECT_EQ(warnings_of("[{name: web, targetPort: [1]}]")[0],
+            "d.yaml:5:43: components.c.container.endpoints.web.targetPort: not a port (expected 1 to 65535); endpoint left out");
+  EXPECT_EQ(warnings_of("[{name: web}]"),
+            std::vector<std::string>{"d.yaml:5:19: components.c.container.endpoints.web.targetPort: missing (expected 1 to "
+                                     "65535); endpoint left out"});
+  EXPECT_EQ(warnings_of("[{targetPort: 3000}]"),
+            std::vector<std::string>{"d.yaml:5:19: components.c.container.endpoints: an endpoint needs a name and a "
+                                     "targetPort; left out"});
+  EXPECT_EQ(warnings_of("[x]").size(), 1u);
+  EXPECT_EQ(warnings_of("{web: 3000}"),
+            std::vector<std::string>{"d.yaml:5:18: components.c.container.endpoints: expected a list of {name, targetPort}; "
+                                     "its endpoints are left out"});
+  Endpoints bad_yaml = devfile_endpoints("components: [\n", "d.yaml");
+  ASSERT_EQ(bad_yaml.warnings.size(), 1u);
+  EXPECT_NE(bad_yaml.warnings[0].find("d.yaml:2:1: invalid YAML"), std::string::npos) << bad_yaml.warnings[0];
+  for (const char* shape : {"x", "components: x", "components: [x, {container: x}, {container: {endpoints: x}}]", "[1]"})
+    EXPECT_NO_THROW(devfile_endpoints(shape, "d.yaml")) << shape;
+}
+
+TEST(Endpoints, AtMostMaxEndpoints) {
+  std::string text = "schemaVersion: 2.2.0\ncomponents:\n  - name: c\n    container:\n      endpoints:\n";
+  for (size_t i = 0; i < kMaxEndpoints + 10; ++i)
+    text += "        - {name: e" + std::to_string(i) + ", targetPort: " + std::to_string(1000 + i) + "}\n";
+  Endpoints e = devfile_endpoints(text, "d.yaml");
+  EXPECT_EQ(e.endpoints.size(), kMaxEndpoints);
+  ASSERT_EQ(e.warnings.size(), 1u);
+  EXPECT_NE(e.warnings[0].find("more than 256 endpoints"), std::string::npos);
+}
+
+TEST(EndpointUrl, FromGitlabsDomainTemplate) {
+  EXPECT_EQ(endpoint_url("${PORT}-workspace-1-abc.workspaces.example.com", 3000).value_or(""),
+            "https://3000-workspace-1-abc.workspaces.example.com/");
+  EXPECT_EQ(endpoint_url("ws-${PORT}.Example.ORG", 60001).value_or(""), "https://ws-60001.Example.ORG/");
+}
+
+TEST(EndpointUrl, OnlyASaneHostNameMakesAUrl) {
+  auto why = [](const std::string& domain) {
+    auto url = endpoint_url(domain, 3000);
+    return url ? "made " + *url : url.error().message;
+  };
+  EXPECT_EQ(why("workspace.example.com"), "'workspace.example.com' does not hold ${PORT} exactly once");
+  EXPECT_EQ(why("${PORT}.${PORT}.example.com"), "'${PORT}.${PORT}.example.com' does not hold ${PORT} exactly once");
+  EXPECT_EQ(why("${PORT}-ws.example.com/evil"),
+            "'${PORT}-ws.example.com/evil' makes '3000-ws.example.com/evil' for port 3000, which is not a host name: it "
+            "holds a byte other than letters, digits, '-' and '.'");
+  EXPECT_EQ(why("${PORT}-ws"), "'${PORT}-ws' makes '3000-ws' for port 3000, which is not a host name: it is a single label, not a domain");
+  EXPECT_NE(why("10.0.0.${PORT}").find("makes '10.0.0.3000' for port 3000, which is not a host name: it ends in a number"),
+            std::string::npos);
+  EXPECT_NE(why("${PORT}-ws..example.com").find("a label of it is not 1 to 63 bytes long"), std::string::npos);
+  EXPECT_NE(why("${PORT}-ws.example.com.").find("a label of it is not 1 to 63 bytes long"), std::string::npos);
+  EXPECT_NE(why("-${PORT}.example.com").find("starts or ends with '-'"), std::string::npos);
+  EXPECT_NE(why("${PORT}." + std::string(64, 'a') + ".com").find("not 1 to 63"), std::string::npos);
+  EXPECT_NE(why("${PORT}." + std::string(250, 'a') + ".com").find("not 1 to 253 bytes"), std::string::npos);
+  for (const char* bad : {"${PORT} .example.com", "${PORT}\n.example.com", "user@${PORT}.example.com", "${PORT}.example.com:443",
+                          "${PORT}.exa_mple.com", "${PORT}.ex\xc3\xa4mple.com"})
+    EXPECT_NE(why(bad).find("not a host name"), std::string::npos) << bad;
+  // A message shows at most 100 bytes of the value.
+  EXPECT_LT(why(std::string(500, 'x')).size(), 200u);
+}
+
+// prepare() reads the endpoints in every postStart mode (GitLab's runner runs the commands, the
+// ports are this container's) and makes their URLs, or says once why it cannot.
+TEST(Endpoints, PreparedWithTheirUrlsWhenGitlabRunsPostStart) {
+  TempDir dir;
+  spit(dir.path + "/devfile.yaml", kEndpoints);
+  mkdir((dir.path + "/scripts").c_str(), 0755);
+  spit(dir.path + "/scripts/gl-run-internal-blocking-poststart-commands.sh", "");
+  config::Environment env = {{"PROJECTS_ROOT", dir.path}, {"GL_WORKSPACE_DOMAIN_TEMPLATE", "${PORT}-ws-1.example.com"}};
+  config::Config config = gitlab_config(env);
+  config.paths.scripts = dir.path + "/scripts";
+  config.editor.enabled = config::Switch::off;
+  config.workspace.devfile = dir.path + "/devfile.yaml";
+  Plan plan = prepare(config, env, true);
+  EXPECT_EQ(plan.poststart_mode, Plan::PostStartMode::observe);
+  ASSERT_EQ(plan.endpoints.size(), 4u);
+  EXPECT_EQ(plan.endpoints[0].url, "https://3000-ws-1.example.com/");
+  EXPECT_EQ(plan.endpoints[1].url, std::nullopt);  // internal
+  EXPECT_EQ(plan.endpoints[3].url, "https://5432-ws-1.example.com/");
+  EXPECT_TRUE(plan.warnings.empty()) << plan.warnings[0];
+  env["GL_WORKSPACE_DOMAIN_TEMPLATE"] = "${PORT}";
+  plan = prepare(config, env, true);
+  ASSERT_EQ(plan.endpoints.size(), 4u);
+  EXPECT_EQ(plan.endpoints[0].url, std::nullopt);
+  EXPECT_EQ(plan.warnings, std::vector<std::string>{"GL_WORKSPACE_DOMAIN_TEMPLATE: '${PORT}' makes '3000' for port 3000, which "
+                                                    "is not a host name: it is a single label, not a domain; endpoints are "
+                                                    "listed without a URL"});
+}
