@@ -157,6 +157,7 @@ class Reader {
   void read_workspace(const YAML::Node& n, Config::Workspace& w);
   void read_health(const YAML::Node& n, Config::Health& h);
   void read_log(const YAML::Node& n, Config::Log& l);
+  void read_activity(const YAML::Node& n, Config::Activity& a);
   void read_service(const YAML::Node& n, Service& s);
   void read_readiness(const YAML::Node& n, std::string_view path, Readiness& r);
 
@@ -305,6 +306,31 @@ void Reader::read_log(const YAML::Node& n, Config::Log& l) {
   }
 }
 
+void Reader::read_activity(const YAML::Node& n, Config::Activity& a) {
+  if (!expect_map(n, "activity", {"ports", "idle_after"})) return;
+  if (const YAML::Node ports = n["ports"]) {
+    if (!ports.IsSequence()) {
+      fail(ports, "activity.ports: expected a list of ports");
+    } else if (ports.size() > kMaxActivityPorts) {
+      fail(ports, "activity.ports: " + std::to_string(ports.size()) + " ports (expected at most " +
+                      std::to_string(kMaxActivityPorts) + ")");
+    } else {
+      for (const auto& item : ports) {
+        if (auto port = parsed<int>(item, "activity.ports", "a port (expected 1 to 65535)", parse_port)) a.ports.push_back(*port);
+      }
+    }
+  }
+  if (n["idle_after"]) {
+    auto after = parsed<Duration>(n["idle_after"], "activity.idle_after", "a duration above zero (expected e.g. 30m)",
+                                  [](std::string_view text) -> std::optional<Duration> {
+                                    auto d = parse_duration(text);
+                                    if (d && d->count() > 0) return d;
+                                    return std::nullopt;
+                                  });
+    if (after) a.idle_after = *after;
+  }
+}
+
 void Reader::read_readiness(const YAML::Node& n, std::string_view path, Readiness& r) {
   if (!expect_map(n, path, {"tcp", "http", "exec", "timeout", "interval"})) return;
   int kinds = (n["tcp"] ? 1 : 0) + (n["http"] ? 1 : 0) + (n["exec"] ? 1 : 0);
@@ -389,7 +415,7 @@ void Reader::read_service(const YAML::Node& n, Service& s) {
 
 void Reader::read_config(const YAML::Node& root, Config& c) {
   if (!expect_map(root, "the top level", {"version", "profile", "user", "paths", "sshd", "editor", "workspace",
-                                          "services", "health", "log", "shutdown"}))
+                                          "services", "health", "log", "shutdown", "activity"}))
     return;
   if (!root["version"]) {
     fail(root, "missing 'version' (expected version: 1)");
@@ -413,6 +439,7 @@ void Reader::read_config(const YAML::Node& root, Config& c) {
   if (const YAML::Node sd = root["shutdown"]; sd && expect_map(sd, "shutdown", {"grace"})) {
     if (sd["grace"]) set(sd["grace"], "shutdown.grace", c.shutdown.grace);
   }
+  if (root["activity"]) read_activity(root["activity"], c.activity);
 }
 
 // The profile named in the text, before anything else is read (it picks the defaults).

@@ -151,7 +151,13 @@ struct Config {
   struct Shutdown {
     Duration grace = std::chrono::seconds(25);
   } shutdown;
+  // Whether anyone uses the workspace: connections to wsinit's own sshd and editor, and to these.
+  struct Activity {
+    std::vector<int> ports;               // more ports a person works through (at most kMaxActivityPorts)
+    std::optional<Duration> idle_after;  // the workspace is `idle` past this long without activity; none: never
+  } activity;
 };
+inline constexpr size_t kMaxActivityPorts = 32;
 
 // Either a config or every error found, each "file:line:column: what (expected ...)".
 struct LoadResult {

@@ -412,3 +412,29 @@ TEST(Config, OomScoreAdjNotGivenIsAboveWsinitsOwn) {
   own.oom_score_adj = std::nullopt;
   EXPECT_EQ(own.wanted_oom_score_adj(969), std::nullopt);
 }
+
+TEST(Load, Activity) {
+  auto r = load("version: 1\nactivity: {ports: [8888, \"${PORT:-9000}\"], idle_after: 30m}\n");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_EQ(r.config->activity.ports, (std::vector<int>{8888, 9000}));
+  EXPECT_EQ(r.config->activity.idle_after, Duration(30 * 60'000));
+  auto none = load("version: 1\n");
+  ASSERT_TRUE(none.config);
+  EXPECT_TRUE(none.config->activity.ports.empty());
+  EXPECT_FALSE(none.config->activity.idle_after);  // never idle unless asked
+}
+
+TEST(Load, ActivityErrorsNamePositionAndWhatIsExpected) {
+  EXPECT_EQ(only_error(load("version: 1\nactivity: {ports: [22, 70000]}\n")),
+            "test.yaml:2:24: activity.ports: '70000' is not a port (expected 1 to 65535)");
+  EXPECT_EQ(only_error(load("version: 1\nactivity: {ports: 22}\n")), "test.yaml:2:19: activity.ports: expected a list of ports");
+  EXPECT_EQ(only_error(load("version: 1\nactivity: {idle_after: 0}\n")),
+            "test.yaml:2:24: activity.idle_after: '0' is not a duration above zero (expected e.g. 30m)");
+  EXPECT_EQ(only_error(load("version: 1\nactivity: {idle_after: soon}\n")),
+            "test.yaml:2:24: activity.idle_after: 'soon' is not a duration above zero (expected e.g. 30m)");
+  EXPECT_EQ(only_error(load("version: 1\nactivity: {idle: 5m}\n")),
+            "test.yaml:2:12: unknown key 'idle' in activity (expected one of: ports, idle_after)");
+  std::string many = "version: 1\nactivity: {ports: [";
+  for (int i = 1; i <= 33; ++i) many += std::to_string(i) + (i < 33 ? ", " : "]}\n");
+  EXPECT_EQ(only_error(load(many)), "test.yaml:2:19: activity.ports: 33 ports (expected at most 32)");
+}
