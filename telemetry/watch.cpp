@@ -1,0 +1,201 @@
+// The sampler: sockets, their owners, and the trackers, every NetWatch::kInterval.
+#include "telemetry/watch.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <charconv>
+#include <spdlog/spdlog.h>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/timer.h"
+
+namespace wsinit::telemetry {
+namespace {
+
+Tick tick() {
+  using namespace std::chrono;
+  return {duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count(),
+          duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count()};
+}
+
+// wsinit's pid as `proc` numbers it (a procfs of another PID namespace numbers it otherwise).
+pid_t self_in(const std::string& proc) {
+  char link[32];
+  ssize_t n = readlink((proc + "/self").c_str(), link, sizeof link);
+  pid_t pid = 0;
+  if (n > 0 && std::from_chars(link, link + n, pid).ec == std::errc()) return pid;
+  return getpid();
+}
+
+bool sshd_like(const std::string& process) { return process.rfind("sshd", 0) == 0 || process.rfind("dropbear", 0) == 0; }
+
+// The settings' ports, each once, at most NetWatch::kMaxWatchedPorts.
+std::vector<std::uint16_t> all_ports(const WatchSettings& s) {
+  std::vector<std::uint16_t> out;
+  for (const auto* list : {&s.ssh_ports, &s.editor_ports, &s.activity_ports}) {
+    for (std::uint16_t port : *list) {
+      if (port != 0 && std::find(out.begin(), out.end(), port) == out.end() && out.size() < NetWatch::kMaxWatchedPorts)
+        out.push_back(port);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+struct NetWatch::Impl {
+  Impl(uv_loop_t* loop, WatchSettings s, WatchHooks h, std::string p)
+      : timer(loop), settings(std::move(s)), hooks(std::move(h)), proc(std::move(p)), reader(proc), activity(tick()),
+        self(self_in(proc)) {
+    ports.declare(settings.declared);
+    activity.set_idle_after(settings.idle_after_ms);
+  }
+
+  void sample();
+  std::vector<Listener> attribute(const std::vector<Socket>& listening);
+  void look_up(const std::unordered_set<std::uint64_t>& inodes);
+  std::map<std::uint16_t, ConnectionKind> watched(const std::vector<Listener>& listeners) const;
+
+  Timer timer;
+  WatchSettings settings;
+  WatchHooks hooks;
+  std::string proc;
+  SocketReader reader;
+  PortTracker ports;
+  ActivityTracker activity;
+  std::unordered_map<std::uint64_t, Owner> owners;  // of the last sample's listening sockets
+  std::optional<std::int64_t> ready_since;
+  pid_t self;
+  bool said_fallback = false;
+  bool failing = false;
+};
+
+// Owners of the sockets not seen before (at most kMaxOwners remembered); the owners of sockets
+// that are gone are forgotten.
+std::vector<Listener> NetWatch::Impl::attribute(const std::vector<Socket>& listening) {
+  std::unordered_set<std::uint64_t> fresh;
+  for (const auto& s : listening) {
+    if (s.inode && !owners.count(s.inode) && owners.size() + fresh.size() < kMaxOwners) fresh.insert(s.inode);
+  }
+  if (!fresh.empty()) look_up(fresh);
+  std::vector<Listener> out;
+  out.reserve(listening.size());
+  std::unordered_set<std::uint64_t> present;
+  for (const auto& s : listening) {
+    present.insert(s.inode);
+    auto owner = owners.find(s.inode);
+    out.push_back({s, owner == owners.end() ? Owner{} : owner->second});
+  }
+  std::erase_if(owners, [&](const auto& item) { return !present.count(item.first); });
+  return out;
+}
+
+// One walk of /proc for every new socket at once: who holds it, and under which service.
+void NetWatch::Impl::look_up(const std::unordered_set<std::uint64_t>& inodes) {
+  std::vector<Process> processes = read_processes(proc);
+  auto holders = socket_holders(proc, processes, inodes);
+  std::vector<Root> roots = hooks.roots ? hooks.roots() : std::vector<Root>{};
+  auto service_of = telemetry::owners(processes, roots);
+  // As PID 1, every process in sight is the container's; otherwise (a subreaper on a host) only
+  // wsinit's own descendants are, and the rest are listed as no one's.
+  auto descendants = self == 1 ? decltype(service_of){} : telemetry::owners(processes, {{kWsinit, self}});
+  std::unordered_map<pid_t, pid_t> parent_of;
+  std::unordered_map<pid_t, const Process*> by_pid;
+  for (const auto& p : processes) {
+    parent_of[p.pid] = p.ppid;
+    by_pid[p.pid] = &p;
+  }
+  for (std::uint64_t inode : inodes) {
+    Owner o;
+    if (auto h = holders.find(inode); h != holders.end()) {
+      o.pid = topmost_holder(h->second, parent_of);
+      if (auto p = by_pid.find(o.pid); p != by_pid.end()) o.process = p->second->comm;
+      if (o.pid == self) o.service = kWsinit;
+      else if (auto r = service_of.find(o.pid); r != service_of.end()) o.service = roots[r->second].service;
+      else if (self != 1 && !descendants.count(o.pid)) o = Owner{};
+    }
+    owners[inode] = std::move(o);
+  }
+}
+
+// The watched ports and what their connections are. An activity port is SSH when an sshd serves it.
+std::map<std::uint16_t, ConnectionKind> NetWatch::Impl::watched(const std::vector<Listener>& listeners) const {
+  std::map<std::uint16_t, ConnectionKind> out;
+  for (std::uint16_t port : all_ports(settings)) {
+    bool ssh = std::find(settings.ssh_ports.begin(), settings.ssh_ports.end(), port) != settings.ssh_ports.end();
+    bool editor = std::find(settings.editor_ports.begin(), settings.editor_ports.end(), port) != settings.editor_ports.end();
+    if (!ssh && !editor) {
+      ssh = std::any_of(listeners.begin(), listeners.end(),
+                        [&](const Listener& l) { return l.socket.local_port == port && sshd_like(l.owner.process); });
+    }
+    out[port] = ssh ? ConnectionKind::ssh : ConnectionKind::editor;
+  }
+  return out;
+}
+
+void NetWatch::Impl::sample() {
+  Tick now = tick();
+  if (!ready_since && hooks.ready && hooks.ready()) ready_since = now.mono_ms;
+  std::vector<std::uint16_t> wanted = all_ports(settings);
+  auto dump = reader.read(wanted, !wanted.empty());
+  if (!reader.using_sock_diag() && !said_fallback) {
+    said_fallback = true;
+    spdlog::info("ports and activity: {}; reading /proc/net/tcp and tcp6 instead (no byte counters there: a new "
+                 "connection counts as activity, traffic on an open one does not)",
+                 reader.problem());
+  }
+  if (!dump) {
+    if (!failing) spdlog::warn("ports and activity: cannot read the sockets: {}", dump.error().message);
+    failing = true;
+    return;
+  }
+  if (failing) spdlog::info("ports and activity: the sockets can be read again");
+  failing = false;
+  std::vector<Listener> listeners = attribute(dump->listening);
+  std::vector<Said> said;
+  bool changed = ports.update(listeners, now, ready_since, said);
+  std::optional<std::unordered_set<std::uint64_t>> own;  // read once, and only when a client end asks
+  auto is_own = [&](std::uint64_t inode) {
+    if (!own) own = own_socket_inodes(proc);
+    return own->count(inode) > 0;
+  };
+  changed |= activity.update(user_connections(dump->connections, watched(listeners), is_own), now, said);
+  for (const auto& line : said) {
+    if (line.warning) spdlog::warn("{}", line.text);
+    else spdlog::info("{}", line.text);
+  }
+  if (changed && hooks.on_change) hooks.on_change();
+}
+
+NetWatch::NetWatch(uv_loop_t* loop, WatchSettings settings, WatchHooks hooks, std::string proc)
+    : impl_(std::make_unique<Impl>(loop, std::move(settings), std::move(hooks), std::move(proc))) {}
+
+NetWatch::~NetWatch() = default;
+
+void NetWatch::configure(WatchSettings settings) {
+  bool declared_changed = settings.declared != impl_->settings.declared;
+  impl_->settings = std::move(settings);
+  impl_->ports.declare(impl_->settings.declared);
+  impl_->activity.set_idle_after(impl_->settings.idle_after_ms);
+  if (declared_changed && impl_->hooks.on_change) impl_->hooks.on_change();
+}
+
+Status NetWatch::start() {
+  impl_->sample();
+  if (!impl_->timer.repeat(kInterval, [this] { impl_->sample(); }))
+    return fail("cannot schedule the sampling of ports and activity (no timer)");
+  return {};
+}
+
+void NetWatch::sample() { impl_->sample(); }
+
+std::vector<Port> NetWatch::ports() const { return impl_->ports.ports(); }
+
+Activity NetWatch::activity() const { return impl_->activity.at(tick()); }
+
+std::vector<std::string> NetWatch::warnings() const { return impl_->ports.warnings(); }
+
+}  // namespace wsinit::telemetry

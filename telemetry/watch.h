@@ -1,0 +1,67 @@
+// telemetry/watch.h: the sampler. Every kInterval it reads the sockets (net.h), finds who holds
+// the listening ones it has not seen before, and feeds the port and activity trackers (ports.h).
+// Uses common/ only.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "telemetry/ports.h"
+#include "telemetry/processes.h"
+
+namespace wsinit::telemetry {
+
+struct WatchSettings {
+  std::vector<std::uint16_t> ssh_ports;       // wsinit's own sshd's
+  std::vector<std::uint16_t> editor_ports;    // wsinit's own editor's
+  // activity.ports: SSH sessions when an sshd (or dropbear) listens there, editor connections else.
+  std::vector<std::uint16_t> activity_ports;
+  std::vector<Declared> declared;             // devfile endpoints
+  std::optional<std::int64_t> idle_after_ms;  // activity.idle_after
+};
+
+struct WatchHooks {
+  std::function<std::vector<Root>()> roots;  // the services' processes, for the owners of new sockets
+  std::function<bool()> ready;               // the workspace is ready (declared endpoints are due from then)
+  std::function<void()> on_change;           // the ports, their warnings, or `idle` changed
+};
+
+class NetWatch {
+ public:
+  static constexpr std::chrono::milliseconds kInterval{500};
+  // Owners remembered at most (one per listening socket of the last sample): past this, sockets
+  // are listed without an owner rather than looked up at every sample.
+  static constexpr std::size_t kMaxOwners = 16384;
+  // Activity ports watched at most (the kernel's filter holds two conditions per port).
+  static constexpr std::size_t kMaxWatchedPorts = 64;
+
+  NetWatch(uv_loop_t* loop, WatchSettings settings, WatchHooks hooks, std::string proc = "/proc");
+  ~NetWatch();
+  NetWatch(const NetWatch&) = delete;
+  NetWatch& operator=(const NetWatch&) = delete;
+
+  // A reload's settings; the change is notified at once when it changes the ports.
+  void configure(WatchSettings settings);
+  // Takes a first sample at once, then one every kInterval.
+  Status start();
+  void sample();
+
+  std::vector<Port> ports() const;
+  Activity activity() const;
+  std::vector<std::string> warnings() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wsinit::telemetry
