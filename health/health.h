@@ -20,6 +20,7 @@
 #include "sshd_setup/sshd_setup.h"
 #include "supervisor/supervisor.h"
 #include "telemetry/resources.h"
+#include "telemetry/ports.h"
 #include "user_ids/user_ids.h"
 
 namespace wsinit::health {
@@ -65,6 +66,10 @@ struct Snapshot {
   } workspace;
   // The memory cgroup and each service's process tree, as last sampled; OOM kills.
   telemetry::Resources resources;
+  // What the sockets say (telemetry/watch.h): the ports the workspace listens on, and whether
+  // anyone uses it. Empty and nullopt where they are not sampled (a bare tini stand-in).
+  std::vector<telemetry::Port> ports;
+  std::optional<telemetry::Activity> activity;
 };
 
 std::string status_json(const Snapshot& s);  // the document of /status and `status --json`

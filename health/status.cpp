@@ -121,6 +121,43 @@ void write_resources(json::Writer& w, const telemetry::Resources& r) {
   w.end_object();
 }
 
+void write_ports(json::Writer& w, const std::vector<telemetry::Port>& ports) {
+  w.key("ports").begin_array();
+  for (const auto& p : ports) {
+    w.begin_object();
+    w.key("port").value(static_cast<std::int64_t>(p.port));
+    w.key("address").value(p.address);
+    w.key("loopback_only").value(p.loopback_only);
+    write_string_or_null(w, "service", p.owner.service);
+    w.key("pid");
+    if (p.owner.pid > 0) w.value(static_cast<std::int64_t>(p.owner.pid));
+    else w.null();
+    write_string_or_null(w, "process", p.owner.pid > 0 ? std::optional(p.owner.process) : std::nullopt);
+    w.key("since").value(supervisor::utc_timestamp_of(p.since_unix_ms));
+    w.key("declared").value(p.declared);
+    write_string_or_null(w, "url", p.url);
+    w.end_object();
+  }
+  w.end_array();
+}
+
+void write_activity(json::Writer& w, const std::optional<telemetry::Activity>& activity) {
+  w.key("activity");
+  if (!activity) {
+    w.null();
+    return;
+  }
+  w.begin_object();
+  write_string_or_null(w, "last_active",
+                       activity->last_active_unix_ms ? std::optional(supervisor::utc_timestamp_of(*activity->last_active_unix_ms))
+                                                     : std::nullopt);
+  w.key("idle_s").value(activity->idle_s);
+  w.key("idle").value(activity->idle);
+  w.key("ssh_sessions").value(static_cast<std::uint64_t>(activity->ssh_sessions));
+  w.key("editor_connections").value(static_cast<std::uint64_t>(activity->editor_connections));
+  w.end_object();
+}
+
 void write_services(json::Writer& w, const std::vector<supervisor::ServiceStatus>& services,
                     const telemetry::Resources& resources) {
   w.key("services").begin_array();
@@ -197,6 +234,20 @@ void resource_metrics(std::string& out, const Snapshot& s) {
   }
 }
 
+// The listening ports, and (where it is sampled) the activity.
+void activity_metrics(std::string& out, const Snapshot& s) {
+  auto metric = [&](const char* name, const char* help, auto value) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", name, help, name, name, value);
+  };
+  metric("wsinit_listening_ports", "TCP ports the workspace listens on.", s.ports.size());
+  if (!s.activity) return;
+  metric("wsinit_idle_seconds", "Seconds since the last SSH or editor traffic (since wsinit started when there was none).",
+         fmt::format("{:.3f}", s.activity->idle_s));
+  metric("wsinit_ssh_sessions", "Established connections to the SSH port, wsinit's own probes left out.", s.activity->ssh_sessions);
+  metric("wsinit_editor_connections", "Established connections to the editor's port (and activity.ports), wsinit's own probes left out.",
+         s.activity->editor_connections);
+}
+
 }  // namespace
 
 std::string status_json(const Snapshot& s) {
@@ -216,6 +267,8 @@ std::string status_json(const Snapshot& s) {
   write_strings(w, "warnings", s.warnings);
   write_workspace(w, s.workspace);
   write_resources(w, s.resources);
+  write_ports(w, s.ports);
+  write_activity(w, s.activity);
   w.key("startup").begin_object();
   for (const auto& [phase, ms] : s.startup_ms) w.key(phase + "_ms").value(ms);
   w.end_object();
@@ -254,6 +307,7 @@ std::string metrics_text(const Snapshot& s) {
   out += fmt::format("wsinit_log_lines_dropped_total {}\n", s.log_lines_dropped);
   metric("wsinit_project_cloned", "gauge", "1 once GitLab's clone of the project is done (or there is none to wait for).");
   out += fmt::format("wsinit_project_cloned {}\n", s.workspace.project_cloned ? 1 : 0);
+  activity_metrics(out, s);
   metric("wsinit_poststart_step_seconds", "gauge", "How long a step of GitLab's postStart runner ran (so far, while it runs).");
   for (const auto& step : s.workspace.poststart)
     out += fmt::format("wsinit_poststart_step_seconds{{step=\"{}\"}} {:.3f}\n", label(step.id), step.duration_s);

@@ -296,6 +296,7 @@ TEST(StatusDocument, ByteForByte) {
             "\"project_cloned\":true,\"clone_s\":null,\"poststart_mode\":\"off\",\"poststart\":[]},"
             "\"resources\":{\"memory_bytes\":null,\"memory_limit_bytes\":null,\"memory_peak_bytes\":null,\"oom_kills\":0,"
             "\"cpu_throttled_s\":null,\"cgroup\":null},"
+            "\"ports\":[],\"activity\":null,"
             "\"startup\":{},\"not_ready\":[\"web\"],\"services\":["
             "{\"name\":\"web\",\"state\":\"ready\",\"pid\":42,\"ready\":true,\"required\":true,\"oneshot\":false,"
             "\"restarts\":2,\"last_exit\":\"exit 1\",\"since\":\"2023-11-14T22:13:20.000Z\",\"uptime_s\":1.500,"
@@ -356,6 +357,49 @@ TEST(StatusDocument, Resources) {
   std::string bare = metrics_text(Snapshot{});
   EXPECT_EQ(bare.find("\nwsinit_memory_limit_bytes "), std::string::npos);
   EXPECT_NE(bare.find("\nwsinit_oom_kills_total 0\n"), std::string::npos);
+}
+
+// status.ports[] and status.activity: the schema the page and the reports read, and the metrics.
+TEST(StatusDocument, PortsAndActivity) {
+  Snapshot s;
+  wsinit::telemetry::Port web;
+  web.port = 5173;
+  web.address = "127.0.0.1";
+  web.loopback_only = true;
+  web.owner = {"web", 123, "node"};
+  web.since_unix_ms = 1'700'000'000'000;
+  wsinit::telemetry::Port api;
+  api.port = 3000;
+  api.address = "::";
+  api.since_unix_ms = 1'700'000'000'500;
+  api.declared = true;
+  api.url = "https://3000-ws.example.com/";
+  s.ports = {api, web};
+  wsinit::telemetry::Activity a;
+  a.idle_s = 12.5;
+  a.ssh_sessions = 1;
+  a.editor_connections = 2;
+  s.activity = a;
+  std::string doc = status_json(s);
+  EXPECT_NE(doc.find("\"ports\":[{\"port\":3000,\"address\":\"::\",\"loopback_only\":false,\"service\":null,\"pid\":null,"
+                     "\"process\":null,\"since\":\"2023-11-14T22:13:20.500Z\",\"declared\":true,"
+                     "\"url\":\"https://3000-ws.example.com/\"},"
+                     "{\"port\":5173,\"address\":\"127.0.0.1\",\"loopback_only\":true,\"service\":\"web\",\"pid\":123,"
+                     "\"process\":\"node\",\"since\":\"2023-11-14T22:13:20.000Z\",\"declared\":false,\"url\":null}],"
+                     "\"activity\":{\"last_active\":null,\"idle_s\":12.500,\"idle\":false,\"ssh_sessions\":1,"
+                     "\"editor_connections\":2}"),
+            std::string::npos)
+      << doc;
+  std::string metrics = metrics_text(s);
+  for (const char* part : {"# TYPE wsinit_listening_ports gauge\nwsinit_listening_ports 2\n", "wsinit_idle_seconds 12.500\n",
+                           "wsinit_ssh_sessions 1\n", "wsinit_editor_connections 2\n"})
+    EXPECT_NE(metrics.find(part), std::string::npos) << part << metrics;
+  s.activity->last_active_unix_ms = 1'700'000'000'000;
+  s.activity->idle = true;
+  EXPECT_NE(status_json(s).find("\"activity\":{\"last_active\":\"2023-11-14T22:13:20.000Z\",\"idle_s\":12.500,\"idle\":true"),
+            std::string::npos);
+  s.activity.reset();  // not sampled: no activity metrics
+  EXPECT_EQ(metrics_text(s).find("wsinit_idle_seconds"), std::string::npos);
 }
 
 #include "common/url.h"
