@@ -73,6 +73,7 @@ health::Snapshot Init::snapshot() const {
     s.workspace.file_variables = variables_->file_count();
     s.workspace.reconciled_state = variables_->reconciled_state();
   }
+  add_ports(s);
   return s;
 }
 
@@ -261,6 +262,51 @@ void Init::start_health() {
   } else {
     status_file_ = std::make_unique<health::StatusFile>(&loop_, logs + "/wsinit-status.json", source);
   }
+}
+
+// The listening ports and the activity, sampled in workspace and plain modes (not by a bare
+// tini stand-in). A change in the ports, or the workspace turning idle or active, is a change
+// of the status like a service's.
+void Init::start_ports() {
+  if (tini_mode() && services_.empty()) return;
+  telemetry::WatchHooks hooks;
+  hooks.roots = [this] {
+    std::vector<telemetry::Root> roots;
+    for (const auto& service : supervisor_->status()) {
+      if (service.pid > 0) roots.push_back({service.name, service.pid});
+    }
+    return roots;
+  };
+  hooks.ready = [this] { return supervisor_->overall() == supervisor::Overall::ready; };
+  hooks.on_change = [this] { on_services_changed(); };
+  ports_ = std::make_unique<telemetry::NetWatch>(&loop_, watch_settings(), hooks);
+  if (auto started = ports_->start(); !started) {
+    spdlog::warn("ports and activity off: {}", started.error().message);
+    ports_.reset();
+  }
+}
+
+// What is watched: wsinit's own sshd's and editor's ports, activity.ports, and the devfile's endpoints.
+telemetry::WatchSettings Init::watch_settings() const {
+  telemetry::WatchSettings w;
+  if (config_.sshd.enabled != config::Switch::off) {
+    for (const auto& listen : config_.sshd.listen) {
+      if (auto address = config::parse_listen(listen)) w.ssh_ports.push_back(static_cast<std::uint16_t>(address->port));
+    }
+  }
+  if (config_.editor.enabled != config::Switch::off) w.editor_ports.push_back(static_cast<std::uint16_t>(config_.editor.port));
+  for (int port : config_.activity.ports) w.activity_ports.push_back(static_cast<std::uint16_t>(port));
+  for (const auto& e : workspace_.endpoints) w.declared.push_back({static_cast<std::uint16_t>(e.port), e.name, e.url});
+  if (config_.activity.idle_after) w.idle_after_ms = config_.activity.idle_after->count();
+  return w;
+}
+
+void Init::add_ports(health::Snapshot& s) const {
+  if (!ports_) return;
+  s.ports = ports_->ports();
+  s.activity = ports_->activity();
+  auto warnings = ports_->warnings();
+  s.warnings.insert(s.warnings.end(), warnings.begin(), warnings.end());
 }
 
 }  // namespace wsinit::init

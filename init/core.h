@@ -22,6 +22,7 @@
 #include "supervisor/spawn.h"
 #include "supervisor/supervisor.h"
 #include "telemetry/resources.h"
+#include "telemetry/watch.h"
 #include "workspace/workspace.h"
 
 namespace wsinit::init {
@@ -72,6 +73,9 @@ class Init {
   void start_health();
   void start_resources();
   std::optional<std::string> service_oom_killed();
+  void start_ports();
+  telemetry::WatchSettings watch_settings() const;
+  void add_ports(health::Snapshot& s) const;
 
   void watch_variables();
   void watch_clone();
@@ -114,6 +118,7 @@ class Init {
   std::unique_ptr<workspace::PostStartObserver> poststart_;
   std::unique_ptr<telemetry::Monitor> resources_;  // the cgroup and the services' process trees
   static constexpr std::chrono::seconds kResourcePeriod{5};
+  std::unique_ptr<telemetry::NetWatch> ports_;  // listening ports and activity
   std::set<std::pair<std::string, std::int64_t>> slow_said_;  // steps already said to be slow
   bool component_logs_linked_ = false;
   supervisor::Overall last_overall_ = supervisor::Overall::starting;

@@ -50,6 +50,7 @@ int Init::run() {
   watch_variables();
   follow_poststart();
   supervisor_->start();
+  start_ports();
   reap_children();  // anything that exited before the loop ran
   uv_run(&loop_, UV_RUN_DEFAULT);  // returns once stopped; its value says only whether handles are left
 
@@ -96,6 +97,7 @@ void Init::tear_down() {
   clone_.reset();
   poststart_.reset();
   resources_.reset();
+  ports_.reset();
   health_server_.reset();
   status_file_.reset();
   reporter_.reset();
@@ -206,6 +208,7 @@ bool Init::apply(config::Config base, const std::string& why) {
   log_workspace(workspace_);
   supervisor_->reload(config_, services_);
   follow_poststart();
+  if (ports_) ports_->configure(watch_settings());
   return true;
 }
 
