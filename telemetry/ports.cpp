@@ -236,6 +236,15 @@ bool ActivityTracker::update(const std::vector<Connection>& connections, const T
   seen_ = std::move(seen);
   std::int64_t idle_for = now.mono_ms - (last_active_ ? last_active_->mono_ms : start_.mono_ms);
   if (active) last_active_ = now;
+  return flip(now, idle_for, said);
+}
+
+bool ActivityTracker::check_idle(const Tick& now, std::vector<Said>& said) {
+  return flip(now, now.mono_ms - (last_active_ ? last_active_->mono_ms : start_.mono_ms), said);
+}
+
+// `idle_for`: how long it had been idle before `now`.
+bool ActivityTracker::flip(const Tick& now, std::int64_t idle_for, std::vector<Said>& said) {
   bool idle = idle_at(now);
   if (idle == idle_) return false;
   idle_ = idle;

@@ -87,6 +87,10 @@ class PortTracker {
   // (nullopt: not yet). Returns whether ports() or warnings() changed; adds what happened to `said`.
   bool update(const std::vector<Listener>& listeners, const Tick& now, std::optional<std::int64_t> ready_since_mono_ms,
               std::vector<Said>& said);
+  // A sample whose listening sockets are those of the last one: only time moves (declared endpoints).
+  bool unchanged(const Tick& now, std::optional<std::int64_t> ready_since_mono_ms, std::vector<Said>& said) {
+    return check_unserved(now, ready_since_mono_ms, said);
+  }
   std::vector<Port> ports() const;  // by port number
   std::vector<std::string> warnings() const;
   std::size_t open_count() const { return open_.size(); }
@@ -147,10 +151,13 @@ class ActivityTracker {
   void set_idle_after(std::optional<std::int64_t> ms) { idle_after_ms_ = ms; }
   // One sample's connections. Returns whether `idle` flipped (said in `said`).
   bool update(const std::vector<Connection>& connections, const Tick& now, std::vector<Said>& said);
+  // Between samples of the connections: whether `idle` flipped with time alone.
+  bool check_idle(const Tick& now, std::vector<Said>& said);
   Activity at(const Tick& now) const;
 
  private:
   bool idle_at(const Tick& now) const;
+  bool flip(const Tick& now, std::int64_t idle_for, std::vector<Said>& said);
 
   Tick start_;
   std::optional<Tick> last_active_;

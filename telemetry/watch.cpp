@@ -1,6 +1,7 @@
 // The sampler: sockets, their owners, and the trackers, every NetWatch::kInterval.
 #include "telemetry/watch.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,13 @@
 
 namespace wsinit::telemetry {
 namespace {
+
+// CPU time this thread has used, system time included, in microseconds.
+std::int64_t cpu_us() {
+  timespec t{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0) return 0;
+  return static_cast<std::int64_t>(t.tv_sec) * 1'000'000 + t.tv_nsec / 1000;
+}
 
 Tick tick() {
   using namespace std::chrono;
@@ -55,6 +63,8 @@ struct NetWatch::Impl {
   }
 
   void sample();
+  void track(const Tick& now, bool connections);
+  void schedule();
   std::vector<Listener> attribute(const std::vector<Socket>& listening);
   void look_up(const std::unordered_set<std::uint64_t>& inodes);
   std::map<std::uint16_t, ConnectionKind> watched(const std::vector<Listener>& listeners) const;
@@ -71,6 +81,11 @@ struct NetWatch::Impl {
   pid_t self;
   bool said_fallback = false;
   bool failing = false;
+  bool said_timer = false;
+  std::int64_t next_connections_ms = 0;  // monotonic: when the connections are read next
+  std::int64_t listen_cost_us = 0;       // CPU time of the last sample without the connections
+  std::vector<std::uint64_t> last_inodes;  // the last sample's listening sockets, in its order
+  std::vector<Listener> listeners;         // and with their owners
 };
 
 // Owners of the sockets not seen before (at most kMaxOwners remembered); the owners of sockets
@@ -136,11 +151,24 @@ std::map<std::uint16_t, ConnectionKind> NetWatch::Impl::watched(const std::vecto
   return out;
 }
 
+// One sample, and what it cost: the next one of its kind waits at least kBudget times that.
 void NetWatch::Impl::sample() {
+  std::int64_t cpu_before = cpu_us();
   Tick now = tick();
+  bool connections = now.mono_ms >= next_connections_ms;
+  track(now, connections);
+  std::int64_t cost_us = cpu_us() - cpu_before;
+  if (connections) {
+    next_connections_ms = now.mono_ms + std::max<std::int64_t>(kConnectionsInterval.count(), kBudget * cost_us / 1000);
+  } else {
+    listen_cost_us = cost_us;
+  }
+}
+
+void NetWatch::Impl::track(const Tick& now, bool connections) {
   if (!ready_since && hooks.ready && hooks.ready()) ready_since = now.mono_ms;
   std::vector<std::uint16_t> wanted = all_ports(settings);
-  auto dump = reader.read(wanted, !wanted.empty());
+  auto dump = reader.read(wanted, connections && !wanted.empty());
   if (!reader.using_sock_diag() && !said_fallback) {
     said_fallback = true;
     spdlog::info("ports and activity: {}; reading /proc/net/tcp and tcp6 instead (no byte counters there: a new "
@@ -154,15 +182,31 @@ void NetWatch::Impl::sample() {
   }
   if (failing) spdlog::info("ports and activity: the sockets can be read again");
   failing = false;
-  std::vector<Listener> listeners = attribute(dump->listening);
   std::vector<Said> said;
-  bool changed = ports.update(listeners, now, ready_since, said);
-  std::optional<std::unordered_set<std::uint64_t>> own;  // read once, and only when a client end asks
-  auto is_own = [&](std::uint64_t inode) {
-    if (!own) own = own_socket_inodes(proc);
-    return own->count(inode) > 0;
-  };
-  changed |= activity.update(user_connections(dump->connections, watched(listeners), is_own), now, said);
+  bool changed = false;
+  // The same sockets in the same order as the last sample (a socket's inode is its own, and its
+  // address does not change once it listens): nothing to look at again but the time.
+  bool same = dump->listening.size() == last_inodes.size() &&
+              std::equal(dump->listening.begin(), dump->listening.end(), last_inodes.begin(),
+                         [](const Socket& s, std::uint64_t inode) { return s.inode == inode; });
+  if (same) {
+    changed = ports.unchanged(now, ready_since, said);
+  } else {
+    last_inodes.clear();
+    for (const auto& s : dump->listening) last_inodes.push_back(s.inode);
+    listeners = attribute(dump->listening);
+    changed = ports.update(listeners, now, ready_since, said);
+  }
+  if (connections) {
+    std::optional<std::unordered_set<std::uint64_t>> own;  // read once, and only when a client end asks
+    auto is_own = [&](std::uint64_t inode) {
+      if (!own) own = own_socket_inodes(proc);
+      return own->count(inode) > 0;
+    };
+    changed |= activity.update(user_connections(dump->connections, watched(listeners), is_own), now, said);
+  } else {
+    changed |= activity.check_idle(now, said);
+  }
   for (const auto& line : said) {
     if (line.warning) spdlog::warn("{}", line.text);
     else spdlog::info("{}", line.text);
@@ -183,10 +227,23 @@ void NetWatch::configure(WatchSettings settings) {
   if (declared_changed && impl_->hooks.on_change) impl_->hooks.on_change();
 }
 
+// The next sample: kInterval from now, or later when the last one without the connections took
+// more than 1/kBudget of that.
+void NetWatch::Impl::schedule() {
+  std::chrono::milliseconds delay = std::max(kInterval, std::chrono::milliseconds(kBudget * listen_cost_us / 1000));
+  if (timer.start(delay, [this] {
+        sample();
+        schedule();
+      }))
+    return;
+  if (!said_timer) spdlog::error("ports and activity: cannot schedule the next sample (no timer); they stay as last seen");
+  said_timer = true;
+}
+
 Status NetWatch::start() {
   impl_->sample();
-  if (!impl_->timer.repeat(kInterval, [this] { impl_->sample(); }))
-    return fail("cannot schedule the sampling of ports and activity (no timer)");
+  if (!impl_->timer.usable()) return fail("cannot schedule the sampling of ports and activity (no timer)");
+  impl_->schedule();
   return {};
 }
 

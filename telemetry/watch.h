@@ -1,6 +1,13 @@
-// telemetry/watch.h: the sampler. Every kInterval it reads the sockets (net.h), finds who holds
-// the listening ones it has not seen before, and feeds the port and activity trackers (ports.h).
+// telemetry/watch.h: the sampler. Every kInterval it reads the listening sockets (net.h), finds
+// who holds the ones it has not seen before, and feeds the port tracker (ports.h); every
+// kConnectionsInterval also the connections on the watched ports, for the activity tracker.
 // Uses common/ only.
+//
+// What it costs is bounded whatever the host: a sample that took T of CPU time puts the next one
+// of its kind no sooner than kBudget * T later (1% of a core). The connections are read less
+// often because the kernel finds them by walking its whole TCP hash table (every bucket, whatever
+// the network namespace holds: 262,144 of them on a 2-core machine, about 3 ms per address family),
+// where listening sockets have a table of their own (bench/README.md, ports-bench).
 #pragma once
 
 #include <uv.h>
@@ -37,6 +44,8 @@ struct WatchHooks {
 class NetWatch {
  public:
   static constexpr std::chrono::milliseconds kInterval{500};
+  static constexpr std::chrono::milliseconds kConnectionsInterval{5000};
+  static constexpr std::int64_t kBudget = 100;
   // Owners remembered at most (one per listening socket of the last sample): past this, sockets
   // are listed without an owner rather than looked up at every sample.
   static constexpr std::size_t kMaxOwners = 16384;
@@ -50,7 +59,7 @@ class NetWatch {
 
   // A reload's settings; the change is notified at once when it changes the ports.
   void configure(WatchSettings settings);
-  // Takes a first sample at once, then one every kInterval.
+  // Takes a first sample at once, then one every kInterval (or later: kBudget).
   Status start();
   void sample();
 

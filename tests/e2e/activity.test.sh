@@ -1,7 +1,7 @@
 # status.activity as a user checks it. wsinit's sshd (a stand-in that sends the first bytes of its
-# banner at once and the end of it 1.5 s later) and an editor-like service on an activity.ports port
-# (answering wsinit's HTTP readiness probe 1.5 s after the request) keep each of wsinit's own
-# probes connected, having carried bytes, across several samples: those connections are not
+# banner at once and the end of it 7 s later) and an editor-like service on an activity.ports port
+# (answering wsinit's HTTP readiness probe 7 s after the request) keep each of wsinit's own probes
+# connected, having carried bytes, across a reading of the connections (every 5 s): those are not
 # activity (last_active stays null, idle_s grows, `idle` comes at activity.idle_after). Traffic on
 # the editor's port moves last_active and ends `idle`; an SSH session counts as one; without
 # traffic `idle` comes back. Each flip is said once in the log; /metrics has the figures.
@@ -26,7 +26,7 @@ server.listen(16)
 def serve(c):
     try:
         c.sendall(b"SSH-2.0-stand")  # the banner's first bytes at once, its end later
-        time.sleep(1.5)
+        time.sleep(7)
         c.sendall(b"-in\r\n")
         while True:
             data = c.recv(4096)
@@ -43,7 +43,7 @@ while True:
 PY
 chmod 755 "$TMP/fake-sshd"
 
-# The editor-like service: answers an HTTP request 1.5 s late; echoes anything else.
+# The editor-like service: answers an HTTP request 7 s late; echoes anything else.
 cat >"$TMP/ide.py" <<'PY'
 import socket, sys, threading, time
 server = socket.socket()
@@ -54,7 +54,7 @@ def serve(c):
     try:
         data = c.recv(4096)
         if data.startswith(b"GET "):
-            time.sleep(1.5)
+            time.sleep(7)
             c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
             return
         while data:
@@ -85,7 +85,7 @@ plain_config "$TMP/config.yaml" <<YAML
 paths: {data: $TMP/data}
 health: {listen: "127.0.0.1:60080"}
 sshd: {enabled: true, binary: $TMP/fake-sshd, listen: ["127.0.0.1:2222"], host_key_types: [ed25519]}
-activity: {ports: [8888], idle_after: 4s}
+activity: {ports: [8888], idle_after: 10s}
 services:
   - name: ide
     command: [$PY, $TMP/ide.py, "8888"]
@@ -97,8 +97,8 @@ adopt_namespace $!
 
 activity() { status_json | jq -r ".activity.$1"; }
 
-# Both probes stay connected about 1.5 s, over three samples or more.
-wait_status '[.services[] | select(.name == "sshd" or .name == "ide") | .ready] == [true, true]' 10
+# Both probes stay connected about 7 s: the connections are read at least once meanwhile.
+wait_status '[.services[] | select(.name == "sshd" or .name == "ide") | .ready] == [true, true]' 15
 expect_eq "$(activity last_active)" null "last_active after wsinit's tcp probe of sshd and http probe of the editor"
 expect_eq "$(activity ssh_sessions) $(activity editor_connections)" "0 0" "connections once the probes are done"
 i1=$(activity idle_s)
@@ -110,22 +110,22 @@ ok "wsinit's own probes are not activity: last_active null, idle_s grows ($i1 ->
 wait_status '.activity.idle == true' 6
 expect_eq "$(activity last_active)" null "last_active once idle"
 expect_eq "$(grep -c 'workspace idle: no SSH or editor traffic for' "$TMP/err")" 1 "the log says idle once"
-ok "idle after activity.idle_after (4s) without traffic, said once"
+ok "idle after activity.idle_after (10s) without traffic, said once"
 
-in_pod "$PY" "$TMP/client.py" 8888 3 &
+# The connections are read every 5 s: the client types for 24 s, over four readings or more.
+in_pod "$PY" "$TMP/client.py" 8888 24 &
 client=$!
 STARTED+=("$client")
-wait_status '.activity.idle == false and .activity.last_active != null and .activity.editor_connections == 1' 3
+wait_status '.activity.idle == false and .activity.last_active != null and .activity.editor_connections == 1' 7
 first=$(activity last_active)
-sleep 1.2
+wait_until "[[ \"\$(activity last_active)\" > '$first' ]]" 7
 second=$(activity last_active)
-[[ "$second" > "$first" ]] || fail "last_active did not move with the traffic: $first, then $second"
 expect_eq "$(grep -c 'workspace active again after' "$TMP/err")" 1 "the log says active again once"
 ok "traffic on the editor's port moves last_active ($first -> $second) and ends idle"
 
-in_pod "$PY" "$TMP/client.py" 2222 2 &
+in_pod "$PY" "$TMP/client.py" 2222 7 &
 STARTED+=("$!")
-wait_status '.activity.ssh_sessions == 1' 3
+wait_status '.activity.ssh_sessions == 1 and .activity.editor_connections == 1' 7
 in_pod curl -s http://127.0.0.1:60080/metrics >"$TMP/metrics"
 for m in "wsinit_ssh_sessions 1" "wsinit_editor_connections 1" "wsinit_idle_seconds "; do
   expect_contains "$(cat "$TMP/metrics")" "$m" "/metrics"
@@ -133,6 +133,6 @@ done
 ok "an SSH session counts as one; /metrics has the sessions, connections and idle seconds"
 
 wait "$client" || fail "the editor client failed"
-wait_status '.activity.idle == true and .activity.ssh_sessions == 0 and .activity.editor_connections == 0' 10
+wait_status '.activity.idle == true and .activity.ssh_sessions == 0 and .activity.editor_connections == 0' 20
 expect_eq "$(grep -c 'workspace idle: no SSH or editor traffic for' "$TMP/err")" 2 "the log says idle again, once"
-ok "idle again 4s after the last traffic"
+ok "idle again 10s after the last traffic"

@@ -311,5 +311,19 @@ TEST(ActivityTracker, IdleAfterFlipsOnceEachWay) {
   EXPECT_TRUE(t.at(at(75)).idle);
 }
 
+// The connections are read less often than the ports: between two readings, time alone makes
+// the workspace idle, on time.
+TEST(ActivityTracker, IdleComesWithTimeBetweenReadingsOfTheConnections) {
+  ActivityTracker t(at(0));
+  t.set_idle_after(30'000);
+  std::vector<Said> said;
+  t.update(conns({{40000, 5}}), at(5), said);
+  EXPECT_FALSE(t.check_idle(at(34), said));
+  EXPECT_TRUE(t.check_idle(at(35), said));
+  EXPECT_TRUE(t.at(at(35)).idle);
+  EXPECT_FALSE(t.check_idle(at(36), said));  // once
+  EXPECT_EQ(said.size(), 1u);
+}
+
 }  // namespace
 }  // namespace wsinit::telemetry
