@@ -83,7 +83,10 @@ struct NetWatch::Impl {
   bool failing = false;
   bool said_timer = false;
   std::int64_t next_connections_ms = 0;  // monotonic: when the connections are read next
-  std::int64_t listen_cost_us = 0;       // CPU time of the last sample without the connections
+  // CPU time spent sampling beyond 1/kBudget of the time (negative: some to spare, at most kCreditUs).
+  std::int64_t debt_us = 0;
+  std::optional<std::int64_t> last_sample_ms;
+  static constexpr std::int64_t kCreditUs = 10'000;
   std::vector<std::uint64_t> last_inodes;  // the last sample's listening sockets, in its order
   std::vector<Listener> listeners;         // and with their owners
 };
@@ -151,18 +154,19 @@ std::map<std::uint16_t, ConnectionKind> NetWatch::Impl::watched(const std::vecto
   return out;
 }
 
-// One sample, and what it cost: the next one of its kind waits at least kBudget times that.
+// One sample, and what it cost (schedule() makes the time pay it back).
 void NetWatch::Impl::sample() {
   std::int64_t cpu_before = cpu_us();
   Tick now = tick();
   bool connections = now.mono_ms >= next_connections_ms;
   track(now, connections);
   std::int64_t cost_us = cpu_us() - cpu_before;
-  if (connections) {
-    next_connections_ms = now.mono_ms + std::max<std::int64_t>(kConnectionsInterval.count(), kBudget * cost_us / 1000);
-  } else {
-    listen_cost_us = cost_us;
-  }
+  spdlog::trace("ports and activity: a sample{} took {} us of CPU", connections ? " with the connections" : "", cost_us);
+  if (connections) next_connections_ms = now.mono_ms + kConnectionsInterval.count();
+  // The budget: 1/kBudget of the time since the last sample is paid back, at most kCreditUs kept.
+  std::int64_t since_ms = last_sample_ms ? now.mono_ms - *last_sample_ms : 0;
+  last_sample_ms = now.mono_ms;
+  debt_us = std::max(debt_us - since_ms * 1000 / kBudget, -kCreditUs) + cost_us;
 }
 
 void NetWatch::Impl::track(const Tick& now, bool connections) {
@@ -227,10 +231,11 @@ void NetWatch::configure(WatchSettings settings) {
   if (declared_changed && impl_->hooks.on_change) impl_->hooks.on_change();
 }
 
-// The next sample: kInterval from now, or later when the last one without the connections took
-// more than 1/kBudget of that.
+// The next sample: kInterval from now, or once the time has paid back what sampling took beyond
+// 1/kBudget of it.
 void NetWatch::Impl::schedule() {
-  std::chrono::milliseconds delay = std::max(kInterval, std::chrono::milliseconds(kBudget * listen_cost_us / 1000));
+  auto owed = std::chrono::milliseconds(kBudget * std::max<std::int64_t>(debt_us, 0) / 1000);
+  std::chrono::milliseconds delay = std::max(kInterval, owed);
   if (timer.start(delay, [this] {
         sample();
         schedule();

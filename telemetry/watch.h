@@ -3,8 +3,10 @@
 // kConnectionsInterval also the connections on the watched ports, for the activity tracker.
 // Uses common/ only.
 //
-// What it costs is bounded whatever the host: a sample that took T of CPU time puts the next one
-// of its kind no sooner than kBudget * T later (1% of a core). The connections are read less
+// What it costs is bounded whatever the host: the CPU time sampling takes is paid back at
+// 1/kBudget of the time that passes, and the next sample waits until what it took beyond that is
+// paid (1% of a core on average, a sample's worth of CPU time kept in hand at most 10 ms). The
+// connections are read less
 // often because the kernel finds them by walking its whole TCP hash table (every bucket, whatever
 // the network namespace holds: 262,144 of them on a 2-core machine, about 3 ms per address family),
 // where listening sockets have a table of their own (bench/README.md, ports-bench).
