@@ -451,14 +451,15 @@ std::optional<std::uint64_t> socket_inode(std::string_view link) {
 namespace {
 
 // Calls `found` with each socket inode among the open files of `fd_dir`.
+// At most `budget` descriptors are read; what was read is taken from it.
 template <typename F>
-void each_socket(const std::string& fd_dir, F found) {
+void each_socket(const std::string& fd_dir, std::size_t& budget, F found) {
   DIR* dir = opendir(fd_dir.c_str());
   if (!dir) return;  // gone, or another user's
-  std::size_t seen = 0;
   while (dirent* entry = readdir(dir)) {
     if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-    if (++seen > kMaxFdsPerProcess) break;
+    if (budget == 0) break;
+    --budget;
     char link[64];
     ssize_t n = readlinkat(dirfd(dir), entry->d_name, link, sizeof link);
     if (n <= 0 || static_cast<std::size_t>(n) >= sizeof link) continue;
@@ -474,8 +475,17 @@ std::unordered_map<std::uint64_t, std::vector<pid_t>> socket_holders(const std::
                                                                       const std::unordered_set<std::uint64_t>& inodes) {
   std::unordered_map<std::uint64_t, std::vector<pid_t>> out;
   if (inodes.empty()) return out;
-  for (const auto& p : processes) {
-    each_socket(proc + "/" + std::to_string(p.pid) + "/fd", [&](std::uint64_t inode) {
+  // The newest processes first (a new socket is most often a new process's), and at most
+  // kMaxFdsPerLookup descriptors in all: one lookup holds the loop for a bounded time.
+  std::vector<const Process*> order;
+  order.reserve(processes.size());
+  for (const auto& p : processes) order.push_back(&p);
+  std::sort(order.begin(), order.end(), [](const Process* a, const Process* b) { return a->start_ticks > b->start_ticks; });
+  std::size_t budget = kMaxFdsPerLookup;
+  for (const Process* process : order) {
+    if (budget == 0) break;
+    const Process& p = *process;
+    each_socket(proc + "/" + std::to_string(p.pid) + "/fd", budget, [&](std::uint64_t inode) {
       if (!inodes.count(inode)) return;
       auto& holders = out[inode];
       if (holders.size() < kMaxHolders && std::find(holders.begin(), holders.end(), p.pid) == holders.end())
@@ -496,7 +506,8 @@ pid_t topmost_holder(const std::vector<pid_t>& holders, const std::unordered_map
 
 std::unordered_set<std::uint64_t> own_socket_inodes(const std::string& proc) {
   std::unordered_set<std::uint64_t> out;
-  each_socket(proc + "/self/fd", [&](std::uint64_t inode) { out.insert(inode); });
+  std::size_t budget = kMaxFdsPerLookup;
+  each_socket(proc + "/self/fd", budget, [&](std::uint64_t inode) { out.insert(inode); });
   return out;
 }
 

@@ -178,10 +178,11 @@ class SocketReader {
 std::optional<std::uint64_t> socket_inode(std::string_view link);
 
 // For each of `inodes`, the processes whose open files hold it (readlink /proc/PID/fd/*), at
-// most kMaxHolders each. Every process of `processes` is looked at (each holder is wanted, see
-// topmost_holder), at most kMaxFdsPerProcess descriptors of each.
+// most kMaxHolders each. The processes of `processes` are looked at newest first (each holder is
+// wanted, see topmost_holder), at most kMaxFdsPerLookup descriptors in all (about 250 ms): past
+// that, in a container with more open files, a socket's holder may stay unknown.
 inline constexpr std::size_t kMaxHolders = 8;
-inline constexpr std::size_t kMaxFdsPerProcess = 1 << 20;
+inline constexpr std::size_t kMaxFdsPerLookup = 50'000;
 std::unordered_map<std::uint64_t, std::vector<pid_t>> socket_holders(const std::string& proc,
                                                                       const std::vector<Process>& processes,
                                                                       const std::unordered_set<std::uint64_t>& inodes);

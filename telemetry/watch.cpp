@@ -87,6 +87,7 @@ struct NetWatch::Impl {
   std::int64_t debt_us = 0;
   std::optional<std::int64_t> last_sample_ms;
   static constexpr std::int64_t kCreditUs = 10'000;
+  static constexpr std::int64_t kMaxDebtUs = 100'000;
   std::vector<std::uint64_t> last_inodes;  // the last sample's listening sockets, in its order
   std::vector<Listener> listeners;         // and with their owners
 };
@@ -160,13 +161,16 @@ void NetWatch::Impl::sample() {
   Tick now = tick();
   bool connections = now.mono_ms >= next_connections_ms;
   track(now, connections);
-  std::int64_t cost_us = cpu_us() - cpu_before;
+  // What the loop lost: the CPU time, or the wall time when more (a reply waited for).
+  std::int64_t cost_us = std::max(cpu_us() - cpu_before, (tick().mono_ms - now.mono_ms) * 1000);
   spdlog::trace("ports and activity: a sample{} took {} us of CPU", connections ? " with the connections" : "", cost_us);
   if (connections) next_connections_ms = now.mono_ms + kConnectionsInterval.count();
   // The budget: 1/kBudget of the time since the last sample is paid back, at most kCreditUs kept.
   std::int64_t since_ms = last_sample_ms ? now.mono_ms - *last_sample_ms : 0;
   last_sample_ms = now.mono_ms;
-  debt_us = std::max(debt_us - since_ms * 1000 / kBudget, -kCreditUs) + cost_us;
+  // At most kMaxDebtUs is owed, so one slow sample (a huge owner lookup) delays the next by
+  // kBudget times that at most (10 s), not for minutes.
+  debt_us = std::min(std::max(debt_us - since_ms * 1000 / kBudget, -kCreditUs) + cost_us, kMaxDebtUs);
 }
 
 void NetWatch::Impl::track(const Tick& now, bool connections) {
@@ -182,6 +186,10 @@ void NetWatch::Impl::track(const Tick& now, bool connections) {
   if (!dump) {
     if (!failing) spdlog::warn("ports and activity: cannot read the sockets: {}", dump.error().message);
     failing = true;
+    std::vector<Said> said;  // the time still passes: idle_after is crossed without a reading
+    bool changed = activity.check_idle(now, said);
+    for (const auto& line : said) spdlog::info("{}", line.text);
+    if (changed && hooks.on_change) hooks.on_change();
     return;
   }
   if (failing) spdlog::info("ports and activity: the sockets can be read again");

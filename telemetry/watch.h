@@ -5,7 +5,8 @@
 //
 // What it costs is bounded whatever the host: the CPU time sampling takes is paid back at
 // 1/kBudget of the time that passes, and the next sample waits until what it took beyond that is
-// paid (1% of a core on average, a sample's worth of CPU time kept in hand at most 10 ms). The
+// paid (1% of a core on average, a sample's worth of CPU time kept in hand at most 10 ms; at most
+// 100 ms owed, so no sample waits more than 10 s for the next; wall time counts when more). The
 // connections are read less
 // often because the kernel finds them by walking its whole TCP hash table (every bucket, whatever
 // the network namespace holds: 262,144 of them on a 2-core machine, about 3 ms per address family),
