@@ -72,7 +72,7 @@ PY
 # client.py PORT SECONDS: connected for SECONDS, sending a few bytes every 0.2 s and reading them back.
 cat >"$TMP/client.py" <<'PY'
 import socket, sys, time
-c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)  # every step bounded
 end = time.time() + float(sys.argv[2])
 while time.time() < end:
     c.sendall(b"typing\n")
