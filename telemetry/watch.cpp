@@ -67,7 +67,7 @@ struct NetWatch::Impl {
   void schedule();
   std::vector<Listener> attribute(const std::vector<Socket>& listening);
   void look_up(const std::unordered_set<std::uint64_t>& inodes);
-  std::map<std::uint16_t, ConnectionKind> watched(const std::vector<Listener>& listeners) const;
+  std::map<std::uint16_t, ConnectionKind> watched(const std::vector<Listener>& open) const;
 
   Timer timer;
   WatchSettings settings;
@@ -141,13 +141,13 @@ void NetWatch::Impl::look_up(const std::unordered_set<std::uint64_t>& inodes) {
 }
 
 // The watched ports and what their connections are. An activity port is SSH when an sshd serves it.
-std::map<std::uint16_t, ConnectionKind> NetWatch::Impl::watched(const std::vector<Listener>& listeners) const {
+std::map<std::uint16_t, ConnectionKind> NetWatch::Impl::watched(const std::vector<Listener>& open) const {
   std::map<std::uint16_t, ConnectionKind> out;
   for (std::uint16_t port : all_ports(settings)) {
     bool ssh = std::find(settings.ssh_ports.begin(), settings.ssh_ports.end(), port) != settings.ssh_ports.end();
     bool editor = std::find(settings.editor_ports.begin(), settings.editor_ports.end(), port) != settings.editor_ports.end();
     if (!ssh && !editor) {
-      ssh = std::any_of(listeners.begin(), listeners.end(),
+      ssh = std::any_of(open.begin(), open.end(),
                         [&](const Listener& l) { return l.socket.local_port == port && sshd_like(l.owner.process); });
     }
     out[port] = ssh ? ConnectionKind::ssh : ConnectionKind::editor;
