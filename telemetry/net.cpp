@@ -16,10 +16,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <climits>
 #include <cstddef>
 #include <cstring>
+
+#include "text.h"
 
 namespace wsinit::telemetry {
 namespace {
@@ -216,22 +217,6 @@ bool SocketFilter::wants(const Socket& s) const {
 
 namespace {
 
-std::string_view next_field(std::string_view& rest) {
-  std::size_t start = rest.find_first_not_of(' ');
-  if (start == std::string_view::npos) return rest = {}, std::string_view{};
-  std::size_t end = rest.find(' ', start);
-  std::string_view field = rest.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-  rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
-  return field;
-}
-
-template <typename T>
-bool parse_number(std::string_view text, T& out, int base) {
-  if (text.empty()) return false;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out, base);
-  return error == std::errc() && end == text.data() + text.size();
-}
-
 // "0100007F:0035": the address as the kernel keeps it (each 32-bit word printed in host order),
 // then the port.
 bool parse_endpoint(std::string_view text, bool v6, IpAddress& address, std::uint16_t& port) {
@@ -240,10 +225,10 @@ bool parse_endpoint(std::string_view text, bool v6, IpAddress& address, std::uin
   std::uint8_t bytes[16];
   for (std::size_t word = 0; word < hex / 8; ++word) {
     std::uint32_t value = 0;
-    if (!parse_number(text.substr(word * 8, 8), value, 16)) return false;
+    if (!whole_number(text.substr(word * 8, 8), value, 16)) return false;
     std::memcpy(bytes + word * 4, &value, 4);
   }
-  if (!parse_number(text.substr(hex + 1, 4), port, 16)) return false;
+  if (!whole_number(text.substr(hex + 1, 4), port, 16)) return false;
   if (v6) {
     address = IpAddress::from_v6(bytes);
   } else {
@@ -263,13 +248,13 @@ std::optional<Socket> parse_proc_net_line(std::string_view line, bool v6) {
     if (field.empty()) return std::nullopt;
   }
   std::size_t slot = 0;
-  if (fields[0].size() < 2 || fields[0].back() != ':' || !parse_number(fields[0].substr(0, fields[0].size() - 1), slot, 10))
+  if (fields[0].size() < 2 || fields[0].back() != ':' || !whole_number(fields[0].substr(0, fields[0].size() - 1), slot, 10))
     return std::nullopt;
   Socket s;
   if (!parse_endpoint(fields[1], v6, s.local, s.local_port) || !parse_endpoint(fields[2], v6, s.remote, s.remote_port))
     return std::nullopt;
-  if (fields[3].size() != 2 || !parse_number(fields[3], s.state, 16)) return std::nullopt;
-  if (!parse_number(fields[9], s.inode, 10)) return std::nullopt;
+  if (fields[3].size() != 2 || !whole_number(fields[3], s.state, 16)) return std::nullopt;
+  if (!whole_number(fields[9], s.inode, 10)) return std::nullopt;
   return s;
 }
 
@@ -444,7 +429,7 @@ std::optional<std::uint64_t> socket_inode(std::string_view link) {
   if (link.size() <= kPrefix.size() + 1 || link.substr(0, kPrefix.size()) != kPrefix || link.back() != ']')
     return std::nullopt;
   std::uint64_t inode = 0;
-  if (!parse_number(link.substr(kPrefix.size(), link.size() - kPrefix.size() - 1), inode, 10)) return std::nullopt;
+  if (!whole_number(link.substr(kPrefix.size(), link.size() - kPrefix.size() - 1), inode, 10)) return std::nullopt;
   return inode;
 }
 

@@ -4,32 +4,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <charconv>
+#include "text.h"
 
 namespace wsinit::telemetry {
 namespace {
 
-// The next space-separated field of `rest`, consumed.
-std::string_view next_field(std::string_view& rest) {
-  std::size_t start = rest.find_first_not_of(' ');
-  if (start == std::string_view::npos) return rest = {}, std::string_view{};
-  std::size_t end = rest.find(' ', start);
-  std::string_view field = rest.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-  rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
-  return field;
-}
-
-template <typename T>
-bool number(std::string_view text, T& out) {
-  if (text.empty()) return false;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return error == std::errc() && end == text.data() + text.size();
-}
-
 // cutime and cstime are signed in the kernel's format; a negative one counts as none.
 bool add_ticks(std::string_view text, std::uint64_t& sum) {
   long long ticks = 0;
-  if (!number(text, ticks)) return false;
+  if (!whole_number(text, ticks)) return false;
   if (ticks > 0) sum += static_cast<std::uint64_t>(ticks);
   return true;
 }
@@ -41,12 +24,12 @@ bool parse_fields(std::string_view rest, Process& p) {
     field = next_field(rest);
     if (field.empty()) return false;
   }
-  if (!number(fields[1], p.ppid) || p.ppid < 0) return false;
+  if (!whole_number(fields[1], p.ppid) || p.ppid < 0) return false;
   for (int i = 11; i <= 14; ++i) {  // utime stime cutime cstime
     if (!add_ticks(fields[i], p.cpu_ticks)) return false;
   }
   long long rss = 0;
-  if (!number(fields[19], p.start_ticks) || !number(fields[21], rss)) return false;
+  if (!whole_number(fields[19], p.start_ticks) || !whole_number(fields[21], rss)) return false;
   p.rss_pages = rss > 0 ? static_cast<std::uint64_t>(rss) : 0;
   return true;
 }
@@ -70,7 +53,7 @@ std::optional<Process> parse_stat(std::string_view text) {
   if (open_paren == std::string_view::npos || close_paren == std::string_view::npos || close_paren < open_paren + 2)
     return std::nullopt;
   Process p;
-  if (!number(text.substr(0, open_paren), p.pid) || p.pid <= 0) return std::nullopt;
+  if (!whole_number(text.substr(0, open_paren), p.pid) || p.pid <= 0) return std::nullopt;
   p.comm = std::string(text.substr(open_paren + 2, close_paren - open_paren - 2));
   if (!parse_fields(text.substr(close_paren + 1), p)) return std::nullopt;
   return p;

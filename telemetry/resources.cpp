@@ -1,11 +1,11 @@
 #include "telemetry/resources.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
+#include "text.h"
 
 namespace wsinit::telemetry {
 namespace {
@@ -122,10 +122,8 @@ std::optional<std::string> dir_of(std::string_view path, const std::vector<Mount
 }
 
 std::optional<std::uint64_t> number(std::string_view text) {
-  if (text.empty()) return std::nullopt;
   std::uint64_t value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  if (!whole_number(text, value)) return std::nullopt;
   return value;
 }
 
