@@ -290,12 +290,20 @@ bool web_endpoint(const YAML::Node& endpoint) {
   return e == "public" && (p == "http" || p == "https" || p == "ws" || p == "wss");
 }
 
+// The devfile's names (components, endpoints): lowercase letters, digits and '-', not at either
+// end, at most kMaxDevfileName bytes (a DNS label, as Kubernetes makes them into service names).
+constexpr std::size_t kMaxDevfileName = 63;
+bool is_devfile_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxDevfileName || name.front() == '-' || name.back() == '-') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
 // One component's endpoints into `out`; false once kMaxEndpoints are read.
 bool component_endpoints(const YAML::Node& component, Reader& reader, std::set<int>& ports, Endpoints& out) {
   const YAML::Node list = child(child(component, "container"), "endpoints");
   if (!list || list.IsNull()) return true;
   const YAML::Node name_node = child(component, "name");
-  std::string name = name_node && name_node.IsScalar() ? name_node.Scalar() : "?";
+  std::string name = name_node && name_node.IsScalar() ? name_node.Scalar().substr(0, kMaxDevfileName + 1) : "?";
   std::string path = "components." + name + ".container.endpoints";
   if (!list.IsSequence()) {
     reader.fail(list, path + ": expected a list of {name, targetPort}; its endpoints are left out");
@@ -312,6 +320,11 @@ bool component_endpoints(const YAML::Node& component, Reader& reader, std::set<i
       continue;
     }
     std::string id = endpoint_name.Scalar();
+    if (!is_devfile_name(id)) {
+      reader.fail(endpoint_name, path + ": endpoint name '" + id.substr(0, kMaxDevfileName + 1) +
+                                     "' is not a devfile name (lowercase letters, digits and '-', at most 63); left out");
+      continue;
+    }
     const YAML::Node port_node = child(e, "targetPort");
     auto port = target_port(port_node);
     if (!port) {

@@ -955,6 +955,14 @@ TEST(Endpoints, WhatCannotBeUsedIsLeftOutWithAWarningNamingWhere) {
   EXPECT_EQ(warnings_of("[{targetPort: 3000}]"),
             std::vector<std::string>{"d.yaml:5:19: components.c.container.endpoints: an endpoint needs a name and a "
                                      "targetPort; left out"});
+  EXPECT_EQ(warnings_of("[{name: Web_1, targetPort: 3000}]"),
+            std::vector<std::string>{"d.yaml:5:26: components.c.container.endpoints: endpoint name 'Web_1' is not a devfile "
+                                     "name (lowercase letters, digits and '-', at most 63); left out"});
+  // A name from outside is bounded wherever it goes: 64 bytes of a megabyte are shown.
+  auto huge = warnings_of("[{name: " + std::string(1 << 20, 'a') + ", targetPort: 3000}]");
+  ASSERT_EQ(huge.size(), 1u);
+  EXPECT_LT(huge[0].size(), 250u);
+  EXPECT_EQ(warnings_of("[{name: -web, targetPort: 3000}]").size(), 1u);
   EXPECT_EQ(warnings_of("[x]").size(), 1u);
   EXPECT_EQ(warnings_of("{web: 3000}"),
             std::vector<std::string>{"d.yaml:5:18: components.c.container.endpoints: expected a list of {name, targetPort}; "
