@@ -159,6 +159,7 @@ class Reader {
   void read_log(const YAML::Node& n, Config::Log& l);
   void read_activity(const YAML::Node& n, Config::Activity& a);
   void read_service(const YAML::Node& n, Service& s);
+  void read_step_keys(const YAML::Node& n, const std::string& path, Service& s);
   void read_readiness(const YAML::Node& n, std::string_view path, Readiness& r);
 
   std::string source_;
@@ -361,7 +362,7 @@ void Reader::read_service(const YAML::Node& n, Service& s) {
   s.origin = where(n);
   if (!expect_map(n, "services[]", {"name", "enabled", "command", "shell", "cwd", "env", "restart", "backoff",
                                     "ready", "after", "oneshot", "required", "stop_signal", "stop_timeout",
-                                    "oom_score_adj"}))
+                                    "oom_score_adj", "timeout", "once"}))
     return;
   if (!n["name"]) fail(n, "services[]: missing 'name'");
   else set(n["name"], "services[].name", s.name);
@@ -411,6 +412,27 @@ void Reader::read_service(const YAML::Node& n, Service& s) {
     s.oom_score_adj_given = true;
   }
   if (s.oneshot && s.restart == Restart::always) fail(n, path + ": a oneshot cannot have restart: always");
+  read_step_keys(n, path, s);
+}
+
+// timeout and once: what a step may take, and whether it runs once per workspace.
+void Reader::read_step_keys(const YAML::Node& n, const std::string& path, Service& s) {
+  if (n["timeout"]) {
+    auto v = parsed<Duration>(n["timeout"], path + ".timeout", "a duration above zero (expected e.g. 30s, 10m)",
+                              [](std::string_view text) -> std::optional<Duration> {
+                                auto d = parse_duration(text);
+                                if (d && d->count() > 0) return d;
+                                return std::nullopt;
+                              });
+    if (v) s.timeout = *v;
+    if (!s.oneshot && !n["ready"])
+      fail(n["timeout"], path + ".timeout: a service without 'ready' is ready at once, so it would never apply "
+                                "(expected oneshot: true, or a ready probe)");
+  }
+  if (n["once"]) {
+    set(n["once"], path + ".once", s.once);
+    if (s.once && !s.oneshot) fail(n["once"], path + ".once: only a oneshot can run once (expected oneshot: true)");
+  }
 }
 
 void Reader::read_config(const YAML::Node& root, Config& c) {

@@ -61,6 +61,13 @@ struct Service {
   bool required = false;
   int stop_signal = 15;
   Duration stop_timeout = std::chrono::seconds(10);
+  // How long it may take: a oneshot's whole run, another service's time to ready. Past it the
+  // service is stopped (stop_signal, SIGKILL after stop_timeout) and counts as failed, last_exit
+  // "timeout". nullopt: no limit.
+  std::optional<Duration> timeout;
+  // A oneshot run once per workspace: skipped while <data>/once/ holds the marker of this
+  // command, cwd and env (written after a run that exited 0).
+  bool once = false;
   // Written to the process's /proc/self/oom_score_adj before exec (only ever raised above what
   // it inherits from wsinit): the kernel's OOM killer takes the highest first. nullopt: nothing
   // written (wsinit's own sshd and editor keep wsinit's value).

@@ -438,3 +438,37 @@ TEST(Load, ActivityErrorsNamePositionAndWhatIsExpected) {
   for (int i = 1; i <= 33; ++i) many += std::to_string(i) + (i < 33 ? ", " : "]}\n");
   EXPECT_EQ(only_error(load(many)), "test.yaml:2:19: activity.ports: 33 ports (expected at most 32)");
 }
+
+// timeout: a oneshot's whole run, a probed service's time to ready; once: oneshots only.
+TEST(Load, StepTimeoutAndOnce) {
+  auto r = load(R"(version: 1
+services:
+  - name: setup
+    shell: "make deps"
+    oneshot: true
+    timeout: 90s
+    once: true
+  - name: web
+    command: [web]
+    ready: {tcp: 8080}
+    timeout: 2m
+)");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_EQ(r.config->services[0].timeout, Duration(90'000));
+  EXPECT_TRUE(r.config->services[0].once);
+  EXPECT_EQ(r.config->services[1].timeout, Duration(120'000));
+  EXPECT_FALSE(r.config->services[1].once);
+  EXPECT_FALSE(load("version: 1\nservices:\n  - {name: a, command: [x]}\n").config->services[0].timeout.has_value());
+}
+
+TEST(Load, StepTimeoutAndOnceRefusals) {
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - name: a\n    command: [x]\n    once: true\n")),
+            "test.yaml:5:11: services.a.once: only a oneshot can run once (expected oneshot: true)");
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - name: a\n    command: [x]\n    timeout: 5s\n")),
+            "test.yaml:5:14: services.a.timeout: a service without 'ready' is ready at once, so it would never "
+            "apply (expected oneshot: true, or a ready probe)");
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: a, command: [x], oneshot: true, timeout: 0}\n")),
+            "test.yaml:3:53: services.a.timeout: '0' is not a duration above zero (expected e.g. 30s, 10m)");
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: a, command: [x], oneshot: true, once: yes}\n")),
+            "test.yaml:3:50: services.a.once: 'yes' is not a boolean (expected true or false)");
+}
