@@ -16,6 +16,7 @@
 
 #include "common/backoff.h"
 #include "common/environment.h"
+#include "once.h"
 
 namespace wsinit::supervisor {
 namespace {
@@ -69,30 +70,31 @@ using P = Service::Phase;
 
 #define A(action) Step { #action, &Service::action }
 #define ROW(phase, go, release, rearm, spawned, spawn_failed, port_taken, probe_passed, ready_timeout, exited, stop, \
-            kill_timer, backoff_over, recheck_port)                                                               \
+            kill_timer, backoff_over, recheck_port, step_timeout, already_ran)                                    \
   Row {                                                                                                           \
     P::phase, {                                                                                                   \
       A(go), A(release), A(rearm), A(spawned), A(spawn_failed), A(port_taken), A(probe_passed), A(ready_timeout),  \
-          A(exited), A(stop), A(kill_timer), A(backoff_over), A(recheck_port)                                     \
+          A(exited), A(stop), A(kill_timer), A(backoff_over), A(recheck_port), A(step_timeout), A(already_ran)    \
     }                                                                                                             \
   }
 
 // clang-format off
 const Service::Row Service::kTable[kPhases] = {
-  //            go      release  rearm  spawned  spawn_failed port_taken probe_passed   ready_timeout exited        stop        kill_timer backoff_over recheck_port
-  ROW(held,           bug,    release, nop,   bug,     bug,        bug,     bug,           bug,    bug,          halt,       bug,  bug,    bug),
-  ROW(waiting,        launch, nop,     rearm, observe, cannot_run, adopt,   bug,           bug,    bug,          halt,       bug,  bug,    bug),
-  ROW(starting,       bug,    nop,     nop,   bug,     bug,        bug,     become_ready,  give_up, exit,        begin_stop, bug,  bug,    bug),
-  ROW(unready,        bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    exit_unready, begin_stop, kill, bug,    bug),
-  ROW(running,        bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    exit,         begin_stop, bug,  bug,    bug),
-  ROW(ready,          bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    exit,         begin_stop, bug,  bug,    bug),
-  ROW(stopping,       bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    down,         nop,        kill, bug,    bug),
-  ROW(stopped,        bug,    nop,     rearm, bug,     bug,        bug,     bug,           bug,    bug,          settle,     bug,  bug,    bug),
-  ROW(exited,         bug,    nop,     rearm, bug,     bug,        bug,     bug,           bug,    bug,          settle,     bug,  bug,    bug),
-  ROW(failed,         bug,    nop,     rearm, bug,     bug,        bug,     bug,           bug,    bug,          settle,     bug,  bug,    bug),
-  ROW(backoff,        bug,    nop,     rearm, observe, cannot_run, adopt,   bug,           bug,    bug,          halt,       bug,  launch, bug),
-  ROW(external,       bug,    nop,     nop,   observe, cannot_run, recheck, adopted_ready, bug,    bug,          halt,       bug,  bug,    launch),
-  ROW(external_ready, bug,    nop,     nop,   observe, cannot_run, recheck, bug,           bug,    bug,          halt,       bug,  bug,    launch),
+  //            go      release  rearm  spawned  spawn_failed port_taken probe_passed   ready_timeout exited        stop        kill_timer backoff_over recheck_port step_timeout already_ran
+  ROW(held,           bug,    release, nop,   bug,     bug,        bug,     bug,           bug,    bug,            halt,       bug,  bug,    bug,    bug,      bug),
+  ROW(waiting,        launch, nop,     rearm, observe, cannot_run, adopt,   bug,           bug,    bug,            halt,       bug,  bug,    bug,    bug,      skip),
+  ROW(starting,       bug,    nop,     nop,   bug,     bug,        bug,     become_ready,  give_up, exit,          begin_stop, bug,  bug,    bug,    time_out, bug),
+  ROW(unready,        bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    exit_unready,   begin_stop, kill, bug,    bug,    bug,      bug),
+  ROW(timed_out,      bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    exit_timed_out, begin_stop, kill, bug,    bug,    bug,      bug),
+  ROW(running,        bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    exit,           begin_stop, bug,  bug,    bug,    time_out, bug),
+  ROW(ready,          bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    exit,           begin_stop, bug,  bug,    bug,    time_out, bug),
+  ROW(stopping,       bug,    nop,     nop,   bug,     bug,        bug,     bug,           bug,    down,           nop,        kill, bug,    bug,    bug,      bug),
+  ROW(stopped,        bug,    nop,     rearm, bug,     bug,        bug,     bug,           bug,    bug,            settle,     bug,  bug,    bug,    bug,      bug),
+  ROW(exited,         bug,    nop,     rearm, bug,     bug,        bug,     bug,           bug,    bug,            settle,     bug,  bug,    bug,    bug,      bug),
+  ROW(failed,         bug,    nop,     rearm, bug,     bug,        bug,     bug,           bug,    bug,            settle,     bug,  bug,    bug,    bug,      bug),
+  ROW(backoff,        bug,    nop,     rearm, observe, cannot_run, adopt,   bug,           bug,    bug,            halt,       bug,  launch, bug,    bug,      skip),
+  ROW(external,       bug,    nop,     nop,   observe, cannot_run, recheck, adopted_ready, bug,    bug,            halt,       bug,  bug,    launch, bug,      bug),
+  ROW(external_ready, bug,    nop,     nop,   observe, cannot_run, recheck, bug,           bug,    bug,            halt,       bug,  bug,    launch, bug,      bug),
 };
 // clang-format on
 #undef ROW
@@ -111,6 +113,7 @@ State Service::state_of(Phase phase) {
     case P::waiting: return State::waiting;
     case P::starting: return State::starting;
     case P::unready: return State::starting;
+    case P::timed_out: return State::stopping;
     case P::running: return State::running;
     case P::ready: return State::ready;
     case P::stopping: return State::stopping;
@@ -125,16 +128,17 @@ State Service::state_of(Phase phase) {
 }
 
 const char* Service::phase_name(Phase phase) {
-  static const char* const names[kPhases] = {"held",     "waiting", "starting", "unready", "running",
-                                             "ready",    "stopping", "stopped", "exited",  "failed",
-                                             "backoff",  "external", "external_ready"};
+  static const char* const names[kPhases] = {"held",     "waiting",  "starting", "unready", "timed_out",
+                                             "running",  "ready",    "stopping", "stopped", "exited",
+                                             "failed",   "backoff",  "external", "external_ready"};
   return names[static_cast<int>(phase)];
 }
 
 const char* Service::event_name(Event event) {
   static const char* const names[kEvents] = {"go",           "release",       "rearm",  "spawned",   "spawn_failed",
                                              "port_taken",   "probe_passed",  "ready_timeout", "exited", "stop",
-                                             "kill_timer",   "backoff_over",  "recheck_port"};
+                                             "kill_timer",   "backoff_over",  "recheck_port", "step_timeout",
+                                             "already_ran"};
   return names[static_cast<int>(event)];
 }
 
@@ -151,7 +155,9 @@ Service::Service(Context& context, ServiceSpec spec, Role role, Phase initial)
       restart_timer_(context.loop),
       stop_timer_(context.loop),
       readiness_timer_(context.loop),
-      external_timer_(context.loop) {
+      external_timer_(context.loop),
+      timeout_timer_(context.loop) {
+  if (spec_.once) once_key_ = once_key(spec_.command, spec_.cwd, spec_.env);
   since_unix_ms_ = unix_ms_now();
   oom_score_adj_ = oom_score_adj_to_write(spec_.wanted_oom_score_adj(ctx_.own_oom_score_adj), ctx_.own_oom_score_adj);
   if (!oom_score_adj_) oom_score_adj_ = ctx_.own_oom_score_adj;
@@ -238,6 +244,7 @@ Service::Next Service::nop() { return std::nullopt; }
 Service::Next Service::launch() {
   external_timer_.stop();
   if (spec_.external_port != 0 && port_busy(spec_.external_port)) return Event::port_taken;
+  if (already_ran()) return Event::already_ran;
   probe_.stop();
   restart_timer_.stop();
   spawned_ = spawn_process(spec_.command);
@@ -252,6 +259,9 @@ Service::Next Service::observe() {
   sent_kill_ = false;
   started_at_ = Clock::now();
   spdlog::info("{}: started (pid {})", name(), pid_);
+  // A oneshot's timeout bounds its whole run; another's its time to ready (none without a probe).
+  if (spec_.timeout && (spec_.oneshot || spec_.ready.kind != config::Readiness::Kind::none))
+    arm(timeout_timer_, *spec_.timeout, Event::step_timeout);
   if (spec_.ready.kind == config::Readiness::Kind::none) {
     enter(P::running);
     return std::nullopt;
@@ -299,6 +309,7 @@ Service::Next Service::recheck() {
 
 Service::Next Service::become_ready() {
   readiness_timer_.stop();
+  if (!spec_.oneshot) timeout_timer_.stop();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count();
   spdlog::info("{}: ready after {} ms", name(), ms);
   enter(P::ready);
@@ -316,15 +327,47 @@ Service::Next Service::give_up() {
   std::string why = probe_.problem().empty() ? "" : " (" + probe_.problem() + ")";
   spdlog::warn("{}: not ready after {}{}; stopping it to try again", name(), config::format_duration(spec_.ready.timeout), why);
   probe_.stop();
+  timeout_timer_.stop();
   signal_group(spec_.stop_signal);
   arm(stop_timer_, spec_.stop_timeout, Event::kill_timer);
   enter(P::unready);
   return std::nullopt;
 }
 
+// Its `timeout` passed: stopped (stop signal to its group, SIGKILL after stop_timeout), then a
+// failure with last_exit "timeout"; the restart policy applies as to any failure.
+Service::Next Service::time_out() {
+  std::string what = spec_.oneshot ? "still running" : "not ready";
+  spdlog::warn("{}: {} after its timeout of {}; stopping it (SIG{}, pid {})", name(), what,
+               config::format_duration(*spec_.timeout), config::signal_name(spec_.stop_signal), pid_);
+  readiness_timer_.stop();
+  probe_.stop();
+  signal_group(spec_.stop_signal);
+  arm(stop_timer_, spec_.stop_timeout, Event::kill_timer);
+  enter(P::timed_out);
+  return std::nullopt;
+}
+
+Service::Next Service::exit_timed_out() {
+  record_exit("timeout");
+  after_exit(false, exit_status_of(wait_status_));
+  return std::nullopt;
+}
+
+// A `once` step whose marker is there: not run, done as after a success.
+Service::Next Service::skip() {
+  restart_timer_.stop();
+  last_exit_ = "skipped (already ran at " + ran_at_ + ")";
+  last_exit_status_ = 0;
+  spdlog::info("{}: {}; once: true (delete {}/{} to run it again)", name(), last_exit_, ctx_.once_dir, once_key_);
+  enter(P::exited);
+  return std::nullopt;
+}
+
 Service::Next Service::exit() {
   record_exit(describe_exit(wait_status_));
   bool success = WIFEXITED(wait_status_) && WEXITSTATUS(wait_status_) == 0;
+  if (success && spec_.once) remember_run();
   after_exit(success, exit_status_of(wait_status_));
   return std::nullopt;
 }
@@ -395,6 +438,7 @@ void Service::record_exit(const std::string& description) {
   pid_ = 0;
   stop_timer_.stop();
   readiness_timer_.stop();
+  timeout_timer_.stop();
   probe_.stop();
   if (relay_) relay_->drain();
   last_exit_ = killed_for_memory() ? "oom-killed" : description;
@@ -454,6 +498,31 @@ void Service::stop_timers() {
   restart_timer_.stop();
   external_timer_.stop();
   readiness_timer_.stop();
+  timeout_timer_.stop();
+}
+
+// A `once` step: whether its marker says it ran (kept in ran_at_). A marker that cannot be read
+// is said, and the step runs: a lost marker costs a rerun, never a refusal to start.
+bool Service::already_ran() {
+  if (!spec_.once) return false;
+  if (ctx_.once_dir.empty()) {
+    spdlog::warn("{}: once: true, but there is no directory for its marker; running it", name());
+    return false;
+  }
+  OnceLookup found = read_once_marker(ctx_.once_dir, once_key_);
+  if (found.kind == OnceLookup::Kind::unreadable)
+    spdlog::warn("{}: once: true, but its marker cannot be read ({}); running it", name(), found.problem);
+  ran_at_ = found.ran_at;
+  return found.kind == OnceLookup::Kind::ran;
+}
+
+// A `once` step that exited 0 leaves its marker; one that cannot be written is said (it runs
+// again at the next start).
+void Service::remember_run() {
+  std::string ran_at = utc_timestamp_of(unix_ms_now());
+  Status written = ctx_.once_dir.empty() ? Status(fail("there is no directory for it"))
+                                         : write_once_marker(ctx_.once_dir, once_key_, name(), ran_at);
+  if (!written) spdlog::warn("{}: cannot record that it ran ({}); it runs again at the next start", name(), written.error().message);
 }
 
 void Service::signal_group(int signal) {

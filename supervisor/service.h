@@ -36,6 +36,7 @@ struct Context {
   std::function<std::optional<std::string>()> oom_killed;  // Supervisor::Hooks::oom_killed
   std::mt19937_64 random{std::random_device{}()};
   std::uint64_t impossible_events = 0;       // events the table calls impossible (a bug; logged)
+  std::string once_dir;                      // where `once: true` steps leave their markers (once.h)
 };
 
 class Supervisor::Service {
@@ -44,19 +45,22 @@ class Supervisor::Service {
   // The rows of the table; finer than the State that status shows (state_of).
   //   held: waits for the service it replaces (reload) to be down; then it is waiting.
   //   unready: its readiness timed out; it has been sent its stop signal and is going down.
+  //   timed_out: its `timeout` passed (a oneshot still running, another service not ready); sent
+  //     its stop signal, going down, then a failure with last_exit "timeout".
   //   external / external_ready: another process serves its port; probed, not yet / answering.
   enum class Phase {
-    held, waiting, starting, unready, running, ready, stopping, stopped, exited, failed, backoff, external,
+    held, waiting, starting, unready, timed_out, running, ready, stopping, stopped, exited, failed, backoff, external,
     external_ready
   };
   // The columns. go, release, rearm and stop come from the supervisor; spawned, spawn_failed and
-  // port_taken from the service's own start; the rest from its process, its probe and its timers.
+  // port_taken from the service's own start (already_ran: a `once` step's marker is there, so it is
+  // not run); the rest from its process, its probe and its timers (step_timeout: its `timeout`).
   enum class Event {
     go, release, rearm, spawned, spawn_failed, port_taken, probe_passed, ready_timeout, exited, stop,
-    kill_timer, backoff_over, recheck_port
+    kill_timer, backoff_over, recheck_port, step_timeout, already_ran
   };
-  static constexpr int kPhases = 13;
-  static constexpr int kEvents = 13;
+  static constexpr int kPhases = 14;
+  static constexpr int kEvents = 15;
 
   Service(Context& context, ServiceSpec spec, Role role, Phase initial = Phase::waiting);
   ~Service();
@@ -113,6 +117,9 @@ class Supervisor::Service {
   Next become_ready();
   Next adopted_ready();
   Next give_up();
+  Next time_out();
+  Next exit_timed_out();
+  Next skip();
   Next exit();
   Next exit_unready();
   Next begin_stop();
@@ -125,6 +132,8 @@ class Supervisor::Service {
 
   void enter(Phase phase);
   void record_exit(const std::string& description);
+  bool already_ran();
+  void remember_run();
   bool killed_for_memory();
   void after_exit(bool success, int exit_status);
   void run_on_down();
@@ -159,7 +168,9 @@ class Supervisor::Service {
   bool oom_score_adj_failure_said_ = false;
   std::unique_ptr<LogRelay> relay_;
   Probe probe_;
-  Timer restart_timer_, stop_timer_, readiness_timer_, external_timer_;
+  std::string once_key_;                 // once: the name of its marker (once.h); "" otherwise
+  std::string ran_at_;                   // once: when the run its marker records happened
+  Timer restart_timer_, stop_timer_, readiness_timer_, external_timer_, timeout_timer_;
   std::vector<std::function<void()>> on_down_;
 };
 

@@ -12,7 +12,9 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
+#include "common/environment.h"
 #include "common/timer.h"
+#include "once.h"
 #include "service.h"
 
 namespace wsinit::supervisor {
@@ -72,6 +74,15 @@ struct Supervisor::Impl {
     ctx.log_max_size = cfg.log.max_size;
     ctx.log_max_files = cfg.log.max_files;
     if (any_relayed && ctx.logs_dir.empty()) ctx.logs_dir = prepare_logs_dir(cfg.paths.logs);
+  }
+
+  // Where `once` steps keep their markers, looked for (and the data directory made) only when
+  // a service has `once: true`; the same directory host keys use: paths.data, else $HOME/.wsinit.
+  void place_once_markers(const config::Config& cfg, const std::vector<ServiceSpec>& specs) {
+    bool any = std::any_of(specs.begin(), specs.end(), [](const ServiceSpec& s) { return s.once; });
+    if (!any || !ctx.once_dir.empty()) return;
+    ctx.once_dir = once_dir(cfg.paths.data, variable_of(ctx.env, "HOME").value_or(""));
+    spdlog::debug("once: markers in {}", ctx.once_dir);
   }
 
   Service* find(const std::string& name) {
@@ -237,6 +248,7 @@ Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vecto
   services = enabled_in_order(std::move(services));
   impl_->apply_settings(config, !services.empty());
   impl_->ctx.env = std::move(env);
+  impl_->place_once_markers(config, services);
   impl_->ctx.own_oom_score_adj = current_oom_score_adj();
   impl_->ctx.main_signals = main_signals;
   impl_->ctx.changed = [this] { impl_->evaluate(); };
@@ -300,6 +312,7 @@ void Supervisor::reload(const config::Config& config, std::vector<ServiceSpec> s
   Impl& im = *impl_;
   services = enabled_in_order(std::move(services));
   im.apply_settings(config, !services.empty());
+  im.place_once_markers(config, services);
   std::vector<std::unique_ptr<Service>> next;
   if (auto main = im.take(config::kMainService)) next.push_back(std::move(main));
   for (auto& spec : services) {
