@@ -1,0 +1,172 @@
+# Timed and run-once steps (plain profile): a oneshot over its `timeout` is stopped with its
+# children and fails with last_exit `timeout` (the workspace degraded, what comes after it not
+# run); a service not ready within its `timeout` is stopped and restarted as a failure; a
+# `once: true` step runs at the first start, is skipped at the next ones, and runs again when
+# its command changes; a failing once step runs again at every start.
+source "$(dirname "$0")/lib.sh"
+
+export PROJECTS_ROOT="$TMP/projects"  # paths.data: $PROJECTS_ROOT/.wsinit
+mkdir -p "$PROJECTS_ROOT"
+
+# --- timeout ---
+port=$(free_port)
+plain_config "$TMP/timeout.yaml" <<YAML
+services:
+  - name: hang
+    shell: "sleep 1000 & echo \$! > $TMP/hang-child.pid; wait"
+    oneshot: true
+    restart: never
+    timeout: 1s
+    stop_timeout: 2s
+  - name: after-hang
+    shell: "touch $TMP/after-hang.ran"
+    oneshot: true
+    after: [hang]
+  - name: lazy
+    command: [sleep, "1000"]
+    ready: {tcp: $port, timeout: 60s}
+    timeout: 1s
+    required: true
+    backoff: {initial: 30s}
+YAML
+started=$(date +%s%N)
+start_subreaper --config "$TMP/timeout.yaml"
+wait_until "[ -s $TMP/hang-child.pid ]" 5
+hang_pid=$(service_field hang .pid)
+child_pid=$(cat "$TMP/hang-child.pid")
+lazy_pid=$(service_field lazy .pid)
+[ "$hang_pid" -gt 0 ] && [ "$lazy_pid" -gt 0 ] || fail "hang and lazy should be running"
+wait_status '[.services[] | select(.name == "hang")][0].state == "failed"' 8
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+[ "$elapsed_ms" -ge 1000 ] && [ "$elapsed_ms" -lt 5000 ] || fail "hang failed after ${elapsed_ms} ms (expected 1 s to 5 s)"
+expect_eq "$(service_field hang .last_exit)" "timeout" "last_exit of the oneshot over its timeout"
+wait_until "! kill -0 $hang_pid 2>/dev/null && ! kill -0 $child_pid 2>/dev/null" 3
+grep -q "hang: still running after its timeout of 1s; stopping it (SIGTERM" "$TMP/err" || fail "the timeout is not in the log"
+ok "a oneshot over its 1s timeout: stopped after ${elapsed_ms} ms, last_exit timeout, the shell and its sleep gone"
+
+wait_status '[.services[] | select(.name == "lazy")][0] | .state == "backoff" and .last_exit == "timeout"' 8
+wait_until "! kill -0 $lazy_pid 2>/dev/null" 3
+expect_eq "$(status_json | jq -r .state)" degraded "the workspace with a oneshot and a required service timed out"
+expect_eq "$(service_field after-hang .state)" waiting "what comes after a oneshot that timed out"
+[ ! -e "$TMP/after-hang.ran" ] || fail "after-hang ran after hang timed out"
+"$WSINIT" status | grep -E "^hang +failed .* timeout$" >/dev/null || fail "wsinit status does not show hang failed with timeout"
+ok "a required service not ready within its timeout: stopped, last_exit timeout, backoff; workspace degraded; after: waits"
+kill -TERM "$WS_PID"
+wait_wsinit
+
+# --- once ---
+# setup: once; next: after setup (runs at every start, so it shows setup counted as a success);
+# flaky: once but failing, so it runs at every start.
+once_config() {  # $1: setup's command line
+  plain_config "$TMP/once.yaml" <<YAML
+services:
+  - name: setup
+    shell: "$1"
+    oneshot: true
+    once: true
+  - name: next
+    shell: "echo x >> $TMP/next.count"
+    oneshot: true
+    after: [setup]
+  - name: flaky
+    shell: "echo x >> $TMP/flaky.count; exit 3"
+    oneshot: true
+    once: true
+    restart: never
+YAML
+}
+count() { if [ -e "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
+start_once() {  # starts, waits until all three are done, leaves the status in $TMP/status.*
+  start_subreaper --config "$TMP/once.yaml"
+  wait_status '([.services[] | select(.name == "setup" or .name == "next")] | all(.state == "exited")) and
+               ([.services[] | select(.name == "flaky")][0].state == "failed")' 10
+  status_json >"$TMP/status.json"
+  "$WSINIT" status >"$TMP/status.txt"
+  kill -TERM "$WS_PID"
+  wait_wsinit
+}
+setup_exit() { jq -r '.services[] | select(.name == "setup") | .last_exit' "$TMP/status.json"; }
+
+once_config "echo x >> $TMP/setup.count"
+start_once
+expect_eq "$(setup_exit)" "exit 0" "setup's first run"
+expect_eq "$(count "$TMP/setup.count")" 1 "runs of setup after the first start"
+markers=$(ls "$PROJECTS_ROOT/.wsinit/once")
+expect_eq "$(echo "$markers" | wc -l | tr -d ' ')" 1 "markers (the failing step leaves none)"
+[[ "$markers" =~ ^[0-9a-f]{64}$ ]] || fail "the marker's name is not a SHA-256: $markers"
+grep -qx "name setup" "$PROJECTS_ROOT/.wsinit/once/$markers" || fail "the marker does not name setup"
+ok "first start: setup ran (exit 0), its marker $markers written"
+
+for start in 2 3; do
+  start_once
+  [[ "$(setup_exit)" =~ ^skipped\ \(already\ ran\ at\ 20[0-9-]+T[0-9:.]+Z\)$ ]] || fail "start $start: setup's last_exit: $(setup_exit)"
+  grep -E "^setup +exited .* skipped \(already ran at " "$TMP/status.txt" >/dev/null || fail "start $start: wsinit status: $(cat "$TMP/status.txt")"
+  expect_eq "$(count "$TMP/setup.count")" 1 "runs of setup after start $start"
+  expect_eq "$(count "$TMP/next.count")" "$start" "runs of next (after: setup) after start $start"
+  expect_eq "$(count "$TMP/flaky.count")" "$start" "runs of the failing once step after start $start"
+  ok "start $start: setup $(setup_exit); next ran after it; the failing once step ran again"
+done
+
+once_config "echo x >> $TMP/setup.count; true"
+start_once
+expect_eq "$(setup_exit)" "exit 0" "setup after its command changed"
+expect_eq "$(count "$TMP/setup.count")" 2 "runs of setup after its command changed"
+expect_eq "$(ls "$PROJECTS_ROOT/.wsinit/once" | wc -l | tr -d ' ')" 2 "markers after the change"
+ok "a changed command: setup ran again"
+
+# paths.data that cannot be used (no parent): markers under \$HOME/.wsinit, as host keys are.
+export PROJECTS_ROOT="$TMP/no/such/projects" HOME="$TMP/home"
+mkdir -p "$HOME"
+start_once
+expect_eq "$(setup_exit)" "exit 0" "setup with its markers in \$HOME/.wsinit"
+[ "$(ls "$HOME/.wsinit/once" | wc -l)" -eq 1 ] || fail "no marker under \$HOME/.wsinit/once"
+start_once
+[[ "$(setup_exit)" == skipped* ]] || fail "setup with its marker in \$HOME/.wsinit was not skipped: $(setup_exit)"
+ok "paths.data unusable: the marker is kept in \$HOME/.wsinit/once and honoured"
+
+# --- a busybox-only root (the static binary's libcrypto hashes the key; busybox's sh and sleep) ---
+busybox=/bin/busybox
+file -L "$busybox" | grep -q "statically linked" || fail "$busybox is not Debian's busybox-static"
+root="$TMP/root"
+mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc"
+cp "$busybox" "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+cp "$WSINIT" "$root/wsinit"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\n' >"$root/etc/group"
+cat >"$root/etc/wsinit.yaml" <<'YAML'
+version: 1
+profile: plain
+paths: {logs: /tmp/logs, runtime: /tmp/run, data: /tmp/data}
+health: {listen: ""}
+services:
+  - name: seed
+    shell: "echo x >> /tmp/seed.count"
+    oneshot: true
+    once: true
+  - name: hang
+    command: [/bin/busybox, sleep, "1000"]
+    oneshot: true
+    restart: never
+    timeout: 1s
+YAML
+export WSINIT_SOCKET="$root/tmp/run/wsinit.sock"
+start_busybox_root() {  # wsinit's own socket is /tmp/run/wsinit.sock in the root: WSINIT_SOCKET is ours only
+  env -u WSINIT_SOCKET unshare --mount --net --pid --fork --kill-child sh -ec "
+    ip link set lo up
+    mount -t proc proc $root/proc
+    exec chroot $root /wsinit --config /etc/wsinit.yaml" >"$TMP/out" 2>"$TMP/err" &
+  adopt_namespace $!
+  wait_status '([.services[] | select(.name == "seed")][0].state == "exited") and
+               ([.services[] | select(.name == "hang")][0].state == "failed")' 10
+  expect_eq "$(service_field hang .last_exit)" "timeout" "busybox root: hang's last_exit"
+  seed_exit=$(service_field seed .last_exit)
+  kill -TERM "$WS_PID"
+  wait_wsinit
+}
+start_busybox_root
+expect_eq "$seed_exit" "exit 0" "busybox root: seed's first run"
+start_busybox_root
+[[ "$seed_exit" == "skipped (already ran at "* ]] || fail "busybox root: seed was not skipped: $seed_exit"
+expect_eq "$(wc -l <"$root/tmp/seed.count" | tr -d ' ')" 1 "busybox root: runs of seed"
+ok "busybox-only root: the timed-out step says timeout, the once step ran once and was skipped next"
