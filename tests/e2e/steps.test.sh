@@ -2,7 +2,8 @@
 # children and fails with last_exit `timeout` (the workspace degraded, what comes after it not
 # run); a service not ready within its `timeout` is stopped and restarted as a failure; a
 # `once: true` step runs at the first start, is skipped at the next ones, and runs again when
-# its command changes; a failing once step runs again at every start.
+# its command changes; a failing once step runs again at every start. The same in the gitlab
+# profile as the workspace user, and in a busybox-only root.
 source "$(dirname "$0")/lib.sh"
 
 export PROJECTS_ROOT="$TMP/projects"  # paths.data: $PROJECTS_ROOT/.wsinit
@@ -123,6 +124,43 @@ expect_eq "$(setup_exit)" "exit 0" "setup with its markers in \$HOME/.wsinit"
 start_once
 [[ "$(setup_exit)" == skipped* ]] || fail "setup with its marker in \$HOME/.wsinit was not skipped: $(setup_exit)"
 ok "paths.data unusable: the marker is kept in \$HOME/.wsinit/once and honoured"
+
+# --- the gitlab profile, as the workspace user (uid 1000770000, gid 0) ---
+unset PROJECTS_ROOT
+setup_workspace_user
+mkdir -p "$TMP/ws/variables"
+export WSINIT_SOCKET="$TMP/ws/run/wsinit.sock"
+workspace_config "$TMP/gitlab.yaml" "variables: $TMP/ws/variables" <<YAML
+sshd: {enabled: false}
+editor: {enabled: false}
+health: {listen: ""}
+services:
+  - name: prepare
+    shell: "echo x >> $TMP/ws/prepare.count"
+    oneshot: true
+    once: true
+  - name: stuck
+    command: [sleep, "1000"]
+    oneshot: true
+    restart: never
+    timeout: 1s
+YAML
+start_gitlab() {
+  start_as_workspace_user --config "$TMP/gitlab.yaml"
+  wait_status '([.services[] | select(.name == "prepare")][0].state == "exited") and
+               ([.services[] | select(.name == "stuck")][0].state == "failed")' 10
+  expect_eq "$(service_field stuck .last_exit)" "timeout" "gitlab profile: stuck's last_exit"
+  prepare_exit=$(service_field prepare .last_exit)
+  kill -TERM "$WS_PID"
+  wait_wsinit
+}
+start_gitlab
+expect_eq "$prepare_exit" "exit 0" "gitlab profile: prepare's first run"
+[ "$(ls "$TMP/ws/data/once" | wc -l)" -eq 1 ] || fail "gitlab profile: no marker in paths.data/once"
+start_gitlab
+[[ "$prepare_exit" == "skipped (already ran at "* ]] || fail "gitlab profile: prepare was not skipped: $prepare_exit"
+expect_eq "$(wc -l <"$TMP/ws/prepare.count" | tr -d ' ')" 1 "gitlab profile: runs of prepare"
+ok "gitlab profile as the workspace user: the timed-out step says timeout, the once step ran once and was skipped next"
 
 # --- a busybox-only root (the static binary's libcrypto hashes the key; busybox's sh and sleep) ---
 busybox=/bin/busybox
