@@ -151,6 +151,7 @@ class Reader {
 
  private:
   void read_user(const YAML::Node& n, Config::User& u);
+  void read_persist(const YAML::Node& n, std::vector<std::string>& out);
   void read_paths(const YAML::Node& n, Config::Paths& p);
   void read_sshd(const YAML::Node& n, Config::Sshd& s);
   void read_editor(const YAML::Node& n, Config::Editor& e);
@@ -177,10 +178,35 @@ Status check_listen(const std::string& text) {
 
 // Every user.* value goes into the passwd line, user.name into sshd_config too.
 void Reader::read_user(const YAML::Node& n, Config::User& u) {
-  if (!expect_map(n, "user", {"name", "home", "shell"})) return;
+  if (!expect_map(n, "user", {"name", "home", "shell", "persist"})) return;
   if (n["name"]) set_checked(n["name"], "user.name", u.name, [](const std::string& v) { return check_user_name(v); });
   if (n["home"]) set_checked(n["home"], "user.home", u.home, passwd_path);
   if (n["shell"]) set_checked(n["shell"], "user.shell", u.shell, passwd_path);
+  if (n["persist"]) read_persist(n["persist"], u.persist);
+}
+
+// user.persist: each entry checked, and none inside another (the link of the outer one would
+// hide the inner one's).
+void Reader::read_persist(const YAML::Node& n, std::vector<std::string>& out) {
+  if (n.IsSequence() && n.size() > kMaxPersistEntries) {
+    fail(n, "user.persist: " + std::to_string(n.size()) + " entries (expected at most " +
+                std::to_string(kMaxPersistEntries) + ")");
+    return;
+  }
+  set_each(n, "user.persist", out, [](const std::string& v) { return check_persist_path(v); });
+  if (!n.IsSequence() || out.size() != n.size()) return;
+  auto bare = [](const std::string& p) { return p.back() == '/' ? p.substr(0, p.size() - 1) : p; };
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!check_persist_path(out[i])) continue;  // said already
+    for (size_t j = 0; j < i; ++j) {
+      if (!check_persist_path(out[j])) continue;
+      std::string a = bare(out[j]), b = bare(out[i]);
+      bool overlap = a == b || b.rfind(a + "/", 0) == 0 || a.rfind(b + "/", 0) == 0;
+      if (overlap)
+        fail(n[i], "user.persist: '" + out[i] + "' and '" + out[j] + "' (at " + where(n[j]) +
+                       ") overlap (expected no entry inside another)");
+    }
+  }
 }
 
 // paths.data may become a passwd field (<data>/home is a fallback HOME).
@@ -507,6 +533,7 @@ Config profile_defaults(Profile profile, const Environment& env, std::vector<std
     if (auto parsed = parse_port(port)) c.editor.port = *parsed;
     else if (errors) errors->push_back("environment: the editor port '" + port + "' (from GL_VSCODE_PORT or GL_EDITOR_PORT) is not a port (expected 1 to 65535)");
     c.health.listen = "0.0.0.0:60080";
+    c.user.persist = default_persist();
   }
   return c;
 }
@@ -542,6 +569,31 @@ LoadResult load_file(const std::string& path, const Environment& env, Profile fa
   auto text = fs::read_file(path, 4 << 20);  // a config is a few KiB
   if (!text) return {std::nullopt, {path + ": cannot read config file: " + std::strerror(text.error().code)}};
   return load_text(*text, path, env, fallback);
+}
+
+std::vector<std::string> default_persist() {
+  return {".bash_history", ".zsh_history", ".python_history", ".node_repl_history", ".psql_history",
+          ".gitconfig", ".config/", ".local/share/", ".ssh/known_hosts"};
+}
+
+Status check_persist_path(std::string_view path) {
+  if (path.empty()) return fail("the path is empty (expected a path relative to HOME, e.g. .bash_history or .config/)");
+  if (path.size() > kMaxPersistBytes)
+    return fail("the path is " + std::to_string(path.size()) + " bytes long (expected at most " +
+                std::to_string(kMaxPersistBytes) + ")");
+  if (path.find_first_of(std::string_view("\0\r\n", 3)) != std::string_view::npos)
+    return fail("the path holds a NUL, CR or newline");
+  if (path[0] == '/') return fail("'" + std::string(path) + "' is absolute (expected a path relative to HOME)");
+  std::string_view rest = path.back() == '/' ? path.substr(0, path.size() - 1) : path;
+  for (size_t start = 0; start <= rest.size();) {
+    size_t end = std::min(rest.find('/', start), rest.size());
+    std::string_view segment = rest.substr(start, end - start);
+    if (segment.empty() || segment == "." || segment == "..")
+      return fail("'" + std::string(path) + "' has an empty, '.' or '..' segment (expected a plain path under HOME)");
+    if (segment.size() > 255) return fail("'" + std::string(path) + "' has a segment over 255 bytes");
+    start = end + 1;
+  }
+  return {};
 }
 
 std::string projects_root(const Environment& env) {

@@ -111,6 +111,9 @@ struct Config {
     std::string name = "gitlab-workspaces";
     std::string home = "/home/gitlab-workspaces";
     std::string shell = "/bin/bash";
+    // Entries of HOME kept under <paths.data>/home, HOME holding a symlink to each; relative,
+    // a trailing '/' for a directory (DESIGN.md, "Persistent home"). Plain profile: none.
+    std::vector<std::string> persist;
   } user;
   struct Paths {
     std::string data;  // <PROJECTS_ROOT>/.wsinit
@@ -223,6 +226,13 @@ Status check_user_name(std::string_view name);  // [a-z_][a-z0-9_-]{0,31}
 // An absolute path on one line (no newline, CR or NUL), at most 4096 bytes; with `in_passwd`
 // (it may become a passwd field: user.home, user.shell, paths.data) no ':' either.
 Status check_path(std::string_view path, bool in_passwd);
+// A user.persist entry: relative to HOME, no empty, '.' or '..' segment, no NUL, CR or newline,
+// each segment at most 255 bytes, the whole at most kMaxPersistBytes; a trailing '/' for a directory.
+inline constexpr size_t kMaxPersistEntries = 64;
+inline constexpr size_t kMaxPersistBytes = 1024;
+Status check_persist_path(std::string_view path);
+// The entries the gitlab profile persists when the config names none.
+std::vector<std::string> default_persist();
 Status check_cidr(std::string_view text);      // a.b.c.d/n, v6/n, or an address
 Status check_key_line(std::string_view text);  // one authorized_keys line
 

@@ -472,3 +472,51 @@ TEST(Load, StepTimeoutAndOnceRefusals) {
   EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: a, command: [x], oneshot: true, once: yes}\n")),
             "test.yaml:3:50: services.a.once: 'yes' is not a boolean (expected true or false)");
 }
+
+TEST(Persist, EntriesAreRelativePlainPaths) {
+  for (auto good : {".bash_history", ".config/", ".config/gh/hosts.yml", ".ssh/known_hosts", "a b/c"})
+    EXPECT_TRUE(check_persist_path(good)) << good;
+  std::string long_segment(256, 'a'), long_path;
+  for (int i = 0; i < 6; ++i) long_path += std::string(200, 'b') + "/";
+  for (std::string bad : {std::string(""), std::string("/etc/passwd"), std::string("../x"), std::string("a/../b"),
+                          std::string("./a"), std::string("a//b"), std::string("a/./b"), std::string("/"), std::string("a\nb"),
+                          std::string("a\rb"), std::string("a\0b", 3), std::string("//"), long_segment, long_path})
+    EXPECT_FALSE(check_persist_path(bad)) << bad;
+  EXPECT_TRUE(check_persist_path(std::string(255, 'a')));
+}
+
+TEST(Persist, ProfilesAndTheFile) {
+  auto plain = load("version: 1\n");
+  ASSERT_TRUE(plain.config);
+  EXPECT_TRUE(plain.config->user.persist.empty());
+  auto gitlab = load_text("version: 1\n", "test.yaml", {}, Profile::gitlab);
+  ASSERT_TRUE(gitlab.config);
+  EXPECT_EQ(gitlab.config->user.persist, default_persist());
+  auto defaults = default_persist();
+  EXPECT_EQ(std::count(defaults.begin(), defaults.end(), ".cache/"), 0);
+  EXPECT_EQ(std::count(defaults.begin(), defaults.end(), ".bash_history"), 1);
+  auto replaced = load_text("version: 1\nuser:\n  persist: [.zsh_history, .config/]\n", "test.yaml", {}, Profile::gitlab);
+  ASSERT_TRUE(replaced.config) << ::testing::PrintToString(replaced.errors);
+  EXPECT_EQ(replaced.config->user.persist, (std::vector<std::string>{".zsh_history", ".config/"}));
+  auto none = load_text("version: 1\nuser: {persist: []}\n", "test.yaml", {}, Profile::gitlab);
+  ASSERT_TRUE(none.config);
+  EXPECT_TRUE(none.config->user.persist.empty());
+}
+
+TEST(Persist, RefusalsNamePositionAndBothOverlappingEntries) {
+  EXPECT_EQ(only_error(load("version: 1\nuser:\n  persist: [.config/, /etc/x]\n")),
+            "test.yaml:3:23: user.persist: '/etc/x' is absolute (expected a path relative to HOME)");
+  EXPECT_EQ(only_error(load("version: 1\nuser:\n  persist:\n    - .config/\n    - .config/gh/\n")),
+            "test.yaml:5:7: user.persist: '.config/gh/' and '.config/' (at test.yaml:4:7) overlap (expected no entry "
+            "inside another)");
+  EXPECT_NE(only_error(load("version: 1\nuser: {persist: [.bash_history, .bash_history]}\n")).find("overlap"),
+            std::string::npos);
+  EXPECT_NE(only_error(load("version: 1\nuser: {persist: [.config, .config/x]}\n")).find("overlap"), std::string::npos);
+  EXPECT_EQ(only_error(load("version: 1\nuser: {persist: [a/../b]}\n")).substr(0, 35), "test.yaml:2:18: user.persist: 'a/..");
+  EXPECT_EQ(only_error(load("version: 1\nuser: {persist: .config/}\n")),
+            "test.yaml:2:17: user.persist: expected a list of strings");
+  std::string many = "version: 1\nuser:\n  persist: [";
+  for (int i = 0; i < 65; ++i) many += (i ? ", f" : "f") + std::to_string(i);
+  EXPECT_EQ(only_error(load(many + "]\n")), "test.yaml:3:12: user.persist: 65 entries (expected at most 64)");
+  EXPECT_TRUE(load("version: 1\nuser: {persist: [.config/, .configx/, .config-old]}\n").config);
+}
