@@ -39,6 +39,15 @@ std::vector<GroupEntry> parse_group(std::string_view text);
 Result<std::string> passwd_line(const PasswdEntry& entry);
 Result<std::string> group_line(const GroupEntry& entry);
 
+// user.persist: one entry's outcome (DESIGN.md, "Persistent home").
+enum class PersistState { linked, moved, image_kept, created, refused, skipped };
+const char* persist_state_name(PersistState state);  // "image-kept" ...
+struct Persisted {
+  std::string path;  // as configured: ".config/", ".bash_history"
+  PersistState state = PersistState::skipped;
+  std::string detail;
+};
+
 // How the running uid got its entry.
 enum class Source { existing, appended, nss_wrapper, none };
 const char* source_name(Source source);
@@ -66,6 +75,7 @@ struct Identity {
   Source source = Source::none;
   std::vector<std::string> env;       // NAME=value for every service: HOME, USER, LOGNAME, SHELL, nss_wrapper's
   std::vector<std::string> warnings;  // for the log and the status
+  std::vector<Persisted> persist;     // user.persist, in its order
 };
 
 // Works out the identity and, unless `dry_run`, makes it real: appends the passwd and group
@@ -73,6 +83,47 @@ struct Identity {
 // the environment already has (kept when it is a usable directory).
 Identity establish(const Options& options, uid_t uid, gid_t gid, const std::vector<gid_t>& groups,
                    const std::vector<std::string>& inherited_env, bool dry_run);
+
+// ---- user.persist: HOME's entries kept under <data>/home, HOME holding a symlink to each.
+
+// What lstat finds at a path, for the planner.
+enum class Found { missing, file, directory, symlink, other };
+struct Seen {
+  Found found = Found::missing;
+  std::string points_to;  // a symlink's target, as readlink gives it
+};
+// Everything the plan of one entry depends on.
+struct PersistFacts {
+  bool directory = false;    // the entry ends in '/'
+  std::string target;        // <data>/home/P
+  Seen link;                 // HOME/P
+  Seen at_target;            // <data>/home/P
+  std::string bad_parent;    // a parent of either that is a symlink or no directory, said as a reason
+};
+// What to do for one entry, in this order: keep HOME's copy aside as .image, move it into the
+// target, make the target (a directory) or its parent (a file), link. `state` is what it comes to.
+struct PersistPlan {
+  PersistState state = PersistState::refused;
+  bool keep_image = false, move = false, make_target = false, link = false;
+  std::string detail;  // the reason when refused; else what is done, in words
+};
+PersistPlan plan_persist(const PersistFacts& facts);
+
+struct PersistOptions {
+  std::vector<std::string> paths;  // user.persist, validated by config/
+  std::string home;                // HOME as established
+  std::string data_dir;            // paths.data
+};
+// Each entry planned and, unless `dry_run`, done; what a person should act on (a kept image,
+// a refusal, a data directory that persists nothing) is added to `warnings`.
+std::vector<Persisted> persist_home(const PersistOptions& options, bool dry_run, std::vector<std::string>& warnings);
+
+// Copies the tree at `from` (a file, symlink or directory; symlinks copied as symlinks, never
+// followed) to `to`, which must not exist, every file and directory fsynced; at most
+// kMaxCopyEntries entries, kMaxCopyDepth levels. On failure nothing is left at `to`.
+inline constexpr size_t kMaxCopyEntries = 200'000;
+inline constexpr int kMaxCopyDepth = 64;
+Status copy_tree(const std::string& from, const std::string& to);
 
 // Appends the line `make_line(current contents)` returns to `path`, in place, under an
 // exclusive flock, unless it returns nullopt (already there). One write(); on any failure the

@@ -332,3 +332,207 @@ TEST(Establish, DryRunChangesNothing) {
   struct stat st;
   EXPECT_NE(stat(f.options.home.c_str(), &st), 0);
 }
+
+// ---- user.persist
+
+namespace {
+
+PersistFacts facts(bool directory, Found link, Found target, std::string points_to = "") {
+  PersistFacts f;
+  f.directory = directory;
+  f.target = "/data/home/p";
+  f.link = {link, points_to};
+  f.at_target = {target, ""};
+  return f;
+}
+
+bool is_link_to(const std::string& link, const std::string& target) {
+  char buffer[4096];
+  ssize_t n = readlink(link.c_str(), buffer, sizeof buffer);
+  return n > 0 && std::string(buffer, static_cast<size_t>(n)) == target;
+}
+
+struct Home {
+  TempDir dir;
+  PersistOptions options;
+  std::vector<std::string> warnings;
+  Home(std::vector<std::string> paths) {
+    options.paths = std::move(paths);
+    options.home = dir.path + "/home";
+    options.data_dir = dir.path + "/data";
+    mkdir(options.home.c_str(), 0755);
+  }
+  std::vector<Persisted> run(bool dry_run = false) { return persist_home(options, dry_run, warnings); }
+  std::string link(const std::string& p) { return options.home + "/" + p; }
+  std::string target(const std::string& p) { return options.data_dir + "/home/" + p; }
+};
+
+}  // namespace
+
+TEST(PersistPlan, EveryCase) {
+  auto ours = plan_persist(facts(false, Found::symlink, Found::file, "/data/home/p"));
+  EXPECT_EQ(ours.state, PersistState::linked);
+  EXPECT_FALSE(ours.link || ours.move || ours.keep_image || ours.make_target);
+  auto ours_gone = plan_persist(facts(true, Found::symlink, Found::missing, "/data/home/p"));
+  EXPECT_EQ(ours_gone.state, PersistState::created);
+  EXPECT_TRUE(ours_gone.make_target);
+  EXPECT_FALSE(ours_gone.link);
+  auto fresh_dir = plan_persist(facts(true, Found::missing, Found::missing));
+  EXPECT_EQ(fresh_dir.state, PersistState::created);
+  EXPECT_TRUE(fresh_dir.make_target && fresh_dir.link && !fresh_dir.move);
+  auto fresh_file = plan_persist(facts(false, Found::missing, Found::missing));
+  EXPECT_EQ(fresh_file.state, PersistState::created);
+  EXPECT_TRUE(fresh_file.make_target && fresh_file.link);
+  auto move = plan_persist(facts(true, Found::directory, Found::missing));
+  EXPECT_EQ(move.state, PersistState::moved);
+  EXPECT_TRUE(move.move && move.link && !move.keep_image);
+  auto restore = plan_persist(facts(false, Found::missing, Found::file));
+  EXPECT_EQ(restore.state, PersistState::linked);
+  EXPECT_TRUE(restore.link && !restore.move && !restore.make_target);
+  auto shadowed = plan_persist(facts(false, Found::file, Found::file));
+  EXPECT_EQ(shadowed.state, PersistState::image_kept);
+  EXPECT_TRUE(shadowed.keep_image && shadowed.link && !shadowed.move);
+  auto other_link = plan_persist(facts(true, Found::symlink, Found::missing, "/elsewhere"));
+  EXPECT_EQ(other_link.state, PersistState::image_kept);
+  EXPECT_TRUE(other_link.keep_image && other_link.make_target && other_link.link);
+}
+
+TEST(PersistPlan, Refusals) {
+  EXPECT_EQ(plan_persist(facts(true, Found::file, Found::missing)).detail, "HOME's copy is a file, persisted as a directory");
+  EXPECT_EQ(plan_persist(facts(false, Found::directory, Found::missing)).state, PersistState::refused);
+  EXPECT_NE(plan_persist(facts(false, Found::other, Found::missing)).detail.find("socket"), std::string::npos);
+  EXPECT_EQ(plan_persist(facts(false, Found::missing, Found::symlink)).detail,
+            "the persistent copy /data/home/p is a symlink, persisted as a file");
+  EXPECT_EQ(plan_persist(facts(true, Found::missing, Found::file)).state, PersistState::refused);
+  auto parent = facts(false, Found::missing, Found::missing);
+  parent.bad_parent = "/home/u/.ssh is a symlink, not a directory";
+  EXPECT_EQ(plan_persist(parent).state, PersistState::refused);
+  EXPECT_EQ(plan_persist(parent).detail, parent.bad_parent);
+}
+
+TEST(PersistApply, FirstStartMovesThenAWipedHomeIsLinkedAgain) {
+  Home h({".bash_history", ".config/", ".ssh/known_hosts", ".local/share/"});
+  spit(h.link(".bash_history"), "ls\n");
+  mkdir(h.link(".config").c_str(), 0755);
+  spit(h.link(".config/app.conf"), "a=1\n");
+  auto first = h.run();
+  ASSERT_EQ(first.size(), 4u);
+  EXPECT_EQ(first[0].state, PersistState::moved) << first[0].detail;
+  EXPECT_EQ(first[1].state, PersistState::moved) << first[1].detail;
+  EXPECT_EQ(first[2].state, PersistState::created) << first[2].detail;
+  EXPECT_EQ(first[3].state, PersistState::created) << first[3].detail;
+  EXPECT_TRUE(is_link_to(h.link(".bash_history"), h.target(".bash_history")));
+  EXPECT_TRUE(is_link_to(h.link(".ssh/known_hosts"), h.target(".ssh/known_hosts")));
+  EXPECT_EQ(slurp(h.target(".config/app.conf")), "a=1\n");
+  EXPECT_TRUE(h.warnings.empty()) << ::testing::PrintToString(h.warnings);
+  spit(h.link(".ssh/known_hosts"), "host key\n");  // written through the dangling link
+  EXPECT_EQ(slurp(h.target(".ssh/known_hosts")), "host key\n");
+  auto again = h.run();
+  for (const auto& p : again) EXPECT_EQ(p.state, PersistState::linked) << p.path << ": " << p.detail;
+  std::system(("rm -rf '" + h.options.home + "' && mkdir '" + h.options.home + "'").c_str());  // a new, empty HOME
+  auto second = h.run();
+  for (const auto& p : second) EXPECT_EQ(p.state, PersistState::linked) << p.path << ": " << p.detail;
+  EXPECT_EQ(slurp(h.link(".bash_history")), "ls\n");
+  EXPECT_EQ(slurp(h.link(".config/app.conf")), "a=1\n");
+  EXPECT_EQ(slurp(h.link(".ssh/known_hosts")), "host key\n");
+}
+
+TEST(PersistApply, AnImagesShadowedFileIsKeptAsImage) {
+  Home h({".gitconfig", ".config/"});
+  ASSERT_EQ(system(("mkdir -p '" + h.target(".config") + "'").c_str()), 0);
+  spit(h.target(".gitconfig"), "mine\n");
+  spit(h.link(".gitconfig"), "image\n");
+  spit(h.link(".gitconfig.image"), "an earlier image\n");
+  mkdir(h.link(".config").c_str(), 0755);
+  auto done = h.run();
+  EXPECT_EQ(done[0].state, PersistState::image_kept);
+  EXPECT_NE(done[0].detail.find(h.link(".gitconfig.image.2")), std::string::npos) << done[0].detail;
+  EXPECT_EQ(slurp(h.link(".gitconfig")), "mine\n");
+  EXPECT_EQ(slurp(h.link(".gitconfig.image.2")), "image\n");
+  EXPECT_EQ(slurp(h.link(".gitconfig.image")), "an earlier image\n");
+  EXPECT_EQ(done[1].state, PersistState::image_kept);
+  EXPECT_TRUE(is_link_to(h.link(".config"), h.target(".config")));
+  ASSERT_EQ(h.warnings.size(), 2u);
+  EXPECT_NE(h.warnings[0].find(".gitconfig.image.2"), std::string::npos);
+}
+
+TEST(PersistApply, RefusesWhatItMustNotTouchAndGoesOn) {
+  Home h({".ssh/known_hosts", ".bash_history", ".zsh_history", ".config/"});
+  TempDir outside;
+  symlink(outside.path.c_str(), h.link(".ssh").c_str());  // a parent that is a symlink out of HOME
+  mkdir(h.link(".bash_history").c_str(), 0755);             // a directory where a file is persisted
+  spit(h.link(".config"), "a file where a directory is persisted");
+  auto done = h.run();
+  EXPECT_EQ(done[0].state, PersistState::refused);
+  EXPECT_NE(done[0].detail.find("is a symlink"), std::string::npos) << done[0].detail;
+  EXPECT_EQ(done[1].state, PersistState::refused);
+  EXPECT_EQ(done[2].state, PersistState::created);
+  EXPECT_EQ(done[3].state, PersistState::refused);
+  struct stat st;
+  EXPECT_NE(lstat((outside.path + "/known_hosts").c_str(), &st), 0);
+  EXPECT_EQ(lstat(h.link(".bash_history").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(h.warnings.size(), 3u);
+}
+
+TEST(PersistApply, HomeUnderDataOrNoDataLinksNothing) {
+  Home h({".bash_history"});
+  h.options.home = h.options.data_dir + "/home";
+  ASSERT_EQ(system(("mkdir -p '" + h.options.home + "'").c_str()), 0);
+  auto under = h.run();
+  ASSERT_EQ(under.size(), 1u);
+  EXPECT_EQ(under[0].state, PersistState::skipped);
+  EXPECT_NE(under[0].detail.find("lies under paths.data"), std::string::npos);
+  EXPECT_TRUE(h.warnings.empty());
+  struct stat st;
+  EXPECT_NE(lstat((h.options.home + "/.bash_history").c_str(), &st), 0);
+  Home nodata({".bash_history"});
+  nodata.options.data_dir = nodata.dir.path + "/no-such-parent/.wsinit";
+  EXPECT_EQ(nodata.run()[0].state, PersistState::skipped);
+  EXPECT_EQ(nodata.warnings.size(), 1u);
+}
+
+TEST(PersistApply, DryRunTouchesNothing) {
+  Home h({".bash_history", ".config/"});
+  spit(h.link(".bash_history"), "ls\n");
+  auto plan = h.run(true);
+  EXPECT_EQ(plan[0].state, PersistState::moved);
+  EXPECT_EQ(plan[1].state, PersistState::created);
+  EXPECT_EQ(plan[0].detail.rfind("would be moved", 0), 0u) << plan[0].detail;
+  struct stat st;
+  EXPECT_NE(stat(h.options.data_dir.c_str(), &st), 0);
+  EXPECT_EQ(slurp(h.link(".bash_history")), "ls\n");
+}
+
+TEST(PersistCopy, CopiesATreeKeepingSymlinksAndModes) {
+  TempDir d;
+  std::string from = d.path + "/from", to = d.path + "/to";
+  ASSERT_EQ(system(("mkdir -p '" + from + "/sub/deeper'").c_str()), 0);
+  spit(from + "/a", "alpha");
+  spit(from + "/sub/deeper/b", std::string(200000, 'x'));
+  chmod((from + "/a").c_str(), 0640);
+  symlink("/etc/passwd", (from + "/sub/link").c_str());
+  ASSERT_TRUE(copy_tree(from, to));
+  EXPECT_EQ(slurp(to + "/a"), "alpha");
+  EXPECT_EQ(slurp(to + "/sub/deeper/b"), std::string(200000, 'x'));
+  struct stat st;
+  ASSERT_EQ(lstat((to + "/a").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  EXPECT_TRUE(is_link_to(to + "/sub/link", "/etc/passwd"));
+  EXPECT_FALSE(copy_tree(from, to));  // never over what exists
+  EXPECT_EQ(slurp(to + "/a"), "alpha");
+}
+
+TEST(PersistCopy, AFailedCopyLeavesNothingBehind) {
+  TempDir d;
+  std::string from = d.path + "/from", to = d.path + "/to";
+  mkdir(from.c_str(), 0755);
+  spit(from + "/a", "alpha");
+  ASSERT_EQ(mkfifo((from + "/z-fifo").c_str(), 0600), 0);
+  auto copied = copy_tree(from, to);
+  ASSERT_FALSE(copied);
+  EXPECT_NE(copied.error().message.find("z-fifo"), std::string::npos) << copied.error().message;
+  struct stat st;
+  EXPECT_NE(lstat(to.c_str(), &st), 0);
+  EXPECT_EQ(slurp(from + "/a"), "alpha");
+}
