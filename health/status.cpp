@@ -36,6 +36,12 @@ void write_user(json::Writer& w, const user_ids::Identity& id) {
   w.key("shell").value(id.shell);
   w.key("entry").value(user_ids::source_name(id.source));
   write_strings(w, "warnings", id.warnings);
+  w.key("persist").begin_array();
+  for (const auto& p : id.persist) {
+    w.begin_object().key("path").value(p.path).key("state").value(user_ids::persist_state_name(p.state));
+    w.key("detail").value(p.detail).end_object();
+  }
+  w.end_array();
   w.end_object();
 }
 

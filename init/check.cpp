@@ -38,6 +38,8 @@ int say_user(const config::Config& config, const user_ids::Identity& id) {
   say("user: %s (uid %u, gid %u), home %s, shell %s, entry: %s", id.name.c_str(), id.uid, id.gid, id.home.c_str(),
       id.shell.c_str(), entry);
   for (const auto& warning : id.warnings) say("  warning: %s", warning.c_str());
+  for (const auto& p : id.persist)
+    say("  persist %s: %s (%s)", p.path.c_str(), user_ids::persist_state_name(p.state), p.detail.c_str());
   return 0;
 }
 

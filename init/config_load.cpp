@@ -31,9 +31,12 @@ std::vector<std::string> environment_list(char** envp) {
   return env;
 }
 
+// The identity, then user.persist's links in its HOME (before any service starts).
 user_ids::Identity establish_identity(const config::Config& config, char** envp, bool dry_run) {
-  return user_ids::establish(user_options(config), getuid(), getgid(), fs::supplementary_groups(), environment_list(envp),
-                             dry_run);
+  user_ids::Identity id = user_ids::establish(user_options(config), getuid(), getgid(), fs::supplementary_groups(),
+                                              environment_list(envp), dry_run);
+  id.persist = user_ids::persist_home({config.user.persist, id.home, config.paths.data}, dry_run, id.warnings);
+  return id;
 }
 
 std::optional<Effective> effective_config(config::Config config, const config::Environment& env,

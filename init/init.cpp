@@ -307,6 +307,21 @@ void Init::kill_remaining() {
 }
 
 
+namespace {
+
+// user.persist's moves and new links (what needs acting on is among the identity's warnings).
+void log_persist(const std::vector<user_ids::Persisted>& persisted) {
+  for (const auto& p : persisted) {
+    if (p.state == user_ids::PersistState::moved || p.state == user_ids::PersistState::created)
+      spdlog::info("user.persist {}: {}: {}", p.path, user_ids::persist_state_name(p.state), p.detail);
+    else spdlog::debug("user.persist {}: {}: {}", p.path, user_ids::persist_state_name(p.state), p.detail);
+  }
+  if (!persisted.empty() && persisted.front().state == user_ids::PersistState::skipped)
+    spdlog::info("user.persist: {}", persisted.front().detail);
+}
+
+}  // namespace
+
 int run(const Command& command, char** envp) {
   // Read before anything of ours blocks a signal: tini mode hands it on to CMD, as tini does.
   std::optional<supervisor::SignalState> inherited_signals = supervisor::current_signal_state();
@@ -332,6 +347,7 @@ int run(const Command& command, char** envp) {
   spdlog::info("user {} (uid {}, gid {}), home {}, entry: {}", identity.name, identity.uid, identity.gid, identity.home,
                user_ids::source_name(identity.source));
   for (const auto& warning : identity.warnings) spdlog::warn("{}", warning);
+  log_persist(identity.persist);
   auto effective = effective_config(std::move(*config), env, identity,
                                     workspace::service_environment(environment_list(envp), identity), false, &errors);
   if (!effective) {
