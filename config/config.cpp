@@ -178,11 +178,21 @@ Status check_listen(const std::string& text) {
 
 // Every user.* value goes into the passwd line, user.name into sshd_config too.
 void Reader::read_user(const YAML::Node& n, Config::User& u) {
-  if (!expect_map(n, "user", {"name", "home", "shell", "persist"})) return;
+  if (!expect_map(n, "user", {"name", "home", "shell", "persist", "login_env", "login_env_timeout"})) return;
   if (n["name"]) set_checked(n["name"], "user.name", u.name, [](const std::string& v) { return check_user_name(v); });
   if (n["home"]) set_checked(n["home"], "user.home", u.home, passwd_path);
   if (n["shell"]) set_checked(n["shell"], "user.shell", u.shell, passwd_path);
   if (n["persist"]) read_persist(n["persist"], u.persist);
+  if (n["login_env"]) set(n["login_env"], "user.login_env", u.login_env);
+  if (n["login_env_timeout"]) {
+    auto v = parsed<Duration>(n["login_env_timeout"], "user.login_env_timeout", "a duration from 1s to 5m (expected e.g. 10s)",
+                              [](std::string_view text) -> std::optional<Duration> {
+                                auto d = parse_duration(text);
+                                if (!d || *d < kMinLoginEnvTimeout || *d > kMaxLoginEnvTimeout) return std::nullopt;
+                                return d;
+                              });
+    if (v) u.login_env_timeout = *v;
+  }
 }
 
 // user.persist: each entry checked, and none inside another (the link of the outer one would
@@ -525,6 +535,7 @@ Config profile_defaults(Profile profile, const Environment& env, std::vector<std
   c.paths.runtime = must_expand(runtime_default(), env);
   check_from_environment(errors, "paths.runtime", "XDG_RUNTIME_DIR", plain_path(c.paths.runtime));
   if (profile == Profile::gitlab) {
+    c.user.login_env = true;
     c.sshd.enabled = Switch::automatic;
     c.sshd.listen = {must_expand("0.0.0.0:${GL_SSH_PORT:-60022}", env)};
     check_from_environment(errors, "sshd.listen", "GL_SSH_PORT", check_listen(c.sshd.listen.front()));

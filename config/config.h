@@ -114,6 +114,10 @@ struct Config {
     // Entries of HOME kept under <paths.data>/home, HOME holding a symlink to each; relative,
     // a trailing '/' for a directory (DESIGN.md, "Persistent home"). Plain profile: none.
     std::vector<std::string> persist;
+    // Run the user's shell as a login shell once at start (and at each SIGHUP) and hand what its
+    // profile exports (PATH from mise, asdf, nvm...) to services and SSH sessions.
+    bool login_env = false;  // the gitlab profile: true
+    Duration login_env_timeout = std::chrono::seconds(10);
   } user;
   struct Paths {
     std::string data;  // <PROJECTS_ROOT>/.wsinit
@@ -168,6 +172,8 @@ struct Config {
   } activity;
 };
 inline constexpr size_t kMaxActivityPorts = 32;
+inline constexpr Duration kMinLoginEnvTimeout = std::chrono::seconds(1);
+inline constexpr Duration kMaxLoginEnvTimeout = std::chrono::minutes(5);
 
 // Either a config or every error found, each "file:line:column: what (expected ...)".
 struct LoadResult {

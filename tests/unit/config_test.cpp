@@ -520,3 +520,27 @@ TEST(Persist, RefusalsNamePositionAndBothOverlappingEntries) {
   EXPECT_EQ(only_error(load(many + "]\n")), "test.yaml:3:12: user.persist: 65 entries (expected at most 64)");
   EXPECT_TRUE(load("version: 1\nuser: {persist: [.config/, .configx/, .config-old]}\n").config);
 }
+
+TEST(Load, LoginEnv) {
+  auto plain = load("version: 1\n");
+  ASSERT_TRUE(plain.config);
+  EXPECT_FALSE(plain.config->user.login_env);  // plain: off unless asked
+  EXPECT_EQ(plain.config->user.login_env_timeout, Duration(10'000));
+  EXPECT_TRUE(profile_defaults(Profile::gitlab, {}).user.login_env);
+  auto set = load("version: 1\nuser: {login_env: true, login_env_timeout: 2s}\n");
+  ASSERT_TRUE(set.config) << ::testing::PrintToString(set.errors);
+  EXPECT_TRUE(set.config->user.login_env);
+  EXPECT_EQ(set.config->user.login_env_timeout, Duration(2'000));
+  auto off = load("version: 1\nprofile: gitlab\nuser: {login_env: false}\n");
+  ASSERT_TRUE(off.config) << ::testing::PrintToString(off.errors);
+  EXPECT_FALSE(off.config->user.login_env);
+}
+
+TEST(Load, LoginEnvErrorsNamePositionAndWhatIsExpected) {
+  EXPECT_EQ(only_error(load("version: 1\nuser: {login_env: yes}\n")),
+            "test.yaml:2:19: user.login_env: 'yes' is not a boolean (expected true or false)");
+  EXPECT_EQ(only_error(load("version: 1\nuser: {login_env_timeout: 500ms}\n")),
+            "test.yaml:2:27: user.login_env_timeout: '500ms' is not a duration from 1s to 5m (expected e.g. 10s)");
+  EXPECT_EQ(only_error(load("version: 1\nuser: {login_env_timeout: 6m}\n")),
+            "test.yaml:2:27: user.login_env_timeout: '6m' is not a duration from 1s to 5m (expected e.g. 10s)");
+}
