@@ -64,6 +64,7 @@ struct Supervisor::Impl {
   Context ctx;
   std::vector<std::unique_ptr<Service>> services;  // start order; "main" first in tini mode
   bool stopping = false;
+  bool started = false;  // start() was called: before, nothing starts (wsinit may still be preparing the environment)
   std::function<void()> stop_done;
   bool evaluating = false, evaluate_again = false;
   std::map<std::string, bool, std::less<>> conditions;  // the conditions told so far: whether each holds
@@ -138,7 +139,7 @@ struct Supervisor::Impl {
     do {
       evaluate_again = false;
       if (stopping) advance_shutdown();
-      else start_ready_services();
+      else if (started) start_ready_services();
     } while (evaluate_again);
     evaluating = false;
     if (hooks.on_change) hooks.on_change();
@@ -273,7 +274,12 @@ Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vecto
 
 Supervisor::~Supervisor() { impl_->out.flush(1000); }
 
-void Supervisor::start() { impl_->evaluate(); }
+void Supervisor::start() {
+  impl_->started = true;
+  impl_->evaluate();
+}
+
+void Supervisor::set_environment(std::vector<std::string> env) { impl_->ctx.env = std::move(env); }
 
 bool Supervisor::on_child_exit(pid_t pid, int wait_status) {
   for (auto& s : impl_->services) {
@@ -322,6 +328,9 @@ void Supervisor::reload(const config::Config& config, std::vector<ServiceSpec> s
       next.push_back(std::make_unique<Service>(im.ctx, std::move(spec), Service::Role::service));
     } else if (same_definition(old->spec(), spec)) {
       next.push_back(std::move(old));
+    } else if (old->phase() == Service::Phase::waiting && !old->has_process()) {
+      spdlog::debug("reload: {} changed before it started", spec.name);  // nothing to stop: replaced as it is
+      next.push_back(std::make_unique<Service>(im.ctx, std::move(spec), Service::Role::service));
     } else {
       spdlog::info("reload: {} changed; restarting it", spec.name);
       // held: starts once the old one is down

@@ -71,7 +71,10 @@ class Supervisor {
              std::optional<SignalState> main_signals = std::nullopt);
   ~Supervisor();
 
+  // Starts what may start; before it is called nothing starts (conditions are only noted).
   void start();
+  // The environment every process started from now on starts from (running ones keep theirs).
+  void set_environment(std::vector<std::string> env);
   // The reaper hands every (pid, status) here; false when the pid is none of ours (an orphan).
   bool on_child_exit(pid_t pid, int wait_status);
   // Stops every service in reverse dependency order, each with its stop_signal and stop_timeout;
@@ -82,7 +85,8 @@ class Supervisor {
   // for it start once it holds. It going away again stops nothing. While project-cloned has been
   // told and does not hold, a service whose cwd does not exist yet waits too.
   void set_condition(const std::string& name, bool holds);
-  // Applies a new config: starts added services, stops removed ones, restarts changed ones.
+  // Applies a new config: starts added services, stops removed ones, restarts changed ones (one
+  // that has not started yet is replaced as it is).
   void reload(const config::Config& config, std::vector<ServiceSpec> services);
   // start | stop | restart NAME. `reply` runs once, when the action is done (stop and restart
   // wait for the service to be down), with ok=false and a reason when it cannot be done.

@@ -262,7 +262,7 @@ struct Harness {
   int oom_asked = 0;                      // times a service asked whether the OOM killer killed it
   std::optional<std::string> oom_answer;  // what it is told
 
-  explicit Harness(const std::string& services_yaml) {
+  explicit Harness(const std::string& services_yaml, bool start = true) {
     uv_loop_init(&loop);
     std::string text = "version: 1\npaths: {logs: " + dir.path + "}\nservices:\n" + services_yaml;
     auto loaded = config::load_text(text, "test.yaml", {{"DIR", dir.path}}, config::Profile::plain);
@@ -282,7 +282,7 @@ struct Harness {
       pid_t pid;
       while ((pid = waitpid(-1, &status, WNOHANG)) > 0) supervisor->on_child_exit(pid, status);
     });
-    supervisor->start();
+    if (start) supervisor->start();
   }
   ~Harness() {
     bool down = false;
@@ -469,6 +469,29 @@ TEST(Supervisor, ServiceAfterWorkspaceRunningWaitsForTheCondition) {
   EXPECT_EQ(h.get("user").state, State::running);
   h.supervisor->set_condition("workspace-running", false);  // going away stops nothing
   EXPECT_EQ(h.get("user").state, State::running);
+}
+
+// The login environment is read before services start: nothing starts before start(), a
+// service not yet started is replaced as it is by a reload, and processes take the environment
+// set last.
+TEST(Supervisor, NothingStartsBeforeStartAndProcessesTakeTheEnvironmentSetLast) {
+  Harness h("  - {name: show, shell: 'echo \"$LOGIN_ONLY\" > ${DIR}/seen; exec sleep 30', after: [workspace-running]}\n",
+            false);
+  h.supervisor->set_condition("workspace-running", true);
+  h.run_until([] { return false; }, 100);
+  EXPECT_EQ(h.get("show").state, State::waiting);
+  EXPECT_EQ(h.get("show").pid, 0);
+  h.supervisor->set_environment({"PATH=/usr/bin:/bin", "LOGIN_ONLY=from-profile"});
+  std::string text = "version: 1\nservices:\n  - {name: show, shell: 'echo \"$LOGIN_ONLY\" > " + h.dir.path +
+                     "/seen; exec sleep 30', after: [workspace-running]}\n";
+  auto loaded = config::load_text(text, "test.yaml", {}, config::Profile::plain);
+  ASSERT_TRUE(loaded.config);
+  h.supervisor->reload(*loaded.config, specs_of(loaded.config->services));
+  EXPECT_EQ(h.get("show").state, State::waiting);
+  EXPECT_EQ(h.get("show").restarts, 0u);
+  h.supervisor->start();
+  ASSERT_TRUE(h.run_until([&] { return slurp(h.dir.path + "/seen") == "from-profile\n"; }))
+      << slurp(h.dir.path + "/seen");
 }
 
 // sshd's definition does not change when its sshd_config does; the spec's inputs carry it.
