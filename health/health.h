@@ -38,6 +38,13 @@ struct Snapshot {
   std::vector<supervisor::ServiceStatus> services;
   std::vector<std::string> not_ready;  // required services that are not ready
   const user_ids::Identity* user = nullptr;
+  // user.login_env: what the login shell's profile gave services and SSH sessions (names only).
+  struct LoginEnv {
+    std::string state = "off";  // applied | unchanged | timeout | failed | off | skipped | probing
+    std::string shell;
+    std::vector<std::string> added, changed;
+    std::optional<double> took_ms;
+  } login_env;
   const sshd_setup::Setup* sshd = nullptr;
   std::vector<std::pair<std::string, double>> startup_ms;  // phase, milliseconds
   struct Config {

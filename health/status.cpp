@@ -27,7 +27,19 @@ void write_string_or_null(json::Writer& w, const char* key, const std::optional<
 
 std::optional<std::string> unless_empty(const std::string& s) { return s.empty() ? std::nullopt : std::optional(s); }
 
-void write_user(json::Writer& w, const user_ids::Identity& id) {
+void write_login_env(json::Writer& w, const Snapshot::LoginEnv& l) {
+  w.key("login_env").begin_object();
+  w.key("state").value(l.state);
+  write_string_or_null(w, "shell", unless_empty(l.shell));
+  write_strings(w, "added", l.added);
+  write_strings(w, "changed", l.changed);
+  w.key("took_ms");
+  if (l.took_ms) w.value(*l.took_ms);
+  else w.null();
+  w.end_object();
+}
+
+void write_user(json::Writer& w, const user_ids::Identity& id, const Snapshot::LoginEnv& login_env) {
   w.key("user").begin_object();
   w.key("name").value(id.name);
   w.key("uid").value(static_cast<std::uint64_t>(id.uid));
@@ -42,6 +54,7 @@ void write_user(json::Writer& w, const user_ids::Identity& id) {
     w.key("detail").value(p.detail).end_object();
   }
   w.end_array();
+  write_login_env(w, login_env);
   w.end_object();
 }
 
@@ -264,7 +277,7 @@ std::string status_json(const Snapshot& s) {
   w.key("uptime_s").value(s.uptime_s);
   w.key("orphans_reaped").value(s.orphans_reaped);
   w.key("log_lines_dropped").value(s.log_lines_dropped);
-  if (s.user) write_user(w, *s.user);
+  if (s.user) write_user(w, *s.user, s.login_env);
   if (s.sshd) write_sshd(w, *s.sshd);
   w.key("config").begin_object();
   write_string_or_null(w, "file", s.config.file);

@@ -216,6 +216,25 @@ TEST(StatusDocument, HoldsWhatStatusPromises) {
   }
 }
 
+// user.login_env: names only, under user.
+TEST(StatusDocument, LoginEnvironmentUnderUser) {
+  Snapshot s;
+  wsinit::user_ids::Identity id;
+  s.user = &id;
+  std::string off = status_json(s);
+  EXPECT_NE(off.find("\"login_env\":{\"state\":\"off\",\"shell\":null,\"added\":[],\"changed\":[],\"took_ms\":null}"),
+            std::string::npos) << off;
+  s.login_env.state = "applied";
+  s.login_env.shell = "/bin/bash";
+  s.login_env.added = {"NVM_DIR"};
+  s.login_env.changed = {"PATH"};
+  s.login_env.took_ms = 12.5;
+  std::string doc = status_json(s);
+  EXPECT_NE(doc.find("\"login_env\":{\"state\":\"applied\",\"shell\":\"/bin/bash\",\"added\":[\"NVM_DIR\"],"
+                     "\"changed\":[\"PATH\"],\"took_ms\":12.500}"),
+            std::string::npos) << doc;
+}
+
 // postStart step ids come from a log the user writes: in /status through the JSON writer, in
 // /metrics escaped and made valid UTF-8 (Prometheus refuses a whole scrape over one bad byte).
 TEST(Status, PostStartStepsInStatusAndMetrics) {
