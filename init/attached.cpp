@@ -55,6 +55,7 @@ health::Snapshot Init::snapshot() const {
   s.services = supervisor_->status();
   s.not_ready = supervisor_->not_ready();
   s.user = &identity_;
+  s.login_env = login_env_;
   s.sshd = &sshd_;
   s.startup_ms = startup_ms_;
   s.workspace.editor_url = workspace_.editor_url;

@@ -1,6 +1,15 @@
 // `wsinit check`: the config validated and the plan printed, as `wsinit` would run it, without
 // writing anything.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -10,9 +19,12 @@
 #include "common/environment.h"
 #include "supervisor/spawn.h"
 #include "supervisor/supervisor.h"
+#include "workspace/login_env.h"
 
 namespace wsinit::init {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // One line of `wsinit check`'s plan, printf-style, through the text log's encoder as a whole:
 // its values come from the config, the environment, a devfile and /etc/passwd.
@@ -119,6 +131,91 @@ int say_services(std::vector<supervisor::ServiceSpec> services, const config::En
   return problems;
 }
 
+// `wsinit check` is no PID 1 and runs no loop: the login shell runs as its own short-lived child,
+// read with poll() and waited for by its pid alone (nothing else of check's is a child), and its
+// group killed at the timeout as wsinit would. Only names are said, never values.
+struct CheckProbe {
+  std::string output, why;
+  bool timed_out = false;
+  int wait_status = 0;
+};
+
+void read_until(int fd, Clock::time_point deadline, CheckProbe& p) {
+  char buffer[65536];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      p.timed_out = true;
+      return;
+    }
+    pollfd pfd{fd, POLLIN, 0};
+    int ready = poll(&pfd, 1, static_cast<int>(left));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) continue;
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    if (p.output.size() + static_cast<size_t>(n) > workspace::kMaxLoginEnvOutput) {
+      p.why = "it printed more than 1 MiB";
+      return;
+    }
+    p.output.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+CheckProbe run_login_shell(const config::Config& config, const user_ids::Identity& id, const std::vector<std::string>& env) {
+  CheckProbe p;
+  char self[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  int fds[2];
+  if (len <= 0 || pipe2(fds, O_CLOEXEC) < 0) {
+    p.why = std::string("cannot set it up: ") + strerror(errno);
+    return p;
+  }
+  supervisor::SpawnRequest request;
+  request.argv = workspace::login_env_argv(id.shell, std::string(self, static_cast<size_t>(len)));
+  request.env = env;
+  request.cwd = access(id.home.c_str(), X_OK) == 0 ? id.home : "/";  // check creates no HOME
+  request.stdin_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  request.stdout_fd = fds[1];
+  request.stderr_fd = request.stdin_fd;  // check prints no profile's noise
+  auto spawned = supervisor::spawn(request);
+  close(fds[1]);
+  if (request.stdin_fd >= 0) close(request.stdin_fd);
+  if (spawned.pid > 0) {
+    read_until(fds[0], Clock::now() + config.user.login_env_timeout, p);
+    if (p.timed_out || !p.why.empty()) kill(-spawned.pid, SIGKILL);
+    while (waitpid(spawned.pid, &p.wait_status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  close(fds[0]);
+  if (!spawned.ok()) p.why = "cannot start " + id.shell + ": " + spawned.stage + ": " + strerror(spawned.error);
+  return p;
+}
+
+std::string names(const std::vector<std::string>& list) {
+  std::string out;
+  for (const auto& n : list) out += (out.empty() ? "" : " ") + n;
+  return out.empty() ? "none" : out;
+}
+
+// The login environment as wsinit would read it; its problems are warnings (wsinit starts anyway).
+void say_login_env(const config::Config& config, const user_ids::Identity& id, const std::vector<std::string>& env) {
+  if (!config.user.login_env) return say("login environment: off (user.login_env)");
+  if (!workspace::login_shell_usable(id.shell) || access(id.shell.c_str(), X_OK) != 0)
+    return say("login environment: skipped: the shell '%s' cannot run as a login shell", id.shell.c_str());
+  auto started = Clock::now();
+  CheckProbe p = run_login_shell(config, id, env);
+  long took = static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count());
+  std::optional<workspace::LoginVariables> vars;
+  if (p.timed_out) p.why = "it did not finish within " + config::format_duration(config.user.login_env_timeout);
+  else if (p.why.empty()) vars = workspace::parse_login_env_dump(p.output, &p.why);
+  if (!vars) return say("  warning: login environment (%s -l): %s; wsinit would start without it", id.shell.c_str(), p.why.c_str());
+  auto merge = workspace::merge_login_env(env, *vars);
+  say("login environment (%s -l, %ldms): adds %s; changes %s", id.shell.c_str(), took, names(merge.added).c_str(),
+      names(merge.changed).c_str());
+}
+
 }  // namespace
 
 int check(const Command& command, char** envp) {
@@ -136,6 +233,7 @@ int check(const Command& command, char** envp) {
         "reads it once the project is cloned", loaded.file.c_str());
   user_ids::Identity id = establish_identity(*config, envp, true);
   int problems = say_user(*config, id);
+  say_login_env(*config, id, workspace::service_environment(environment_list(envp), id));
   auto sshd = sshd_setup::prepare(*config, id, workspace::service_environment(environment_list(envp), id), true);
   problems += say_sshd(*config, sshd);
   workspace::Plan plan = workspace::prepare(*config, env, true);

@@ -1,6 +1,7 @@
 // The command line of DESIGN.md. Subcommands are only recognised as the first word, so any
 // program can still be run as CMD after "--".
 #include "init/init.h"
+#include "workspace/login_env.h"
 
 namespace wsinit::init {
 namespace {
@@ -72,6 +73,11 @@ Command parse_command_line(const std::vector<std::string>& args) {
     if (first == "status") return parse_status(args);
     if (first == "start" || first == "stop" || first == "restart")
       return parse_one_argument(args, Command::Kind::control, "SERVICE");
+    if (first == workspace::kLoginEnvCommand && args.size() == 1) {  // not in the usage: wsinit runs it itself
+      Command c;
+      c.kind = Command::Kind::login_env_dump;
+      return c;
+    }
     if (first == "install") return parse_one_argument(args, Command::Kind::install, "DIR");
     if (first == "version" || first == "--version" || first == "-V") {
       if (args.size() != 1) return usage_error("version takes no arguments");

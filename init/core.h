@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -18,11 +19,13 @@
 #include "config/config.h"
 #include "health/health.h"
 #include "internal.h"
+#include "login_probe.h"
 #include "shutdown.h"
 #include "supervisor/spawn.h"
 #include "supervisor/supervisor.h"
 #include "telemetry/resources.h"
 #include "telemetry/watch.h"
+#include "workspace/login_env.h"
 #include "workspace/workspace.h"
 
 namespace wsinit::init {
@@ -58,7 +61,14 @@ class Init {
   void read_signals();
   void handle_signal(const signalfd_siginfo& info);
   void reload();
+  bool reload_config();
   bool load_and_apply(const std::string& why);
+  // user.login_env (login_env.cpp): runs the login shell, then `then`; false (and `then` not
+  // run) when there is nothing to probe.
+  bool probe_login_env(const std::string& why, std::function<void()> then);
+  void on_login_env(LoginProbe::Result result, const std::vector<std::string>& base, Clock::time_point started,
+                    const std::function<void()>& then);
+  bool take_login_env(const LoginProbe::Result& result, const std::vector<std::string>& base);
   bool apply(config::Config base, const std::string& why);
   bool reap_children();
   void on_main_exit(int status);
@@ -97,9 +107,18 @@ class Init {
   char** envp_;
   user_ids::Identity identity_;
   std::optional<supervisor::SignalState> inherited_signals_;  // what wsinit was started with, for CMD
-  std::vector<std::string> session_environment() const {
+  // What services and SSH sessions start from: the workspace's environment, and what the login
+  // shell added or changed (login_overrides_).
+  std::vector<std::string> base_environment() const {
     return workspace::service_environment(environment_list(envp_), identity_);
   }
+  std::vector<std::string> session_environment() const {
+    return workspace::with_overrides(base_environment(), login_overrides_);
+  }
+  std::unique_ptr<LoginProbe> login_probe_;
+  std::vector<std::string> login_overrides_;  // NAME=value
+  health::Snapshot::LoginEnv login_env_;
+  bool login_env_empty_said_ = false;  // "the profile sets nothing" is said once
   bool tini_mode() const { return !command_.argv.empty(); }
 
   uv_loop_t loop_{};

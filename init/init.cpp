@@ -49,7 +49,12 @@ int Init::run() {
   watch_clone();  // first: a service whose cwd the clone brings must not start before it is told
   watch_variables();
   follow_poststart();
-  supervisor_->start();
+  // Services start once the login environment is read (or could not be): they need its PATH.
+  auto start = [this] {
+    if (!login_overrides_.empty()) apply(config_, "login environment");  // sshd's SetEnv carries it
+    supervisor_->start();
+  };
+  if (!probe_login_env("start", start)) supervisor_->start();
   start_ports();
   reap_children();  // anything that exited before the loop ran
   uv_run(&loop_, UV_RUN_DEFAULT);  // returns once stopped; its value says only whether handles are left
@@ -93,6 +98,7 @@ bool Init::set_up_loop() {
 
 // Everything on the loop closed and let go, in the order it was made, then the loop itself.
 void Init::tear_down() {
+  login_probe_.reset();
   variables_.reset();
   clone_.reset();
   poststart_.reset();
@@ -162,20 +168,38 @@ void Init::handle_signal(const signalfd_siginfo& info) {
   if (terminate) shutdown(ShutdownEvent::stop_requested, "SIG" + signal_name(sig));
 }
 
-// SIGHUP in workspace mode: re-read the config; a bad one is reported and the running one stays.
+// SIGHUP in workspace mode: the login environment read again (user.login_env), then the config
+// re-read; a bad one is reported and the running one stays. A changed login environment alone
+// is applied as a reload applies a config: processes started from then on get it, and sshd
+// restarts when its SetEnv changed.
 void Init::reload() {
+  if (login_probe_ && login_probe_->running()) {
+    spdlog::info("SIGHUP: the login environment is still being read; the reload follows it");
+    return;
+  }
+  auto before = login_overrides_;
+  auto then = [this, before] {
+    if (!reload_config() && login_overrides_ != before) apply(config_, "SIGHUP: login environment");
+  };
+  if (!probe_login_env("SIGHUP", then)) reload_config();
+}
+
+// Whether the config was re-read and applied.
+bool Init::reload_config() {
   if (config_file_.empty()) {
     spdlog::info("SIGHUP: running on the embedded default; there is no config file to re-read");
-    return;
+    return false;
   }
   if (config_state_ == ConfigState::waiting_for_clone) {
     spdlog::info("SIGHUP: {} is read once the project is cloned", config_file_);
-    return;
+    return false;
   }
-  if (!load_and_apply("reload") || config_state_ == ConfigState::loaded) return;
+  if (!load_and_apply("reload")) return false;
+  if (config_state_ == ConfigState::loaded) return true;
   // The file that was missing from the project, or could not be used, runs now.
   config_state_ = ConfigState::loaded;
   std::erase_if(warnings_, [](const std::string& w) { return w.starts_with("the config file "); });
+  return true;
 }
 
 // Reads config_file_ and runs it; false (the running config stays) when it cannot be used.
@@ -206,6 +230,7 @@ bool Init::apply(config::Config base, const std::string& why) {
   services_ = std::move(effective->services);
   log_sshd(sshd_);
   log_workspace(workspace_);
+  supervisor_->set_environment(session_environment());
   supervisor_->reload(config_, services_);
   follow_poststart();
   if (ports_) ports_->configure(watch_settings());
@@ -220,7 +245,9 @@ bool Init::reap_children() {
     int status = 0;
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid > 0) {
-      if (!supervisor_->on_child_exit(pid, status)) {
+      if (login_probe_ && login_probe_->owns(pid)) {
+        login_probe_->on_exit(pid, status);
+      } else if (!supervisor_->on_child_exit(pid, status)) {
         ++orphans_reaped_;
         spdlog::trace("reaped orphan pid {}", pid);
       }
@@ -261,6 +288,7 @@ void Init::shutdown(ShutdownEvent event, const std::string& reason) {
   phase_ = *to;
   spdlog::trace("shutdown: {} -> {} ({})", phase_name(from), phase_name(*to), event_name(event));
   if (from == Phase::running) {
+    if (login_probe_ && login_probe_->running()) login_probe_->kill_group();  // services wait for it no longer
     spdlog::info("shutting down ({}), grace {}", reason, config::format_duration(config_.shutdown.grace));
     if (!grace_timer_->start(config_.shutdown.grace, [this] { shutdown(ShutdownEvent::grace_over); }))
       spdlog::critical("cannot start the grace timer: what is left at the end of the grace budget is not killed");

@@ -14,7 +14,7 @@ class formatter;
 namespace wsinit::init {
 
 struct Command {
-  enum class Kind { run, check, status, control, install, version, help, usage_error } kind = Kind::run;
+  enum class Kind { run, check, status, control, install, version, help, usage_error, login_env_dump } kind = Kind::run;
   std::optional<std::string> config_file;  // --config
   std::vector<std::string> argv;           // run: CMD and its args (empty: workspace mode)
   bool json = false;                       // status --json
@@ -34,6 +34,9 @@ std::unique_ptr<spdlog::formatter> text_log_formatter();
 int run(const Command& command, char** envp);
 // `wsinit check`: validates the config and prints the plan; 0 when fine, 1 otherwise.
 int check(const Command& command, char** envp);
+// The hidden subcommand the login shell execs (workspace/login_env.h): prints the dump of
+// `envp` to stdout; 0 when all of it was written.
+int login_env_dump(char** envp);
 // `wsinit install DIR`: copies the running binary to DIR/wsinit (atomic, mode 0755).
 int install(const Command& command);
 // `wsinit status|start|stop|restart`: asks the running instance over the control socket.

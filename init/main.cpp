@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
       return wsinit::init::client(command, environ);
     case Command::Kind::install:
       return wsinit::init::install(command);
+    case Command::Kind::login_env_dump:
+      return wsinit::init::login_env_dump(environ);
   }
   return 2;
 }

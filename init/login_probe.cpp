@@ -1,0 +1,151 @@
+// The login shell run once on the loop (login_probe.h).
+#include "login_probe.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <spdlog/spdlog.h>
+
+#include "supervisor/spawn.h"
+#include "workspace/login_env.h"
+
+namespace wsinit::init {
+namespace {
+
+// The read end non-blocking (the loop reads it), the write end as the child gets it: blocking.
+bool open_pipe(int fds[2]) {
+  if (pipe2(fds, O_CLOEXEC) < 0) return false;
+  int flags = fcntl(fds[0], F_GETFL);
+  if (flags < 0 || fcntl(fds[0], F_SETFL, flags | O_NONBLOCK) < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+LoginProbe::~LoginProbe() {
+  kill_group();
+  close_pipe();
+}
+
+bool LoginProbe::start(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& cwd,
+                       const std::string& stderr_path, std::chrono::milliseconds timeout, Done done, std::string* why) {
+  int fds[2];
+  if (!open_pipe(fds)) {
+    *why = std::string("cannot make a pipe: ") + strerror(errno);
+    return false;
+  }
+  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (err < 0) spdlog::warn("login environment: cannot write {}: {}; the login shell's errors are not kept", stderr_path,
+                            strerror(errno));
+  supervisor::SpawnRequest request;
+  request.argv = argv;
+  request.env = env;
+  request.cwd = cwd;
+  request.stdin_fd = in;
+  request.stdout_fd = fds[1];
+  request.stderr_fd = err >= 0 ? err : in;  // /dev/null, opened for reading: writes fail, nothing leaks
+  supervisor::SpawnResult spawned = supervisor::spawn(request);
+  for (int fd : {in, err, fds[1]}) {
+    if (fd >= 0) close(fd);
+  }
+  if (spawned.pid <= 0) {
+    close(fds[0]);
+    *why = "cannot start " + argv[0] + ": " + spawned.stage + ": " + strerror(spawned.error);
+    return false;
+  }
+  pid_ = spawned.pid;
+  out_fd_ = fds[0];
+  output_.clear();
+  timed_out_ = false;
+  failure_ = spawned.ok() ? "" : "cannot start " + argv[0] + ": " + spawned.stage + ": " + strerror(spawned.error);
+  done_ = std::move(done);
+  poll_ = new uv_poll_t;
+  poll_->data = this;
+  int rc = uv_poll_init(loop_, poll_, out_fd_);
+  if (rc == 0) rc = uv_poll_start(poll_, UV_READABLE, on_readable);
+  if (rc != 0) fail(std::string("cannot watch its output: ") + uv_strerror(rc));
+  if (!timer_.start(timeout, [this] {
+        timed_out_ = true;
+        kill_group();
+      }))
+    fail("cannot start its timer");
+  return true;
+}
+
+void LoginProbe::on_readable(uv_poll_t* handle, int status, int) {
+  auto* self = static_cast<LoginProbe*>(handle->data);
+  if (status < 0) return self->fail(std::string("reading its output: ") + uv_strerror(status));
+  self->read_available();
+}
+
+// Everything the pipe holds now; the end of the output closes it. More than the bound fails.
+void LoginProbe::read_available() {
+  char buffer[65536];
+  while (out_fd_ >= 0) {
+    ssize_t n = read(out_fd_, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) return close_pipe();
+    if (output_.size() + static_cast<size_t>(n) > workspace::kMaxLoginEnvOutput) {
+      return fail("it printed more than " + std::to_string(workspace::kMaxLoginEnvOutput >> 20) + " MiB");
+    }
+    output_.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+void LoginProbe::close_pipe() {
+  if (poll_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+  if (out_fd_ >= 0) close(out_fd_);
+  out_fd_ = -1;
+}
+
+// Killed for a reason of ours; the reaper still ends it.
+void LoginProbe::fail(std::string why) {
+  if (failure_.empty()) failure_ = std::move(why);
+  close_pipe();
+  kill_group();
+}
+
+void LoginProbe::kill_group() {
+  if (pid_ > 0 && kill(-pid_, SIGKILL) < 0 && errno != ESRCH)
+    spdlog::warn("login environment: cannot kill process group {}: {}", pid_, strerror(errno));
+}
+
+// From the reaper. What the shell wrote is all in the pipe by now. Its group was killed already
+// when it timed out or failed (never again here: once the leader is reaped its pid may be
+// reused); when it ended on its own, a daemon the profile started stays.
+void LoginProbe::on_exit(pid_t pid, int wait_status) {
+  if (!owns(pid)) return;
+  read_available();
+  close_pipe();
+  timer_.stop();
+  pid_ = -1;
+  Result result;
+  if (timed_out_) {
+    result.kind = Result::Kind::timed_out;
+  } else if (!failure_.empty()) {
+    result.why = std::move(failure_);
+  } else {
+    result.kind = Result::Kind::exited;
+    result.output = std::move(output_);
+    result.wait_status = wait_status;
+  }
+  failure_.clear();
+  output_.clear();
+  Done done = std::move(done_);
+  done_ = nullptr;
+  if (done) done(std::move(result));
+}
+
+}  // namespace wsinit::init
