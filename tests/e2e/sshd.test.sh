@@ -20,6 +20,9 @@ editor: {enabled: false}
 health: {listen: ""}
 shutdown: {grace: 5s}
 YAML
+  # The session environment as wsinit hands it on, not as this machine's login profile changes
+  # it (user.login_env: tests/e2e/login_env.test.sh).
+  sed -i 's|^user: {home: \(.*\)}$|user: {home: \1, login_env: false}|' "$TMP/config.yaml"
 }
 
 ssh_ws() {  # ssh options... -- command

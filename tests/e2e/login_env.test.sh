@@ -1,0 +1,141 @@
+# user.login_env: the login shell's profile (a bash .bash_profile that exports a variable and
+# puts a directory of tools in front of PATH) reaches a service and a real SSH session; a profile
+# that hangs delays the start only until the timeout, its process group killed and the warning in
+# status; SIGHUP reads the profile again for what starts after. As the workspace user (uid
+# 1000770000, gid 0, no passwd entry), gitlab profile, real sshd and ssh client. Then in a
+# busybox-only root with no login profile, plain profile with the key set: said once, carries on.
+source "$(dirname "$0")/lib.sh"
+
+command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || { echo "skip: no sshd"; exit 77; }
+setup_workspace_user
+ws="$TMP/ws"
+home="$ws/home"
+export WSINIT_SOCKET="$ws/run/wsinit.sock"
+port=$(free_port)
+ssh-keygen -q -t ed25519 -N '' -f "$TMP/client_key"
+mkdir -p "$home/tools"
+printf '#!/bin/sh\necho tool-ran\n' >"$home/tools/hello-tool"
+chmod 755 "$home/tools/hello-tool"
+chown -R "$WS_UID:0" "$home"
+
+profile() {  # the .bash_profile's body
+  printf '%s\n' "$1" >"$home/.bash_profile"
+}
+write_config() {  # extra user settings
+  workspace_config "$TMP/config.yaml" <<YAML
+sshd:
+  listen: ["127.0.0.1:$port"]
+  authorized_keys: ["$(cat "$TMP/client_key.pub")"]
+editor: {enabled: false}
+health: {listen: ""}
+shutdown: {grace: 5s}
+services:
+  - name: show
+    shell: 'echo "\$(hello-tool 2>&1)|\$LOGIN_ONLY" > $home/seen; exec sleep 1000'
+YAML
+  [ -z "$1" ] || sed -i "s|^user: {home: \(.*\)}$|user: {home: \1, $1}|" "$TMP/config.yaml"
+}
+key_login() {
+  ssh -F /dev/null -p "$port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o ConnectTimeout=5 -o LogLevel=ERROR -i "$TMP/client_key" gitlab-workspaces@127.0.0.1 "$@"
+}
+stop_ws() {
+  kill -TERM "$WS_PID"
+  wait_wsinit
+  expect_eq "$WS_STATUS" 0 "wsinit exit status"
+}
+
+# 1. The profile's variable and PATH reach a service and an SSH session; no config key needed.
+profile 'export LOGIN_ONLY=from-profile
+export PATH="$HOME/tools:$PATH"'
+write_config ""
+start_as_workspace_user --config "$TMP/config.yaml"
+wait_status '.state == "ready"' 30
+wait_until "[ -s $home/seen ]" 10
+expect_eq "$(cat "$home/seen")" "tool-ran|from-profile" "what the service saw"
+ok "a service runs the profile's tool by bare name and sees its variable"
+expect_eq "$(key_login 'hello-tool; echo "$LOGIN_ONLY"' | tr '\n' '|')" "tool-ran|from-profile|" "what the SSH session saw"
+ok "an SSH session runs the profile's tool by bare name and sees its variable"
+st=$(status_json | jq -c '.user.login_env')
+expect_eq "$(jq -r .state <<<"$st")" applied "login_env.state"
+expect_eq "$(jq -r '.added | index("LOGIN_ONLY") != null' <<<"$st")" true "LOGIN_ONLY among the names added"
+expect_eq "$(jq -r '.changed | index("PATH") != null' <<<"$st")" true "PATH among the names changed"
+expect_eq "$(jq -r .shell <<<"$st")" /bin/bash "login_env.shell"
+grep -q "from-profile" <<<"$(status_json)" && fail "a value reached the status document"
+ok "status names what was added and changed, never a value"
+
+# 2. SIGHUP reads the profile again: a service started after it, and a new SSH session, see the new value.
+profile 'export LOGIN_ONLY=second
+export PATH="$HOME/tools:$PATH"'
+added_before=$(grep -c "login environment: added" "$TMP/err")
+kill -HUP "$WS_PID"
+wait_until "[ \$(grep -c 'login environment: added' $TMP/err) -gt $added_before ]" 15
+rm -f "$home/seen"
+"$WSINIT" restart show >/dev/null
+wait_until "[ -s $home/seen ]" 10
+expect_eq "$(cat "$home/seen")" "tool-ran|second" "what the service started after SIGHUP saw"
+ok "after SIGHUP, a service started from then on sees the profile's new value"
+wait_status '[.services[] | select(.name == "sshd")][0] | .state == "ready"' 15
+wait_until "[ \"\$(key_login 'echo \$LOGIN_ONLY' 2>/dev/null)\" = second ]" 15
+ok "after SIGHUP, sshd was restarted with the new SetEnv and a new session sees the new value"
+stop_ws
+
+# 3. A profile that hangs: wsinit starts after the (short) timeout, says so, and the hang is gone.
+profile 'sleep 1001'
+rm -f "$home/seen"
+write_config "login_env_timeout: 1s"
+start_as_workspace_user --config "$TMP/config.yaml"
+sleeper=""
+find_sleeper() {
+  local pid
+  for pid in $(tree_of "$WS_PID"); do
+    [ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" = "sleep 1001 " ] && { sleeper=$pid; return 0; }
+  done
+  return 1
+}
+wait_until find_sleeper 10
+wait_status '.state == "ready"' 30
+expect_eq "$(status_json | jq -r .user.login_env.state)" timeout "login_env.state"
+status_json | jq -e '.warnings | any(contains("did not finish within 1s"))' >/dev/null || fail "no warning in status.warnings"
+grep -q "did not finish within 1s; its process group was killed" "$TMP/err" || fail "no warning in the log"
+wait_until "! kill -0 $sleeper 2>/dev/null" 5
+ok "a hanging profile: wsinit started after 1s with the warning, and the profile's sleep (pid $sleeper) is gone"
+wait_until "[ -s $home/seen ]" 10
+expect_eq "$(cut -d'|' -f2 <"$home/seen")" "" "LOGIN_ONLY as the service saw it"
+ok "the service started with the environment as it was (no profile variable)"
+stop_ws
+
+# 4. A busybox-only root (ash, no /etc/profile): the probe finds nothing, says so once, carries on.
+root="$TMP/root"
+mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc"
+cp /bin/busybox "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+cp "$WSINIT" "$root/wsinit"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\n' >"$root/etc/group"
+cat >"$root/etc/wsinit.yaml" <<'YAML'
+version: 1
+profile: plain
+user: {login_env: true}
+paths: {logs: /tmp/logs, runtime: /tmp/run, data: /tmp/data}
+services:
+  - name: web
+    command: [/bin/busybox, sleep, "1000"]
+    required: true
+YAML
+unshare --mount --net --pid --fork --kill-child sh -ec "
+  mount -t proc proc $root/proc
+  exec env WSINIT_SOCKET=/tmp/run/wsinit.sock chroot $root /wsinit --config /etc/wsinit.yaml" >"$TMP/out" 2>"$TMP/err" &
+adopt_namespace $!
+export WSINIT_SOCKET="$root/tmp/run/wsinit.sock"
+wait_status '.state == "ready"' 15
+expect_eq "$(status_json | jq -r .user.login_env.state)" unchanged "login_env.state in the busybox root"
+expect_eq "$(status_json | jq -r .user.login_env.shell)" /bin/sh "login_env.shell in the busybox root"
+kill -HUP "$WS_PID"
+wait_until "grep -q 'SIGHUP: reading the login environment' '$TMP/err'" 5
+sleep 0.5
+expect_eq "$(grep -c "login profile sets nothing new" "$TMP/err")" 1 "times the empty profile is said"
+ok "busybox-only root: no login profile, said once (also after SIGHUP), the service runs"
+kill -TERM "$WS_PID"
+wait_wsinit
+expect_eq "$WS_STATUS" 0 "exit status"
