@@ -74,8 +74,12 @@ bool Init::probe_login_env(const std::string& why, std::function<void()> then) {
 void Init::on_login_env(LoginProbe::Result result, const std::vector<std::string>& base, Clock::time_point started,
                         const std::function<void()>& then) {
   login_env_.took_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  if (phase_ != Phase::running) {  // its group was killed by the shutdown: nothing to say
+    login_env_.state = "failed";
+    spdlog::debug("login environment: the login shell was stopped by the shutdown");
+    return;
+  }
   bool changed = take_login_env(result, base);
-  if (phase_ != Phase::running) return;
   on_services_changed();  // the status document shows it
   if (changed) supervisor_->set_environment(session_environment());
   then();

@@ -105,6 +105,25 @@ expect_eq "$(cut -d'|' -f2 <"$home/seen")" "" "LOGIN_ONLY as the service saw it"
 ok "the service started with the environment as it was (no profile variable)"
 stop_ws
 
+# 3b. While the profile hangs, wsinit answers and no service starts; SIGTERM ends the probe's
+# group and wsinit at once, not at the timeout.
+rm -f "$home/seen"
+write_config "login_env_timeout: 60s"
+start_as_workspace_user --config "$TMP/config.yaml"
+wait_until find_sleeper 10
+wait_status '.user.login_env.state == "probing"' 5
+expect_eq "$(status_json | jq -r '[.services[] | select(.pid != null and .pid > 0)] | length')" 0 "services running while probing"
+[ ! -e "$home/seen" ] || fail "the service started before the login environment was read"
+ok "while the login shell runs, status answers (state probing) and no service has started"
+t0=$(date +%s%N)
+kill -TERM "$WS_PID"
+wait_wsinit
+took_ms=$((($(date +%s%N) - t0) / 1000000))
+expect_eq "$WS_STATUS" 1 "wsinit exit status (sshd, required, never became ready)"
+[ "$took_ms" -lt 5000 ] || fail "SIGTERM during the probe took ${took_ms}ms"
+kill -0 "$sleeper" 2>/dev/null && fail "the profile's sleep (pid $sleeper) outlived wsinit"
+ok "SIGTERM during the probe: wsinit exited in ${took_ms}ms and the profile's sleep is gone"
+
 # 4. A busybox-only root (ash, no /etc/profile): the probe finds nothing, says so once, carries on.
 root="$TMP/root"
 mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc"
