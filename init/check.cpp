@@ -168,8 +168,12 @@ CheckProbe run_login_shell(const config::Config& config, const user_ids::Identit
   char self[PATH_MAX];
   ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
   int fds[2];
-  if (len <= 0 || pipe2(fds, O_CLOEXEC) < 0) {
-    p.why = std::string("cannot set it up: ") + strerror(errno);
+  if (len <= 0) {
+    p.why = std::string("cannot find wsinit's own binary (/proc/self/exe): ") + strerror(errno);
+    return p;
+  }
+  if (pipe2(fds, O_CLOEXEC) < 0) {
+    p.why = std::string("cannot make a pipe: ") + strerror(errno);
     return p;
   }
   supervisor::SpawnRequest request;

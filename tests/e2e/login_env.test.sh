@@ -63,6 +63,12 @@ expect_eq "$(jq -r '.changed | index("PATH") != null' <<<"$st")" true "PATH amon
 expect_eq "$(jq -r .shell <<<"$st")" /bin/bash "login_env.shell"
 grep -q "from-profile" <<<"$(status_json)" && fail "a value reached the status document"
 ok "status names what was added and changed, never a value"
+plan=$(nsenter -t "$WS_PID" -m -p setpriv --reuid=$WS_UID --regid=0 --clear-groups "$WSINIT" check --config "$TMP/config.yaml" || true)
+expect_contains "$plan" "login environment (/bin/bash -l, " "wsinit check"
+expect_contains "$(grep '^login environment' <<<"$plan")" "adds LOGIN_ONLY; changes" "wsinit check"
+expect_contains "$(grep '^login environment' <<<"$plan")" "PATH" "wsinit check"
+grep -q "from-profile" <<<"$plan" && fail "wsinit check printed a value"
+ok "wsinit check runs the login shell and lists the names it adds and changes, never a value"
 
 # 2. SIGHUP reads the profile again: a service started after it, and a new SSH session, see the new value.
 profile 'export LOGIN_ONLY=second
