@@ -174,7 +174,7 @@ void Init::handle_signal(const signalfd_siginfo& info) {
 // restarts when its SetEnv changed.
 void Init::reload() {
   if (login_probe_ && login_probe_->running()) {
-    spdlog::info("SIGHUP: the login environment is still being read; the reload follows it");
+    spdlog::info("SIGHUP: the login environment is still being read; send SIGHUP again once it is");
     return;
   }
   auto before = login_overrides_;
