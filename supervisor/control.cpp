@@ -43,6 +43,17 @@ bool socket_is_live(const std::string& path) {
 
 }  // namespace
 
+// What a ControlStream reaches of the server's connection.
+struct ControlServerConnections {
+  static void attach(ControlStream& stream, void* connection) { stream.connection_ = connection; }
+  static void detach(ControlStream& stream) { stream.connection_ = nullptr; }
+  static void* of(const ControlStream& stream) { return stream.connection_; }
+  static bool finishing(const ControlStream& stream) { return stream.finishing_; }
+  static void begin_finish(ControlStream& stream) { stream.finishing_ = true; }
+  static void count(ControlStream& stream, size_t added, size_t taken) { stream.queued_ = stream.queued_ + added - taken; }
+  static bool write(ControlStream& stream, std::string data);
+};
+
 struct ControlServer::Impl {
   struct Connection {
     Impl* server;  // null once the server is gone
@@ -55,10 +66,12 @@ struct ControlServer::Impl {
     bool reply_sent = false;
     bool peer_done = false;  // we read all we will read
     bool closed = false;
+    std::shared_ptr<ControlStream> stream;  // a held request's
   };
 
   uv_loop_t* loop;
   Handler handler;
+  HeldHandler held;
   uv_pipe_t* listener = nullptr;
   std::string path;
   std::list<Connection*> connections;  // open ones, oldest first
@@ -111,6 +124,10 @@ struct ControlServer::Impl {
 
   static void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
     auto* c = static_cast<Connection*>(stream->data);
+    if (c->stream) {  // held: read on only to see the client go; what it sends is ignored
+      if (n < 0) close_connection(c);
+      return;
+    }
     if (c->answered) {
       // Reading on after an early error reply, so closing does not reset the client's side
       // before it has read the reply.
@@ -131,6 +148,7 @@ struct ControlServer::Impl {
   }
 
   static void dispatch(Connection* c, const ControlRequest& request) {
+    if (request.held() && c->server->held) return hold(c, request);
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
     c->peer_done = true;
     c->timeout->stop();
@@ -138,6 +156,25 @@ struct ControlServer::Impl {
     c->busy = request.kind != ControlRequest::Kind::invalid;
     if (request.kind == ControlRequest::Kind::invalid) return send_reply(c, false, request.error);
     c->server->handler(request, [c](bool ok, const std::string& text) { send_reply(c, ok, text); });
+  }
+
+  size_t held_count() const {
+    return static_cast<size_t>(std::count_if(connections.begin(), connections.end(), [](Connection* c) { return c->stream != nullptr; }));
+  }
+
+  // A wait or a follow: the connection stays open, and read, so a client that goes away is seen.
+  static void hold(Connection* c, const ControlRequest& request) {
+    c->timeout->stop();
+    c->answered = c->busy = true;
+    if (c->server->held_count() >= kMaxHeldConnections) {
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
+      c->peer_done = true;
+      return send_reply(c, false, std::to_string(kMaxHeldConnections) +
+                                      " waits and follows are open, the most there may be; end one and try again");
+    }
+    c->stream = std::make_shared<ControlStream>();
+    ControlServerConnections::attach(*c->stream, c);
+    c->server->held(request, c->stream);
   }
 
   static void answer(Connection* c, bool ok, const std::string& text) {
@@ -165,20 +202,60 @@ struct ControlServer::Impl {
     c->closed = true;
     if (c->server && c->place != c->server->connections.end()) c->server->connections.erase(c->place);
     c->timeout.reset();
+    if (c->stream) {
+      ControlServerConnections::detach(*c->stream);
+      if (!ControlServerConnections::finishing(*c->stream) && c->stream->on_gone) {
+        auto gone = std::move(c->stream->on_gone);
+        gone();
+      }
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), [](uv_handle_t* h) { delete static_cast<Connection*>(h->data); });
   }
 };
 
-ControlServer::ControlServer(uv_loop_t* loop, Handler handler) : impl_(std::make_unique<Impl>()) {
+bool ControlServerConnections::write(ControlStream& stream, std::string data) {
+  auto* c = static_cast<ControlServer::Impl::Connection*>(stream.connection_);
+  size_t size = data.size();
+  count(stream, size, 0);
+  int err = write_owned(reinterpret_cast<uv_stream_t*>(&c->pipe), std::move(data), [c, size](int status) {
+    ControlStream& s = *c->stream;
+    count(s, 0, size);
+    if (c->closed) return;
+    if (status < 0 || (s.finishing_ && s.queued_ == 0)) return ControlServer::Impl::close_connection(c);
+    if (s.queued_ == 0 && s.on_drained) s.on_drained();
+  });
+  if (err != 0) {
+    count(stream, 0, size);
+    spdlog::debug("control socket: cannot send to a held connection: {}", uv_strerror(err));
+    return false;  // the client's end is broken: its read side ends the connection
+  }
+  return true;
+}
+
+bool ControlStream::send(std::string data, bool bounded) {
+  // An empty queue takes any one piece (a batch of lines may be larger than the bound).
+  if (!open() || (bounded && queued_ > 0 && queued_ + data.size() > kMaxStreamQueue)) return false;
+  return ControlServerConnections::write(*this, std::move(data));
+}
+
+void ControlStream::finish(std::string data) {
+  if (!open()) return;
+  finishing_ = true;
+  if (data.empty() || !ControlServerConnections::write(*this, std::move(data)))
+    ControlServer::Impl::close_connection(static_cast<ControlServer::Impl::Connection*>(connection_));
+}
+
+ControlServer::ControlServer(uv_loop_t* loop, Handler handler, HeldHandler held) : impl_(std::make_unique<Impl>()) {
   impl_->loop = loop;
   impl_->handler = std::move(handler);
+  impl_->held = std::move(held);
 }
 
 ControlServer::~ControlServer() {
   // Idle connections close now; one the handler is answering is closed once its reply is out.
   while (!impl_->connections.empty()) {
     Impl::Connection* c = impl_->connections.front();
-    if (c->busy) {
+    if (c->busy && !c->stream) {
       impl_->connections.pop_front();
       c->server = nullptr;
     } else {
@@ -234,26 +311,32 @@ std::string control_socket_path(const config::Environment& env, const config::Co
   return config.paths.runtime + "/wsinit.sock";
 }
 
-int control_request(const std::string& socket_path, const std::string& request) {
+int control_connect(const std::string& socket_path, const std::string& request, int timeout_s) {
   auto address = unix_address(socket_path);
   if (!address) {
     fprintf(stderr, "wsinit: %s\n", address.error().message.c_str());
-    return 3;
+    return -1;
   }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&*address), sizeof *address) < 0) {
     fprintf(stderr, "wsinit: no running wsinit answers on %s: %s\n", socket_path.c_str(), strerror(errno));
     if (fd >= 0) close(fd);
-    return 3;
+    return -1;
   }
-  timeval timeout{60, 0};  // a restart waits for the service's stop_timeout
+  timeval timeout{timeout_s, 0};  // {0, 0}: no end
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::string line = request + "\n";
   if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
     fprintf(stderr, "wsinit: cannot send to %s: %s\n", socket_path.c_str(), strerror(errno));
     close(fd);
-    return 3;
+    return -1;
   }
+  return fd;
+}
+
+int control_request(const std::string& socket_path, const std::string& request, int timeout_s) {
+  int fd = control_connect(socket_path, request, timeout_s);  // a restart waits for the service's stop_timeout
+  if (fd < 0) return 3;
   std::string reply;
   char buf[4096];
   ssize_t n;
@@ -267,7 +350,7 @@ int control_request(const std::string& socket_path, const std::string& request) 
   }
   bool ok = reply.compare(0, newline, "ok") == 0;
   std::string body = reply.substr(newline + 1);
-  fputs(body.c_str(), ok ? stdout : stderr);
+  fwrite(body.data(), 1, body.size(), ok ? stdout : stderr);
   return ok ? 0 : 1;
 }
 

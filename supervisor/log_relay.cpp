@@ -204,6 +204,69 @@ bool LogFile::append(std::string_view data) {
   return true;
 }
 
+// --- Reading a log's end ---
+
+namespace {
+
+enum class ReadBack { more, enough };
+
+// Puts the end of `file` in front of `text`, 64 KiB at a time, until `text` holds more than
+// `lines` line ends or `max_bytes` bytes (enough), or the file's start is reached (more).
+ReadBack read_back(const std::string& file, std::string& text, size_t lines, size_t max_bytes) {
+  int fd = open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return ReadBack::more;  // rotated away, or never written: older files may still be there
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return ReadBack::more;
+  }
+  size_t ends = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+  off_t pos = st.st_size;
+  std::string chunk;
+  while (pos > 0) {
+    if (text.size() >= max_bytes || ends > lines) break;
+    size_t want = std::min<size_t>({64 << 10, static_cast<size_t>(pos), max_bytes - text.size()});
+    chunk.resize(want);
+    ssize_t n = pread(fd, chunk.data(), want, pos - static_cast<off_t>(want));
+    if (n != static_cast<ssize_t>(want)) break;  // cut short (the file shrank): what came is enough
+    pos -= static_cast<off_t>(want);
+    ends += static_cast<size_t>(std::count(chunk.begin(), chunk.end(), '\n'));
+    text.insert(0, chunk);
+  }
+  close(fd);
+  return pos > 0 || text.size() >= max_bytes || ends > lines ? ReadBack::enough : ReadBack::more;
+}
+
+}  // namespace
+
+std::string last_lines_of(std::string_view text, size_t lines, bool whole) {
+  if (lines == 0) return "";
+  size_t end = text.size();
+  if (end > 0 && text[end - 1] == '\n') --end;  // the last line's own end
+  size_t counted = 0;
+  while (end > 0) {
+    size_t newline = text.rfind('\n', end - 1);
+    if (newline == std::string_view::npos) break;
+    if (++counted == lines) return std::string(text.substr(newline + 1));
+    end = newline;
+  }
+  if (whole) return std::string(text);
+  size_t first = text.find('\n');  // the first line may be cut: left out
+  return first == std::string_view::npos ? "" : std::string(text.substr(first + 1));
+}
+
+std::string last_lines(const std::string& path, int max_files, size_t lines, size_t max_bytes) {
+  std::string text;
+  bool whole = true;
+  for (int i = 0; lines > 0 && i < std::max(max_files, 1); ++i) {
+    if (read_back(i == 0 ? path : path + "." + std::to_string(i), text, lines, max_bytes) == ReadBack::enough) {
+      whole = false;
+      break;
+    }
+  }
+  return last_lines_of(text, lines, whole);
+}
+
 // --- LogRelay ---
 
 namespace {
@@ -323,10 +386,10 @@ void LogRelay::emit(std::string_view line) {
     json::append_string(record, line);
     record += "}\n";
     out_batch_.append(record);
-    if (file_) file_batch_.append(record);
+    if (file_ || tap_) file_batch_.append(record);
   } else {
     out_batch_.append_line(prefix_, line);
-    if (file_) file_batch_.append_line(stamp_, line);
+    if (file_ || tap_) file_batch_.append_line(stamp_, line);
   }
   // A read of short lines grows many times over with prefixes and stamps (256 KiB of empty
   // lines were 60 MB of JSON records): the batches go on their way once they hold kMaxBatch.
@@ -353,6 +416,7 @@ void LogRelay::flush_batches() {
       if (file_failures_ == 0) spdlog::warn("{}: cannot write {}: {}", name_, file_->path(), strerror(errno));
       file_failures_ += lines;
     }
+    if (tap_) tap_(file_batch_.view());  // after the file: what was read from it is not sent again
     file_batch_.clear();
   }
 }

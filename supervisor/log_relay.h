@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -106,6 +107,9 @@ class LogRelay {
   void drain();
   std::uint64_t dropped_lines() const { return dropped_; }
   std::uint64_t file_failures() const { return file_failures_; }  // lines the log file missed
+  // Gets every batch of lines as the log file gets them (its format: stamped text or JSON
+  // records), written to the file first. Called from the loop; must not touch the relay.
+  void set_tap(std::function<void(std::string_view lines)> tap) { tap_ = std::move(tap); }
 
   static constexpr size_t kMaxLine = 64 * 1024;  // longer lines are split, never dropped
   static constexpr size_t kMaxBatch = 256 << 10;  // bytes of lines held before they are written on (a quarter of stdout's 1 MiB)
@@ -123,6 +127,7 @@ class LogRelay {
   std::string name_;
   OutputSink& out_;
   std::unique_ptr<LogFile> file_;
+  std::function<void(std::string_view)> tap_;
   LineFormat format_;
   uv_pipe_t* pipe_ = nullptr;
   int write_fd_ = -1;
@@ -133,6 +138,15 @@ class LogRelay {
   std::uint64_t dropped_ = 0, dropped_unreported_ = 0, file_failures_ = 0;
   size_t batch_lines_ = 0;
 };
+
+// The last `lines` lines of the log file at `path` and, when it has fewer, of the rotated ones
+// before it (path.1, path.2, ... up to path.<max_files - 1>), oldest first. Read backwards, at
+// most `max_bytes` of them (past that, the lines that fit whole); a file that is a link, or not a
+// regular file, is skipped.
+std::string last_lines(const std::string& path, int max_files, size_t lines, size_t max_bytes);
+// The last `lines` lines of `text`, the end of a stream; `whole`: text is the whole stream (else
+// its first line may be cut, and is left out when more lines are asked than the rest holds).
+std::string last_lines_of(std::string_view text, size_t lines, bool whole);
 
 // "2026-11-29T01:02:03.456Z": now (utc_timestamp_of, for any time, is in supervisor.h).
 std::string utc_timestamp();

@@ -536,12 +536,20 @@ std::vector<std::string> Service::environment() const {
   return merged(ctx_.env, spec_.env);
 }
 
+std::string Service::log_path() const {
+  if (ctx_.logs_dir.empty()) return "";
+  return ctx_.logs_dir + "/" + (spec_.log_name.empty() ? spec_.name : spec_.log_name) + ".log";
+}
+
 LogRelay* Service::relay() {
   if (role_ == Role::main) return nullptr;  // CMD keeps the terminal's stdio, as under tini
   if (!relay_) {
     std::unique_ptr<LogFile> file;
-    if (!ctx_.logs_dir.empty()) file = std::make_unique<LogFile>(ctx_.logs_dir + "/" + (spec_.log_name.empty() ? spec_.name : spec_.log_name) + ".log", ctx_.log_max_size, ctx_.log_max_files);
+    if (!ctx_.logs_dir.empty()) file = std::make_unique<LogFile>(log_path(), ctx_.log_max_size, ctx_.log_max_files);
     relay_ = std::make_unique<LogRelay>(ctx_.loop, spec_.name, *ctx_.out, std::move(file), ctx_.format);
+    relay_->set_tap([this](std::string_view lines) {
+      if (ctx_.lines) ctx_.lines(spec_.name, lines);
+    });
   }
   return relay_->ok() ? relay_.get() : nullptr;
 }

@@ -34,6 +34,7 @@ struct Context {
   std::function<void(int)> main_exited;      // tini mode's CMD is gone, with its exit status
   std::function<void()> last_process_gone;   // a service at rest lost its last process (a probe's)
   std::function<std::optional<std::string>()> oom_killed;  // Supervisor::Hooks::oom_killed
+  std::function<void(const std::string& service, std::string_view lines)> lines;  // its log file's lines, for followers
   std::mt19937_64 random{std::random_device{}()};
   std::uint64_t impossible_events = 0;       // events the table calls impossible (a bug; logged)
   std::string once_dir;                      // where `once: true` steps leave their markers (once.h)
@@ -80,6 +81,9 @@ class Supervisor::Service {
   std::uint64_t dropped_lines() const { return relay_ ? relay_->dropped_lines() : 0; }
   std::uint64_t log_file_dropped_lines() const { return relay_ ? relay_->file_failures() : 0; }
   ServiceStatus status() const;
+  // Its log file (empty when there are none), and whether its output is relayed at all (CMD's is not).
+  std::string log_path() const;
+  bool logged() const { return role_ != Role::main; }
 
   void on_event(Event event);
   // Event::stop; `on_down` runs once the service has no process (at once when it has none).

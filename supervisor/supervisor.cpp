@@ -69,6 +69,41 @@ struct Supervisor::Impl {
   bool evaluating = false, evaluate_again = false;
   std::map<std::string, bool, std::less<>> conditions;  // the conditions told so far: whether each holds
   std::map<std::string, std::uint64_t, std::less<>> stops;  // `wsinit stop` requests so far, per service
+  struct Follower {
+    std::string service;
+    LineSink sink;
+  };
+  std::map<std::uint64_t, Follower> followers;  // `wsinit logs -f`, by id
+  std::uint64_t next_follower = 1;
+
+  // Hands a batch of a service's lines to its followers. A sink may end a follow (its client
+  // went away): the ids are taken first, and each looked up again.
+  void tell_followers(const std::string& service, std::string_view lines) {
+    std::vector<std::uint64_t> ids;
+    for (const auto& [id, f] : followers) {
+      if (f.service == service) ids.push_back(id);
+    }
+    for (std::uint64_t id : ids) {
+      auto it = followers.find(id);
+      if (it != followers.end()) it->second.sink(lines);
+    }
+  }
+
+  // The service whose log may be read: one of ours whose output is relayed.
+  Result<const Service*> logged(const std::string& name) {
+    const Service* s = find(name);
+    if (!s) return fail("no service '" + name + "'" + names_for_error());
+    if (!s->logged()) return fail(name + " writes to wsinit's own stdout and stderr, not a log file");
+    return s;
+  }
+
+  std::string names_for_error() const {
+    std::string names;
+    for (const auto& s : services) {
+      if (s->logged()) names += (names.empty() ? "" : ", ") + s->name();
+    }
+    return names.empty() ? " (there are none)" : " (services: " + names + ")";
+  }
 
   void apply_settings(const config::Config& cfg, bool any_relayed) {
     ctx.format = cfg.log.format == config::LogFormat::json ? LineFormat::json : LineFormat::text;
@@ -257,6 +292,7 @@ Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vecto
   impl_->ctx.oom_killed = [this]() -> std::optional<std::string> {
     return impl_->hooks.oom_killed ? impl_->hooks.oom_killed() : std::nullopt;
   };
+  impl_->ctx.lines = [this](const std::string& service, std::string_view lines) { impl_->tell_followers(service, lines); };
   impl_->ctx.main_exited = [this](int status) {
     if (impl_->hooks.on_main_exit) impl_->hooks.on_main_exit(status);
   };
@@ -383,6 +419,23 @@ void Supervisor::control(Action action, const std::string& name, Reply reply) {
     }
   }
 }
+
+Result<std::string> Supervisor::log_tail(const std::string& name, size_t lines) const {
+  auto service = impl_->logged(name);
+  if (!service) return service.error();
+  std::string path = (*service)->log_path();
+  if (path.empty()) return fail(name + " has no log file (the logs directory is not usable; see wsinit's log)");
+  return last_lines(path, impl_->ctx.log_max_files, lines, kMaxTailBytes);
+}
+
+Result<std::uint64_t> Supervisor::follow(const std::string& name, LineSink sink) {
+  if (auto service = impl_->logged(name); !service) return service.error();
+  std::uint64_t id = impl_->next_follower++;
+  impl_->followers.emplace(id, Impl::Follower{name, std::move(sink)});
+  return id;
+}
+
+void Supervisor::unfollow(std::uint64_t id) { impl_->followers.erase(id); }
 
 std::vector<ServiceStatus> Supervisor::status() const {
   std::vector<ServiceStatus> out;

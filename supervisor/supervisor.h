@@ -94,6 +94,17 @@ class Supervisor {
   using Reply = std::function<void(bool ok, const std::string& message)>;
   void control(Action action, const std::string& name, Reply reply);
 
+  // `wsinit logs`: the last `lines` lines of the service's log file and its rotated ones (at
+  // most kMaxTailBytes of them), or why there are none to read (no such service, no log file).
+  Result<std::string> log_tail(const std::string& name, size_t lines) const;
+  // From now on, every batch of the service's lines as its log file gets them (its format),
+  // across restarts and reloads, until unfollow(id). `sink` must not call back into the
+  // supervisor. Fails as log_tail.
+  using LineSink = std::function<void(std::string_view lines)>;
+  Result<std::uint64_t> follow(const std::string& name, LineSink sink);
+  void unfollow(std::uint64_t id);
+  static constexpr size_t kMaxTailBytes = 2 << 20;
+
   std::vector<ServiceStatus> status() const;
   Overall overall() const;
   std::vector<std::string> not_ready() const;  // required services not ready, for /readyz
@@ -114,25 +125,79 @@ std::string utc_timestamp_of(std::int64_t unix_ms);
 // document (health::status_json).
 std::string status_table(const std::vector<ServiceStatus>& services);
 
-// One request of the control protocol: a line "status", "status --json", or
-// "start|stop|restart NAME", ended by "\n" (or the end of the stream).
+// One request of the control protocol: a line "status", "status --json",
+// "start|stop|restart NAME", "logs NAME LINES [follow]", "wait ready TIMEOUT_MS",
+// "wait service NAME TIMEOUT_MS" or "wait port PORT TIMEOUT_MS", ended by "\n" (or the end of
+// the stream). Numbers are decimal digits, no sign and no leading zero, within the bounds below.
 struct ControlRequest {
-  enum class Kind { incomplete, invalid, status, status_json, start, stop, restart };
+  enum class Kind { incomplete, invalid, status, status_json, start, stop, restart, logs, wait_ready, wait_service, wait_port };
   Kind kind = Kind::incomplete;
-  std::string service;  // start | stop | restart: the service named
+  std::string service;  // start | stop | restart | logs | wait_service: the service named
   std::string error;    // invalid: why, safe to send back (no control bytes)
+  std::uint32_t lines = 0;       // logs: how many of the last lines (0..kMaxLogLines)
+  bool follow = false;           // logs: then the lines as they come, until either side ends
+  std::uint16_t port = 0;        // wait_port: 1..65535
+  std::int64_t timeout_ms = 0;   // wait_*: 0 waits without end; at most kMaxWaitTimeoutMs
+  // Held open: answered later (wait) or streamed to (logs ... follow); see ControlStream.
+  bool held() const { return follow || kind == Kind::wait_ready || kind == Kind::wait_service || kind == Kind::wait_port; }
 };
+inline constexpr std::uint32_t kMaxLogLines = 100'000;
+inline constexpr std::int64_t kMaxWaitTimeoutMs = 7LL * 24 * 3600 * 1000;  // a week
 inline constexpr size_t kMaxControlRequest = 4096;     // bytes of the request line
 inline constexpr size_t kMaxControlConnections = 32;  // open at once; see ControlServer
 // Reads the request at the front of what has arrived; `at_end`: nothing more will come.
 ControlRequest parse_control_request(std::string_view received, bool at_end);
 
-// The control socket: `wsinit status|start|stop|restart` talk to the running instance here.
+// A follow's reply after its "ok\n": frames "data LEN\n" and LEN bytes of whole lines (as the
+// log file has them), "note TEXT\n" (wsinit's word in the stream: lines dropped) and
+// "end TEXT\n" (the last: why the follow ended).
+struct LogFrame {
+  enum class Kind { incomplete, data, note, end, bad } kind = Kind::incomplete;
+  std::string text;
+  size_t size = 0;  // bytes of the buffer it took
+};
+inline constexpr size_t kMaxFrameData = 4 << 20;
+std::string data_frame(std::string_view lines);
+// The frame at the front of `received`.
+LogFrame next_log_frame(std::string_view received);
+
+// A request held open (ControlRequest::held: a wait, a follow): its handler answers it later,
+// or streams to it, while the connection counts against kMaxControlConnections. What is queued
+// for the client and not yet taken is bounded: send() refuses what does not fit, so a client
+// that does not read never holds wsinit up.
+class ControlStream {
+ public:
+  bool open() const { return connection_ != nullptr && !finishing_; }
+  size_t queued() const { return queued_; }
+  // Queues `data` for the client; false when the connection is gone, or when the queue is not
+  // empty and `data` does not fit in kMaxStreamQueue with it (dropped).
+  // `bounded` false: queued whatever is queued already (a follow's first lines, sent once).
+  bool send(std::string data, bool bounded = true);
+  // Queues the last `data` (past the bound if need be) and closes once it is out.
+  void finish(std::string data);
+  // Run once when the client went away, or the server closed the connection, before finish().
+  std::function<void()> on_gone;
+  // Run when everything queued has been taken: a client that fell behind has caught up.
+  std::function<void()> on_drained;
+
+ private:
+  friend struct ControlServerConnections;
+  void* connection_ = nullptr;  // the server's, while open
+  bool finishing_ = false;
+  size_t queued_ = 0;
+};
+inline constexpr size_t kMaxStreamQueue = 256 << 10;  // bytes per held connection
+// Held connections at most: the rest of kMaxControlConnections stays for status and control.
+inline constexpr size_t kMaxHeldConnections = 24;
+
+// The control socket: `wsinit status|start|stop|restart|logs|wait` talk to the running instance here.
 class ControlServer {
  public:
   // Gets one parsed request (never incomplete or invalid); answers through `reply` (at once or later).
   using Handler = std::function<void(const ControlRequest& request, Supervisor::Reply reply)>;
-  ControlServer(uv_loop_t* loop, Handler handler);
+  // Gets a held request (ControlRequest::held), with the stream to answer it on.
+  using HeldHandler = std::function<void(const ControlRequest& request, std::shared_ptr<ControlStream> stream)>;
+  ControlServer(uv_loop_t* loop, Handler handler, HeldHandler held = nullptr);
   ~ControlServer();
   // Binds `path` (0600) in its directory (created 0700 when missing).
   Status listen(const std::string& path);
@@ -146,7 +211,9 @@ class ControlServer {
 // Where the socket is: $WSINIT_SOCKET, else <runtime>/wsinit.sock.
 std::string control_socket_path(const config::Environment& env, const config::Config& config);
 // Client side: sends one request line, prints the reply; returns the exit status (0 ok,
-// 1 refused, 3 no running instance).
-int control_request(const std::string& socket_path, const std::string& request);
+// 1 refused, 3 no running instance). `timeout_s`: how long the reply may take (0: no end).
+int control_request(const std::string& socket_path, const std::string& request, int timeout_s = 60);
+// Client side: connects and sends one request line; the socket, or -1 (said) with no instance.
+int control_connect(const std::string& socket_path, const std::string& request, int timeout_s);
 
 }  // namespace wsinit::supervisor

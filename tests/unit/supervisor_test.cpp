@@ -594,11 +594,104 @@ TEST(ControlRequest, ParsesTheProtocolAndRefusesTheRest) {
   EXPECT_EQ(r.error, "'../etc' is not a service name");
   r = parse_control_request("reboot \x01\xff\n", false);
   EXPECT_EQ(r.kind, Kind::invalid);
-  EXPECT_EQ(r.error, "unknown request 'reboot ??' (expected: status, status --json, start|stop|restart NAME)");
+  EXPECT_EQ(r.error, "unknown request 'reboot ??' (expected: status, status --json, start|stop|restart NAME, logs NAME "
+                     "LINES [follow], wait ready TIMEOUT_MS, wait service NAME TIMEOUT_MS, wait port PORT TIMEOUT_MS)");
   r = parse_control_request(std::string(kMaxControlRequest + 1, 'x'), false);
   EXPECT_EQ(r.kind, Kind::invalid);
   EXPECT_EQ(r.error, "request longer than 4096 bytes");
   EXPECT_EQ(parse_control_request("start\n", false).error, "'' is not a service name");
+}
+
+TEST(ControlRequest, LogsAndWaitWithBoundedNumbers) {
+  using Kind = ControlRequest::Kind;
+  auto r = parse_control_request("logs web 3\n", false);
+  EXPECT_EQ(r.kind, Kind::logs);
+  EXPECT_EQ(r.service, "web");
+  EXPECT_EQ(r.lines, 3u);
+  EXPECT_FALSE(r.follow);
+  EXPECT_FALSE(r.held());
+  r = parse_control_request("logs web 0 follow\n", false);
+  EXPECT_TRUE(r.follow);
+  EXPECT_TRUE(r.held());
+  EXPECT_EQ(parse_control_request("logs web 100000\n", false).lines, 100000u);
+  for (const char* bad : {"logs web 100001\n", "logs web -1\n", "logs web 03\n", "logs web +3\n", "logs web\n",
+                          "logs web 3 follow x\n", "logs web 3 tail\n", "logs ../x 3\n", "logs web  3\n",
+                          "logs web 99999999999999999999\n"})
+    EXPECT_EQ(parse_control_request(bad, false).kind, Kind::invalid) << bad;
+  EXPECT_EQ(parse_control_request("logs web 100001\n", false).error, "logs: '100001' is not a number of lines (0 to 100000)");
+
+  r = parse_control_request("wait ready 0\n", false);
+  EXPECT_EQ(r.kind, Kind::wait_ready);
+  EXPECT_EQ(r.timeout_ms, 0);
+  EXPECT_TRUE(r.held());
+  r = parse_control_request("wait service web 1500\n", false);
+  EXPECT_EQ(r.kind, Kind::wait_service);
+  EXPECT_EQ(r.service, "web");
+  EXPECT_EQ(r.timeout_ms, 1500);
+  r = parse_control_request("wait port 65535 604800000\n", false);
+  EXPECT_EQ(r.kind, Kind::wait_port);
+  EXPECT_EQ(r.port, 65535);
+  for (const char* bad : {"wait port 0 10\n", "wait port 65536 10\n", "wait ready 604800001\n", "wait ready\n",
+                          "wait ready 1 2\n", "wait service 10\n", "wait service ../x 10\n", "wait port x 10\n",
+                          "wait soon 10\n", "wait\n"})
+    EXPECT_EQ(parse_control_request(bad, false).kind, Kind::invalid) << bad;
+  EXPECT_EQ(parse_control_request("wait port 0 10\n", false).error, "wait: '0' is not a port (1 to 65535)");
+}
+
+TEST(LogFrame, RoundTripsAndRefusesWhatIsNotAFrame) {
+  std::string stream = data_frame("a\nb\n") + "note [wsinit: 3 lines dropped]\n" + "end wsinit is shutting down\n";
+  auto f = next_log_frame(stream);
+  EXPECT_EQ(f.kind, LogFrame::Kind::data);
+  EXPECT_EQ(f.text, "a\nb\n");
+  stream.erase(0, f.size);
+  f = next_log_frame(stream);
+  EXPECT_EQ(f.kind, LogFrame::Kind::note);
+  EXPECT_EQ(f.text, "[wsinit: 3 lines dropped]");
+  stream.erase(0, f.size);
+  f = next_log_frame(stream);
+  EXPECT_EQ(f.kind, LogFrame::Kind::end);
+  EXPECT_EQ(f.text, "wsinit is shutting down");
+  EXPECT_EQ(next_log_frame("data 5\nab").kind, LogFrame::Kind::incomplete);
+  EXPECT_EQ(next_log_frame("data 99999999\n").kind, LogFrame::Kind::bad);
+  EXPECT_EQ(next_log_frame("what\n").kind, LogFrame::Kind::bad);
+}
+
+TEST(LogTail, LastLinesSpanRotatedFilesAndStayBounded) {
+  TempDir dir;
+  std::string path = dir.path + "/svc.log";
+  auto put = [](const std::string& file, const std::string& text) {
+    std::ofstream(file, std::ios::binary) << text;
+  };
+  put(path + ".2", "one\ntwo\n");
+  put(path + ".1", "three\nfour\n");
+  put(path, "five\n");
+  EXPECT_EQ(last_lines(path, 3, 1, 1 << 20), "five\n");
+  EXPECT_EQ(last_lines(path, 3, 3, 1 << 20), "three\nfour\nfive\n");
+  EXPECT_EQ(last_lines(path, 3, 100, 1 << 20), "one\ntwo\nthree\nfour\nfive\n");
+  EXPECT_EQ(last_lines(path, 2, 100, 1 << 20), "three\nfour\nfive\n");  // .2 is past max_files
+  EXPECT_EQ(last_lines(path, 3, 0, 1 << 20), "");
+  EXPECT_EQ(last_lines(path, 3, 100, 11), "four\nfive\n");  // 11 bytes: "\nfour\nfive\n", the cut line left out
+  unlink(path.c_str());  // rotated, the new file not yet written
+  EXPECT_EQ(last_lines(path, 3, 2, 1 << 20), "three\nfour\n");
+
+  // A long file is read from its end, not whole.
+  std::string big;
+  for (int i = 0; i < 200000; ++i) big += "line " + std::to_string(i) + "\n";
+  put(path, big);
+  EXPECT_EQ(last_lines(path, 3, 2, 1 << 20), "line 199998\nline 199999\n");
+  std::string tail = last_lines(path, 3, 100000, 64 << 10);
+  EXPECT_LE(tail.size(), 64u << 10);
+  EXPECT_TRUE(tail.ends_with("line 199999\n"));
+  EXPECT_TRUE(tail.starts_with("line "));
+
+  // A link in a log file's place is not followed.
+  put(dir.path + "/secret", "secret\n");
+  unlink(path.c_str());
+  ASSERT_EQ(symlink((dir.path + "/secret").c_str(), path.c_str()), 0);
+  EXPECT_EQ(last_lines(path, 1, 5, 1 << 20), "");
+
+  EXPECT_EQ(last_lines_of("a\nb", 1, true), "b");  // no newline at the end: the last line still counts
+  EXPECT_EQ(last_lines_of("\n\n", 1, true), "\n");
 }
 
 // The control socket's directory (and the other private ones): one wsinit makes is 0700; one
