@@ -17,8 +17,10 @@ namespace wsinit::init {
 void Init::open_control_socket() {
   std::string path = supervisor::control_socket_path(config::environment_of(envp_), config_);
   control_ = std::make_unique<supervisor::ControlServer>(
-      &loop_, [this](const supervisor::ControlRequest& request, supervisor::Supervisor::Reply reply) {
-        handle_control(request, reply);
+      &loop_,
+      [this](const supervisor::ControlRequest& request, supervisor::Supervisor::Reply reply) { handle_control(request, reply); },
+      [this](const supervisor::ControlRequest& request, std::shared_ptr<supervisor::ControlStream> stream) {
+        handle_held(request, std::move(stream));
       });
   if (auto listening = control_->listen(path); !listening) {
     spdlog::warn("control socket off: {}", listening.error().message);
@@ -40,6 +42,13 @@ void Init::handle_control(const supervisor::ControlRequest& request, supervisor:
     case Kind::start: return supervisor_->control(supervisor::Supervisor::Action::start, request.service, reply);
     case Kind::stop: return supervisor_->control(supervisor::Supervisor::Action::stop, request.service, reply);
     case Kind::restart: return supervisor_->control(supervisor::Supervisor::Action::restart, request.service, reply);
+    case Kind::logs: {  // without follow (a follow is held: held.cpp)
+      auto tail = supervisor_->log_tail(request.service, request.lines);
+      return tail ? reply(true, *tail) : reply(false, tail.error().message);
+    }
+    case Kind::wait_ready:
+    case Kind::wait_service:
+    case Kind::wait_port: return reply(false, "wait is answered on a held connection");
     case Kind::incomplete:
     case Kind::invalid: return reply(false, request.error);
   }
@@ -90,6 +99,7 @@ void Init::on_services_changed() {
     last_overall_ = now;
   }
   if (status_file_) status_file_->changed();
+  check_waits();
   if (health_server_) health_server_->notify_change();
   if (reporter_) reporter_->changed();
 }

@@ -1,15 +1,130 @@
 // The command line of DESIGN.md. Subcommands are only recognised as the first word, so any
 // program can still be run as CMD after "--".
+#include "config/config.h"
 #include "init/init.h"
 #include "workspace/login_env.h"
+#include "supervisor/supervisor.h"
 
 namespace wsinit::init {
 namespace {
 
-Command usage_error(std::string what) {
+Command usage_error(std::string what, std::string topic = "") {
   Command c;
   c.kind = Command::Kind::usage_error;
   c.error = std::move(what);
+  c.topic = std::move(topic);
+  return c;
+}
+
+Command help_on(std::string topic) {
+  Command c;
+  c.kind = Command::Kind::help;
+  c.topic = std::move(topic);
+  return c;
+}
+
+// A whole number in [lo, hi], digits only.
+std::optional<std::int64_t> whole_number(const std::string& text, std::int64_t lo, std::int64_t hi) {
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  std::int64_t value = std::stoll(text);
+  if (value < lo || value > hi) return std::nullopt;
+  return value;
+}
+
+// Takes OPTION's value at args[i]: "-n 5", "-n5", "--lines 5", "--lines=5"; nullopt when
+// args[i] is not that option, "" (with `missing` set) when the value is missing.
+std::optional<std::string> option_value(const std::vector<std::string>& args, size_t& i, const std::string& shorter,
+                                        const std::string& longer, bool& missing) {
+  const std::string& a = args[i];
+  if ((!shorter.empty() && a == shorter) || a == longer) {
+    if (i + 1 >= args.size()) {
+      missing = true;
+      return "";
+    }
+    return args[++i];
+  }
+  if (!shorter.empty() && a.size() > shorter.size() && a.starts_with(shorter) && shorter.size() == 2) return a.substr(2);
+  if (a.starts_with(longer + "=")) return a.substr(longer.size() + 1);
+  return std::nullopt;
+}
+
+// wsinit logs [-f] [-n N] NAME
+Command parse_logs(const std::vector<std::string>& args) {
+  Command c;
+  c.kind = Command::Kind::logs;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool missing = false;
+    if (a == "-h" || a == "--help") return help_on("logs");
+    if (a == "-f" || a == "--follow") {
+      c.follow = true;
+    } else if (auto n = option_value(args, i, "-n", "--lines", missing)) {
+      auto lines = whole_number(*n, 0, supervisor::kMaxLogLines);
+      if (missing || !lines)
+        return usage_error("logs: -n needs a number of lines from 0 to " + std::to_string(supervisor::kMaxLogLines) + ", not '" + *n + "'", "logs");
+      c.lines = static_cast<std::uint32_t>(*lines);
+    } else if (!a.empty() && a[0] == '-') {
+      return usage_error("logs: unknown option '" + a + "'", "logs");
+    } else if (!c.target.empty()) {
+      return usage_error("logs: takes one SERVICE, got '" + c.target + "' and '" + a + "'", "logs");
+    } else if (!config::valid_service_name(a)) {
+      return usage_error("logs: '" + a + "' is not a service name", "logs");
+    } else {
+      c.target = a;
+    }
+  }
+  if (c.target.empty()) return usage_error("logs: which SERVICE?", "logs");
+  return c;
+}
+
+// The target of a wait at args[i]: ready, port N, or a service's name.
+bool take_wait_target(const std::vector<std::string>& args, size_t& i, Command& c) {
+  const std::string& a = args[i];
+  if (!c.action.empty()) {
+    c = usage_error("wait: takes one of ready, SERVICE or port N; '" + a + "' is one too many", "wait");
+    return false;
+  }
+  if (a == "port") {
+    auto port = i + 1 < args.size() ? whole_number(args[i + 1], 1, 65535) : std::nullopt;
+    if (!port) {
+      c = usage_error("wait port: needs a port number from 1 to 65535", "wait");
+      return false;
+    }
+    ++i;
+    c.action = "port";
+    c.port = static_cast<std::uint16_t>(*port);
+  } else if (a == "ready") {
+    c.action = "ready";
+  } else if (config::valid_service_name(a)) {
+    c.action = "service";
+    c.target = a;
+  } else {
+    c = usage_error("wait: '" + a + "' is neither ready, port N nor a service name", "wait");
+    return false;
+  }
+  return true;
+}
+
+// wsinit wait ready | SERVICE | port N [--timeout D]
+Command parse_wait(const std::vector<std::string>& args) {
+  Command c;
+  c.kind = Command::Kind::wait;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool missing = false;
+    if (a == "-h" || a == "--help") return help_on("wait");
+    if (auto t = option_value(args, i, "", "--timeout", missing)) {
+      auto d = config::parse_duration(*t);
+      if (missing || !d || d->count() < 0 || d->count() > supervisor::kMaxWaitTimeoutMs)
+        return usage_error("wait: --timeout needs a duration like 30s, 2m or 0 (no end), at most 7 days, not '" + *t + "'", "wait");
+      c.timeout_ms = d->count();
+    } else if (!a.empty() && a[0] == '-') {
+      return usage_error("wait: unknown option '" + a + "'", "wait");
+    } else if (!take_wait_target(args, i, c)) {
+      return c;
+    }
+  }
+  if (c.action.empty()) return usage_error("wait: for what? ready, SERVICE or port N", "wait");
   return c;
 }
 
@@ -79,6 +194,8 @@ Command parse_command_line(const std::vector<std::string>& args) {
       return c;
     }
     if (first == "install") return parse_one_argument(args, Command::Kind::install, "DIR");
+    if (first == "logs") return parse_logs(args);
+    if (first == "wait") return parse_wait(args);
     if (first == "version" || first == "--version" || first == "-V") {
       if (args.size() != 1) return usage_error("version takes no arguments");
       Command c;
@@ -109,12 +226,37 @@ Command parse_command_line(const std::vector<std::string>& args) {
   return c;
 }
 
-std::string usage_text() {
+std::string usage_text(const std::string& topic) {
+  if (topic == "logs")
+    return R"(Usage: wsinit logs [-f] [-n N] SERVICE
+
+Prints the last N lines (default 10, at most 100000 and 2 MiB) of SERVICE's log file, the rotated
+files (.1, .2, ...) included, as the file has them (time stamp, then the line).
+  -n, --lines N   how many lines (0: none, with -f only the new ones)
+  -f, --follow    then print each new line as the service writes it, until Ctrl-C; lines a slow
+                  terminal cannot take are left out and said ([wsinit: N lines dropped])
+
+Exit status: 0 done (with -f: wsinit shut down, and said so), 1 no such service or no log file,
+2 usage, 3 no running wsinit.
+)";
+  if (topic == "wait")
+    return R"(Usage: wsinit wait ready | SERVICE | port N [--timeout D]
+
+Returns once the workspace is ready (as /readyz), SERVICE is ready (a oneshot: finished
+successfully), or something listens on port N (as status.ports shows it).
+  --timeout D     give up after D (30s, 2m, 1h; default 60s; 0 waits without end)
+
+Exit status: 0 it holds, 1 timed out, or it cannot come to hold (a required service or the
+service failed, was stopped or exited; no such service; wsinit is shutting down), with the reason,
+2 usage, 3 no running wsinit.
+)";
   return R"(Usage:
   wsinit [--config FILE] [--] [CMD [ARG...]]  run as init and supervisor
   wsinit check [--config FILE]                validate config and environment, print the plan
   wsinit status [--json]                      state of the running instance
   wsinit start|stop|restart SERVICE           control a service of the running instance
+  wsinit logs [-f] [-n N] SERVICE             the last lines of a service's output; -f follows it
+  wsinit wait ready|SERVICE|port N [--timeout D]  until the workspace, a service or a port is ready
   wsinit install DIR                          copy this binary to DIR/wsinit
   wsinit version                              print the version
 
@@ -126,6 +268,7 @@ Config: --config FILE, else $WSINIT_CONFIG, else /etc/wsinit/wsinit.yaml if it e
 the embedded default (profile gitlab in workspace mode, plain in tini mode).
 Environment: WSINIT_LOG_LEVEL (trace, debug, info, warn, error) overrides log.level;
 WSINIT_SOCKET overrides the control socket path.
+`wsinit logs --help` and `wsinit wait --help` say more.
 )";
 }
 

@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <functional>
+#include <list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -79,6 +81,16 @@ class Init {
   void open_control_socket();
   void handle_control(const supervisor::ControlRequest& request, supervisor::Supervisor::Reply reply);
   health::Snapshot snapshot() const;
+  // held.cpp: `wsinit logs -f` and `wsinit wait`, held open on the control socket.
+  void handle_held(const supervisor::ControlRequest& request, std::shared_ptr<supervisor::ControlStream> stream);
+  void follow_logs(const supervisor::ControlRequest& request, std::shared_ptr<supervisor::ControlStream> stream);
+  void on_follow_lines(supervisor::ControlStream* stream, std::string_view lines);
+  void on_follow_drained(supervisor::ControlStream* stream);
+  void hold_wait(const supervisor::ControlRequest& request, std::shared_ptr<supervisor::ControlStream> stream);
+  WaitOutcome wait_outcome(const supervisor::ControlRequest& request) const;
+  void check_waits();
+  void end_waits(const std::string& why);
+  void end_follows(const std::string& why);
   void on_services_changed();
   void start_health();
   void start_resources();
@@ -138,6 +150,18 @@ class Init {
   std::unique_ptr<telemetry::Monitor> resources_;  // the cgroup and the services' process trees
   static constexpr std::chrono::seconds kResourcePeriod{5};
   std::unique_ptr<telemetry::NetWatch> ports_;  // listening ports and activity
+  struct Follow {
+    std::shared_ptr<supervisor::ControlStream> stream;
+    std::uint64_t id = 0;       // the supervisor's
+    std::uint64_t dropped = 0;  // lines not sent since the client fell behind
+  };
+  std::map<supervisor::ControlStream*, Follow> follows_;
+  struct Wait {
+    supervisor::ControlRequest request;
+    std::shared_ptr<supervisor::ControlStream> stream;
+    std::unique_ptr<Timer> timeout;
+  };
+  std::list<Wait> waits_;
   std::set<std::pair<std::string, std::int64_t>> slow_said_;  // steps already said to be slow
   bool component_logs_linked_ = false;
   supervisor::Overall last_overall_ = supervisor::Overall::starting;

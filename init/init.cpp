@@ -290,6 +290,7 @@ void Init::shutdown(ShutdownEvent event, const std::string& reason) {
   if (from == Phase::running) {
     if (login_probe_ && login_probe_->running()) login_probe_->kill_group();  // services wait for it no longer
     spdlog::info("shutting down ({}), grace {}", reason, config::format_duration(config_.shutdown.grace));
+    end_waits("wsinit is shutting down");
     if (!grace_timer_->start(config_.shutdown.grace, [this] { shutdown(ShutdownEvent::grace_over); }))
       spdlog::critical("cannot start the grace timer: what is left at the end of the grace budget is not killed");
   }
@@ -304,8 +305,11 @@ void Init::enter(Phase phase) {
     case Phase::waiting_for_main: return;  // CMD got the signal and decides
     case Phase::stopping_services:
       return supervisor_->stop_all([this] { shutdown(ShutdownEvent::services_stopped); });
-    case Phase::terminating_others: return terminate_others();
+    case Phase::terminating_others:
+      end_follows("wsinit is shutting down");  // the services' last lines are out
+      return terminate_others();
     case Phase::killing:
+      end_follows("wsinit is shutting down");
       spdlog::warn("grace period of {} is over; killing what is left", config::format_duration(config_.shutdown.grace));
       kill_remaining();
       uv_stop(&loop_);

@@ -2,6 +2,7 @@
 // May use every other module: common, config, user_ids, sshd_setup, supervisor, health, workspace.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,17 +15,23 @@ class formatter;
 namespace wsinit::init {
 
 struct Command {
-  enum class Kind { run, check, status, control, install, version, help, usage_error, login_env_dump } kind = Kind::run;
+  enum class Kind { run, check, status, control, install, version, help, usage_error, login_env_dump, logs, wait } kind = Kind::run;
   std::optional<std::string> config_file;  // --config
   std::vector<std::string> argv;           // run: CMD and its args (empty: workspace mode)
   bool json = false;                       // status --json
   std::string action;                      // control: start | stop | restart
   std::string target;                      // control: the service; install: the directory
   std::string error;                       // usage_error: what was wrong
+  std::string topic;                       // help, usage_error: the subcommand asked about (empty: all)
+  std::uint32_t lines = 10;                // logs -n
+  bool follow = false;                     // logs -f
+  std::uint16_t port = 0;                  // wait port N
+  std::int64_t timeout_ms = 60'000;        // wait --timeout (0: no end)
 };
 
 Command parse_command_line(const std::vector<std::string>& args);  // args without argv[0]
-std::string usage_text();
+// The usage of `topic` ("logs", "wait"), or of everything when empty.
+std::string usage_text(const std::string& topic = "");
 
 // How wsinit's own lines look as text: "TIME wsinit LEVEL: MESSAGE", the message through
 // log_text::escape(), so nothing a message carries can end the line or act on a terminal.
@@ -39,7 +46,7 @@ int check(const Command& command, char** envp);
 int login_env_dump(char** envp);
 // `wsinit install DIR`: copies the running binary to DIR/wsinit (atomic, mode 0755).
 int install(const Command& command);
-// `wsinit status|start|stop|restart`: asks the running instance over the control socket.
+// `wsinit status|start|stop|restart|logs|wait`: asks the running instance over the control socket.
 int client(const Command& command, char** envp);
 
 }  // namespace wsinit::init

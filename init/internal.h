@@ -10,6 +10,7 @@
 #include "init/init.h"
 #include "sshd_setup/sshd_setup.h"
 #include "supervisor/service_spec.h"
+#include "supervisor/supervisor.h"
 #include "user_ids/user_ids.h"
 #include "workspace/workspace.h"
 
@@ -52,6 +53,16 @@ struct LoadedConfig {
 // that is missing while GitLab's clone is pending is the project's own config: the embedded
 // profile runs until the clone is done (GitLab 18.x clones after PID 1 started).
 LoadedConfig load_config(const Command& command, const config::Environment& env, std::vector<std::string>* errors);
+
+// Where a `wsinit wait` stands: met (ok), failed for good or timed out (not ok), or still open.
+struct WaitOutcome {
+  enum class Kind { open, met, failed } kind = Kind::open;
+  std::string message;  // met or failed: what to tell; open: what is still missing
+};
+// What `wsinit wait` asked, judged on the state now: the overall state, the services, and the
+// listening ports (null: not watched). Pure, for the tests.
+WaitOutcome judge_wait(const supervisor::ControlRequest& request, supervisor::Overall overall,
+                       const std::vector<supervisor::ServiceStatus>& services, const std::vector<std::uint16_t>* ports);
 
 // Config errors and the like, printed before (or instead of) logging: through the same encoder.
 void print_error(const std::string& error);

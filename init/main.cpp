@@ -23,10 +23,10 @@ int main(int argc, char** argv) {
   Command command = wsinit::init::parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
   switch (command.kind) {
     case Command::Kind::usage_error:
-      fprintf(stderr, "wsinit: %s\n\n%s", command.error.c_str(), wsinit::init::usage_text().c_str());
+      fprintf(stderr, "wsinit: %s\n\n%s", command.error.c_str(), wsinit::init::usage_text(command.topic).c_str());
       return 2;
     case Command::Kind::help:
-      fputs(wsinit::init::usage_text().c_str(), stdout);
+      fputs(wsinit::init::usage_text(command.topic).c_str(), stdout);
       return 0;
     case Command::Kind::version:
       printf("wsinit %s\n", WSINIT_VERSION);
@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
       return wsinit::init::check(command, environ);
     case Command::Kind::status:
     case Command::Kind::control:
+    case Command::Kind::logs:
+    case Command::Kind::wait:
       return wsinit::init::client(command, environ);
     case Command::Kind::install:
       return wsinit::init::install(command);
