@@ -78,6 +78,7 @@ ControlRequest parse_logs(const std::vector<std::string_view>& w) {
   auto lines = bounded_number(w[2], kMaxLogLines);
   if (!lines) return refuse("logs: '" + printable(w[2]) + "' is not a number of lines (0 to " + std::to_string(kMaxLogLines) + ")");
   ControlRequest r = named(ControlRequest::Kind::logs, w[1]);
+  if (r.kind == ControlRequest::Kind::invalid) return r;
   r.lines = static_cast<std::uint32_t>(*lines);
   r.follow = w.size() == 4;
   return r;
@@ -97,6 +98,7 @@ ControlRequest parse_wait(const std::vector<std::string_view>& w) {
     r.kind = ControlRequest::Kind::wait_ready;
   } else if (w[1] == "service") {
     r = named(ControlRequest::Kind::wait_service, w[2]);
+    if (r.kind == ControlRequest::Kind::invalid) return r;
   } else if (auto port = bounded_number(w[2], 65535); port && *port > 0) {
     r.kind = ControlRequest::Kind::wait_port;
     r.port = static_cast<std::uint16_t>(*port);

@@ -618,6 +618,7 @@ TEST(ControlRequest, LogsAndWaitWithBoundedNumbers) {
                           "logs web 3 follow x\n", "logs web 3 tail\n", "logs ../x 3\n", "logs web  3\n",
                           "logs web 99999999999999999999\n"})
     EXPECT_EQ(parse_control_request(bad, false).kind, Kind::invalid) << bad;
+  EXPECT_FALSE(parse_control_request("logs w%b 3 follow\n", false).follow);  // refused: nothing of it is kept
   EXPECT_EQ(parse_control_request("logs web 100001\n", false).error, "logs: '100001' is not a number of lines (0 to 100000)");
 
   r = parse_control_request("wait ready 0\n", false);
