@@ -464,6 +464,11 @@ void Reader::read_step_keys(const YAML::Node& n, const std::string& path, Servic
     if (!s.oneshot && !n["ready"])
       fail(n["timeout"], path + ".timeout: a service without 'ready' is ready at once, so it would never apply "
                                 "(expected oneshot: true, or a ready probe)");
+    else if (!s.oneshot && v && *v >= s.ready.timeout)
+      fail(n["timeout"], path + ".timeout: " + format_duration(*v) + " is not below ready.timeout (" +
+                             format_duration(s.ready.timeout) +
+                             "), which gives up first and starts both clocks again (expected a shorter timeout, or "
+                             "a longer ready.timeout)");
   }
   if (n["once"]) {
     set(n["once"], path + ".once", s.once);

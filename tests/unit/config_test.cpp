@@ -451,12 +451,12 @@ services:
   - name: web
     command: [web]
     ready: {tcp: 8080}
-    timeout: 2m
+    timeout: 45s
 )");
   ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
   EXPECT_EQ(r.config->services[0].timeout, Duration(90'000));
   EXPECT_TRUE(r.config->services[0].once);
-  EXPECT_EQ(r.config->services[1].timeout, Duration(120'000));
+  EXPECT_EQ(r.config->services[1].timeout, Duration(45'000));
   EXPECT_FALSE(r.config->services[1].once);
   EXPECT_FALSE(load("version: 1\nservices:\n  - {name: a, command: [x]}\n").config->services[0].timeout.has_value());
 }
@@ -469,6 +469,10 @@ TEST(Load, StepTimeoutAndOnceRefusals) {
             "apply (expected oneshot: true, or a ready probe)");
   EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: a, command: [x], oneshot: true, timeout: 0}\n")),
             "test.yaml:3:53: services.a.timeout: '0' is not a duration above zero (expected e.g. 30s, 10m)");
+  EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: a, command: [x], ready: {tcp: 80}, timeout: 60s}\n")),
+            "test.yaml:3:56: services.a.timeout: 60s is not below ready.timeout (60s), which gives up first and starts "
+            "both clocks again (expected a shorter timeout, or a longer ready.timeout)");
+  EXPECT_TRUE(load("version: 1\nservices:\n  - {name: a, command: [x], ready: {tcp: 80, timeout: 5m}, timeout: 2m}\n").config);
   EXPECT_EQ(only_error(load("version: 1\nservices:\n  - {name: a, command: [x], oneshot: true, once: yes}\n")),
             "test.yaml:3:50: services.a.once: 'yes' is not a boolean (expected true or false)");
 }
