@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstdio>
 
+#include <spdlog/spdlog.h>
+
 #include "common/fs.h"
 
 namespace wsinit::supervisor {
@@ -91,8 +93,17 @@ Status write_once_marker(const std::string& dir, const std::string& key, const s
 }
 
 std::string once_dir(const std::string& data, const std::string& home) {
-  if (fs::usable_dir_in_existing_parent(data, 0700)) return data + "/once";
-  return (home.empty() ? std::string("/tmp") : home) + "/.wsinit/once";
+  Status usable = fs::usable_dir_in_existing_parent(data, 0700);
+  if (usable) return data + "/once";
+  if (home.empty() || home[0] != '/') {
+    spdlog::warn("once: {} cannot be used ({}) and there is no HOME: once steps run at every start",
+                 data, usable.error().message);
+    return "";
+  }
+  std::string dir = home + "/.wsinit/once";
+  spdlog::warn("once: {} cannot be used ({}); markers go to {} instead, and once steps run again when HOME is fresh",
+               data, usable.error().message, dir);
+  return dir;
 }
 
 }  // namespace wsinit::supervisor

@@ -78,4 +78,5 @@ TEST(OnceDir, DataWhenUsableElseHome) {
   wsinit::testing::TempDir dir;
   EXPECT_EQ(once_dir(dir.path + "/data", "/home/u"), dir.path + "/data/once");  // made in its existing parent
   EXPECT_EQ(once_dir(dir.path + "/no/such/data", "/home/u"), "/home/u/.wsinit/once");
+  EXPECT_EQ(once_dir(dir.path + "/no/such/data", ""), "");  // never a shared /tmp
 }
