@@ -213,7 +213,8 @@ bool Service::finished() const {
 }
 
 bool Service::is_failing() const {
-  if (phase_ == P::backoff || phase_ == P::failed) return true;  // a crash loop is not "starting"
+  // A crash loop is not "starting", nor is a service its timeout is stopping.
+  if (phase_ == P::backoff || phase_ == P::failed || phase_ == P::timed_out) return true;
   State s = state();
   return !spec_.oneshot && ever_ready_ && (s == State::starting || s == State::exited);
 }
@@ -337,6 +338,7 @@ Service::Next Service::give_up() {
 // Its `timeout` passed: stopped (stop signal to its group, SIGKILL after stop_timeout), then a
 // failure with last_exit "timeout"; the restart policy applies as to any failure.
 Service::Next Service::time_out() {
+  if (already_exited()) return std::nullopt;  // it finished in time: its exit is on the way to the reaper
   std::string what = spec_.oneshot ? "still running" : "not ready";
   spdlog::warn("{}: {} after its timeout of {}; stopping it (SIG{}, pid {})", name(), what,
                config::format_duration(*spec_.timeout), config::signal_name(spec_.stop_signal), pid_);
@@ -348,8 +350,17 @@ Service::Next Service::time_out() {
   return std::nullopt;
 }
 
+// Whether the process has exited and waits to be reaped: a timer can run before the loop reads
+// the SIGCHLD of an exit that came first. WNOWAIT only looks; the reaper still collects it.
+bool Service::already_exited() const {
+  siginfo_t info{};
+  return waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid_;
+}
+
+// A run stopped for taking too long was no stable run, however long it took: the backoff grows.
 Service::Next Service::exit_timed_out() {
   record_exit("timeout");
+  ran_ = std::chrono::milliseconds(0);
   after_exit(false, exit_status_of(wait_status_));
   return std::nullopt;
 }
@@ -374,6 +385,7 @@ Service::Next Service::exit() {
 
 Service::Next Service::exit_unready() {
   record_exit("not ready after " + config::format_duration(spec_.ready.timeout));
+  ran_ = std::chrono::milliseconds(0);
   after_exit(false, exit_status_of(wait_status_));
   return std::nullopt;
 }

@@ -122,6 +122,7 @@ class Supervisor::Service {
   Next adopted_ready();
   Next give_up();
   Next time_out();
+  bool already_exited() const;
   Next exit_timed_out();
   Next skip();
   Next exit();
