@@ -2,8 +2,8 @@
 # puts a directory of tools in front of PATH) reaches a service and a real SSH session; a profile
 # that hangs delays the start only until the timeout, its process group killed and the warning in
 # status; SIGHUP reads the profile again for what starts after. As the workspace user (uid
-# 1000770000, gid 0, no passwd entry), gitlab profile, real sshd and ssh client. Then in a
-# busybox-only root with no login profile, plain profile with the key set: said once, carries on.
+# 1000770000, gid 0, no passwd entry), gitlab profile, real sshd and ssh client. (A busybox-only
+# root with no login profile: busybox_workspace.test.sh.)
 source "$(dirname "$0")/lib.sh"
 
 command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || { echo "skip: no sshd"; exit 77; }
@@ -129,38 +129,3 @@ expect_eq "$WS_STATUS" 1 "wsinit exit status (sshd, required, never became ready
 [ "$took_ms" -lt 5000 ] || fail "SIGTERM during the probe took ${took_ms}ms"
 kill -0 "$sleeper" 2>/dev/null && fail "the profile's sleep (pid $sleeper) outlived wsinit"
 ok "SIGTERM during the probe: wsinit exited in ${took_ms}ms and the profile's sleep is gone"
-
-# 4. A busybox-only root (ash, no /etc/profile): the probe finds nothing, says so once, carries on.
-root="$TMP/root"
-mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc"
-cp /bin/busybox "$root/bin/busybox"
-ln -s busybox "$root/bin/sh"
-cp "$WSINIT" "$root/wsinit"
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
-printf 'root:x:0:\n' >"$root/etc/group"
-cat >"$root/etc/wsinit.yaml" <<'YAML'
-version: 1
-profile: plain
-user: {login_env: true}
-paths: {logs: /tmp/logs, runtime: /tmp/run, data: /tmp/data}
-services:
-  - name: web
-    command: [/bin/busybox, sleep, "1000"]
-    required: true
-YAML
-unshare --mount --net --pid --fork --kill-child sh -ec "
-  mount -t proc proc $root/proc
-  exec env WSINIT_SOCKET=/tmp/run/wsinit.sock chroot $root /wsinit --config /etc/wsinit.yaml" >"$TMP/out" 2>"$TMP/err" &
-adopt_namespace $!
-export WSINIT_SOCKET="$root/tmp/run/wsinit.sock"
-wait_status '.state == "ready"' 15
-expect_eq "$(status_json | jq -r .user.login_env.state)" unchanged "login_env.state in the busybox root"
-expect_eq "$(status_json | jq -r .user.login_env.shell)" /bin/sh "login_env.shell in the busybox root"
-kill -HUP "$WS_PID"
-wait_until "grep -q 'SIGHUP: reading the login environment' '$TMP/err'" 5
-sleep 0.5
-expect_eq "$(grep -c "login profile sets nothing new" "$TMP/err")" 1 "times the empty profile is said"
-ok "busybox-only root: no login profile, said once (also after SIGHUP), the service runs"
-kill -TERM "$WS_PID"
-wait_wsinit
-expect_eq "$WS_STATUS" 0 "exit status"

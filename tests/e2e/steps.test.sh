@@ -3,7 +3,7 @@
 # run); a service not ready within its `timeout` is stopped and restarted as a failure; a
 # `once: true` step runs at the first start, is skipped at the next ones, and runs again when
 # its command changes; a failing once step runs again at every start. The same in the gitlab
-# profile as the workspace user, and in a busybox-only root.
+# profile as the workspace user. (In a busybox-only root: busybox_workspace.test.sh.)
 source "$(dirname "$0")/lib.sh"
 
 export PROJECTS_ROOT="$TMP/projects"  # paths.data: $PROJECTS_ROOT/.wsinit
@@ -161,50 +161,3 @@ start_gitlab
 [[ "$prepare_exit" == "skipped (already ran at "* ]] || fail "gitlab profile: prepare was not skipped: $prepare_exit"
 expect_eq "$(wc -l <"$TMP/ws/prepare.count" | tr -d ' ')" 1 "gitlab profile: runs of prepare"
 ok "gitlab profile as the workspace user: the timed-out step says timeout, the once step ran once and was skipped next"
-
-# --- a busybox-only root (the static binary's libcrypto hashes the key; busybox's sh and sleep) ---
-busybox=/bin/busybox
-file -L "$busybox" | grep -q "statically linked" || fail "$busybox is not Debian's busybox-static"
-root="$TMP/root"
-mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc"
-cp "$busybox" "$root/bin/busybox"
-ln -s busybox "$root/bin/sh"
-cp "$WSINIT" "$root/wsinit"
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
-printf 'root:x:0:\n' >"$root/etc/group"
-cat >"$root/etc/wsinit.yaml" <<'YAML'
-version: 1
-profile: plain
-paths: {logs: /tmp/logs, runtime: /tmp/run, data: /tmp/data}
-health: {listen: ""}
-services:
-  - name: seed
-    shell: "echo x >> /tmp/seed.count"
-    oneshot: true
-    once: true
-  - name: hang
-    command: [/bin/busybox, sleep, "1000"]
-    oneshot: true
-    restart: never
-    timeout: 1s
-YAML
-export WSINIT_SOCKET="$root/tmp/run/wsinit.sock"
-start_busybox_root() {  # wsinit's own socket is /tmp/run/wsinit.sock in the root: WSINIT_SOCKET is ours only
-  env -u WSINIT_SOCKET unshare --mount --net --pid --fork --kill-child sh -ec "
-    ip link set lo up
-    mount -t proc proc $root/proc
-    exec chroot $root /wsinit --config /etc/wsinit.yaml" >"$TMP/out" 2>"$TMP/err" &
-  adopt_namespace $!
-  wait_status '([.services[] | select(.name == "seed")][0].state == "exited") and
-               ([.services[] | select(.name == "hang")][0].state == "failed")' 10
-  expect_eq "$(service_field hang .last_exit)" "timeout" "busybox root: hang's last_exit"
-  seed_exit=$(service_field seed .last_exit)
-  kill -TERM "$WS_PID"
-  wait_wsinit
-}
-start_busybox_root
-expect_eq "$seed_exit" "exit 0" "busybox root: seed's first run"
-start_busybox_root
-[[ "$seed_exit" == "skipped (already ran at "* ]] || fail "busybox root: seed was not skipped: $seed_exit"
-expect_eq "$(wc -l <"$root/tmp/seed.count" | tr -d ' ')" 1 "busybox root: runs of seed"
-ok "busybox-only root: the timed-out step says timeout, the once step ran once and was skipped next"
