@@ -59,6 +59,8 @@ start_workspace() {
     mount -t proc proc $root/proc
     exec env -i PATH=/bin $chroot --userspec=$uid:0 --groups=0 $root /wsinit" >"$TMP/out" 2>"$TMP/err" &
   adopt_namespace $!
+  # `wait` answers 3 while no instance listens: the control socket comes first.
+  wait_until "[ -S '$root/tmp/wsinit-$uid/wsinit.sock' ]" 10
   local rc=0
   in_root /wsinit wait web --timeout 20s >"$TMP/wait" 2>&1 || rc=$?
   expect_eq "$rc" 0 "wsinit wait web (it said: $(cat "$TMP/wait"))"
