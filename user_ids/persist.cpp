@@ -7,10 +7,12 @@
 #include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <functional>
 
 #include "user_ids/user_ids.h"
@@ -168,18 +170,31 @@ Status sync_dir(const std::string& dir) {
 }
 
 
-// Removes the tree at `path` (symlinks removed, never followed), at most kMaxCopyDepth deep.
+// The names in directory `path` but . and .., sorted (a copy made in a known order).
+Result<std::vector<std::string>> names_in(const std::string& path) {
+  DIR* dir = opendir(path.c_str());
+  if (!dir) return fail("cannot open " + path + ": " + errno_text(errno), errno);
+  std::vector<std::string> names;
+  while (dirent* e = readdir(dir)) {
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
+  }
+  closedir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Removes the tree at `path` (symlinks removed, never followed), at most kMaxCopyDepth deep. A
+// directory without rwx for its owner (a copy of a read-only one) gets it first, so that a
+// non-root user can empty it.
 Status remove_tree(const std::string& path, int depth = 0) {
-  if (look(path).found == Found::directory) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     if (depth > kMaxCopyDepth) return fail(path + ": more than " + std::to_string(kMaxCopyDepth) + " levels deep");
-    DIR* dir = opendir(path.c_str());
-    if (!dir) return fail("cannot open " + path + ": " + errno_text(errno), errno);
-    std::vector<std::string> names;
-    while (dirent* e = readdir(dir)) {
-      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
-    }
-    closedir(dir);
-    for (const auto& name : names) {
+    if ((st.st_mode & S_IRWXU) != S_IRWXU && chmod(path.c_str(), (st.st_mode & 07777) | S_IRWXU) != 0)
+      return fail("cannot make " + path + " writable to remove it: " + errno_text(errno), errno);
+    auto names = names_in(path);
+    if (!names) return names.error();
+    for (const auto& name : *names) {
       if (auto removed = remove_tree(path + "/" + name, depth + 1); !removed) return removed;
     }
     if (rmdir(path.c_str()) != 0) return fail("cannot remove " + path + ": " + errno_text(errno), errno);
@@ -189,10 +204,65 @@ Status remove_tree(const std::string& path, int depth = 0) {
   return {};
 }
 
-// One regular file's bytes, mode and times, fsynced.
+// What a tree holds, walked without following symlinks (lstat only); the walk stops once over
+// the bound on entries, so the bytes are exact unless the entries are too many as well.
+struct TreeSize {
+  size_t entries = 0;
+  unsigned long long bytes = 0;
+  bool over() const { return entries > kMaxCopyEntries; }
+};
+
+Status measure(const std::string& path, int depth, TreeSize& size) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return fail("cannot stat " + path + ": " + errno_text(errno), errno);
+  ++size.entries;
+  if (S_ISREG(st.st_mode)) size.bytes += static_cast<unsigned long long>(st.st_size);
+  if (!S_ISDIR(st.st_mode) || size.over()) return {};
+  if (depth > kMaxCopyDepth) return fail(path + ": more than " + std::to_string(kMaxCopyDepth) + " levels deep");
+  auto names = names_in(path);
+  if (!names) return names.error();
+  for (const auto& name : *names) {
+    if (auto measured = measure(path + "/" + name, depth + 1, size); !measured || size.over()) return measured;
+  }
+  return {};
+}
+
+std::string mib(unsigned long long bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
+// "" when the tree at `path` is within the bounds copy_tree copies, else why not.
+Result<std::string> too_big(const std::string& path) {
+  TreeSize size;
+  if (auto measured = measure(path, 0, size); !measured) return measured.error();
+  if (size.bytes > kMaxCopyBytes)
+    return path + " holds " + (size.entries > kMaxCopyEntries ? "more than " : "") + mib(size.bytes) + " (more than the " +
+           mib(kMaxCopyBytes) + " wsinit copies at start)";
+  if (size.entries > kMaxCopyEntries)
+    return path + " holds more than " + std::to_string(kMaxCopyEntries) + " entries (the most wsinit copies at start)";
+  return std::string();
+}
+
+// The file system holding `path` flushed (one syncfs, not an fsync per file and directory).
+Status sync_fs(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fail("cannot open " + path + ": " + errno_text(errno), errno);
+  int rc = syncfs(fd);
+  int error = errno;
+  close(fd);
+  if (rc != 0) return fail("cannot sync the file system of " + path + ": " + errno_text(error), error);
+  return {};
+}
+
+// One regular file's bytes, mode (without setuid and setgid) and times. Opened without
+// blocking and checked on the descriptor: anything swapped in that is no regular file (a FIFO
+// would block) is refused.
 Status copy_file(const std::string& from, const std::string& to, const struct stat& st) {
-  int in = open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int in = open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (in < 0) return fail("cannot open " + from + ": " + errno_text(errno), errno);
+  struct stat opened;
+  if (fstat(in, &opened) != 0 || !S_ISREG(opened.st_mode)) {
+    close(in);
+    return fail(from + " changed while being copied (no longer a regular file): not copied");
+  }
   int out = open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0) {
     int error = errno;
@@ -215,7 +285,7 @@ Status copy_file(const std::string& from, const std::string& to, const struct st
     if (!problem.empty()) break;
   }
   struct timespec times[2] = {st.st_atim, st.st_mtim};
-  if (problem.empty() && (fchmod(out, st.st_mode & 07777) != 0 || futimens(out, times) != 0 || fsync(out) != 0))
+  if (problem.empty() && (fchmod(out, st.st_mode & 01777) != 0 || futimens(out, times) != 0))
     problem = "cannot finish " + to + ": " + errno_text(errno);
   close(in);
   if (close(out) != 0 && problem.empty()) problem = "cannot write " + to + ": " + errno_text(errno);
@@ -232,19 +302,13 @@ Status copy_entry(const std::string& from, const std::string& to, int depth, Cop
 Status copy_directory(const std::string& from, const std::string& to, const struct stat& st, int depth, CopyCount& count) {
   if (depth > kMaxCopyDepth) return fail(from + ": more than " + std::to_string(kMaxCopyDepth) + " levels deep");
   if (mkdir(to.c_str(), 0700) != 0) return fail("cannot create " + to + ": " + errno_text(errno), errno);
-  DIR* dir = opendir(from.c_str());
-  if (!dir) return fail("cannot open " + from + ": " + errno_text(errno), errno);
-  std::vector<std::string> names;
-  while (dirent* e = readdir(dir)) {
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
-  }
-  closedir(dir);
-  for (const auto& name : names) {
+  auto names = names_in(from);
+  if (!names) return names.error();
+  for (const auto& name : *names) {
     if (auto copied = copy_entry(from + "/" + name, to + "/" + name, depth + 1, count); !copied) return copied;
   }
-  if (auto synced = sync_dir(to); !synced) return synced;
   struct timespec times[2] = {st.st_atim, st.st_mtim};
-  if (chmod(to.c_str(), st.st_mode & 07777) != 0 || utimensat(AT_FDCWD, to.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+  if (chmod(to.c_str(), st.st_mode & 01777) != 0 || utimensat(AT_FDCWD, to.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
     return fail("cannot finish " + to + ": " + errno_text(errno), errno);
   return {};
 }
@@ -268,35 +332,53 @@ Status copy_entry(const std::string& from, const std::string& to, int depth, Cop
 
 Status copy_tree(const std::string& from, const std::string& to) {
   if (look(to).found != Found::missing) return fail("cannot copy to " + to + ": it exists", EEXIST);
+  auto big = too_big(from);
+  if (!big) return big.error();
+  if (!big->empty()) return fail(*big);
   CopyCount count;
   Status copied = copy_entry(from, to, 0, count);
+  if (copied) copied = sync_fs(parent_of(to));
   if (!copied) {
     if (auto removed = remove_tree(to); !removed) return fail(copied.error().message + "; " + removed.error().message);
   }
   return copied;
 }
 
+Result<std::string> move_by_copy(const std::string& link, const std::string& target) {
+  std::string temporary = parent_of(target) + "/." + base_of(target) + ".wsinit-copy";
+  std::string kept = "; HOME's copy left as it was";
+  if (auto stale = remove_tree(temporary); !stale) return fail(stale.error().message + kept);  // an earlier start's
+  if (auto copied = copy_tree(link, temporary); !copied) {
+    bool big = copied.error().message.find(" wsinit copies at start") != std::string::npos;
+    return fail(copied.error().message + (big ? "; move it to " + target + " yourself" : kept));
+  }
+  if (int error = rename_noreplace(temporary, target); error != 0) {
+    (void)remove_tree(temporary);
+    return fail("cannot rename " + temporary + " to " + target + ": " + errno_text(error) + kept, error);
+  }
+  std::string aside = link + ".wsinit-moving-" + std::to_string(getpid());
+  if (int error = rename_noreplace(link, aside); error != 0) {
+    Status removed = remove_tree(target);
+    return fail("cannot set " + link + " aside as " + aside + ": " + errno_text(error) + kept + "; " +
+                    (removed ? "the copy at " + target + " removed" : removed.error().message),
+                error);
+  }
+  if (auto synced = sync_dir(parent_of(link)); !synced) return synced.error();
+  return aside;
+}
+
 namespace {
 
-// HOME/P moved to T: renamed when both lie on one file system, else copied beside T under a
-// temporary name, fsynced, renamed into place, and only then removed from HOME.
-Status move_into(const std::string& link, const std::string& target) {
+// HOME/P moved to T: renamed when both lie on one file system (returning ""), else copied
+// (move_by_copy, returning where HOME's copy was set aside, to be removed once linked).
+Result<std::string> move_into(const std::string& link, const std::string& target) {
   int error = rename_noreplace(link, target);
-  if (error == 0) return sync_dir(parent_of(target));
-  if (error != EXDEV) {
-    return fail("cannot move " + link + " to " + target + ": " + errno_text(error), error);
+  if (error == 0) {
+    if (auto synced = sync_dir(parent_of(target)); !synced) return synced.error();
+    return std::string();
   }
-  std::string temporary = parent_of(target) + "/." + base_of(target) + ".wsinit-copy";
-  if (auto stale = remove_tree(temporary); !stale) return stale;  // a copy an earlier start left half-made
-  if (auto copied = copy_tree(link, temporary); !copied) return copied;
-  if (error = rename_noreplace(temporary, target); error != 0) {
-    (void)remove_tree(temporary);
-    return fail("cannot rename " + temporary + " to " + target + ": " + errno_text(error), error);
-  }
-  if (auto synced = sync_dir(parent_of(target)); !synced) return synced;
-  if (auto removed = remove_tree(link); !removed)
-    return fail("copied to " + target + ", but HOME's copy cannot be removed: " + removed.error().message);
-  return {};
+  if (error != EXDEV) return fail("cannot move " + link + " to " + target + ": " + errno_text(error) + "; HOME's copy left as it was", error);
+  return move_by_copy(link, target);
 }
 
 // HOME/P renamed to P.image, P.image.2 ...: never over anything. The name used, or the error.
@@ -342,7 +424,7 @@ PersistFacts facts_of(const Entry& e) {
 }
 
 // Carries out `plan` for `e`; the outcome's state and detail say what was done.
-Persisted apply(const Entry& e, PersistPlan plan) {
+Persisted apply(const Entry& e, PersistPlan plan, std::vector<std::string>& warnings) {
   Persisted out{e.path, plan.state, plan.detail};
   auto refused = [&](const std::string& why) { return Persisted{e.path, PersistState::refused, why}; };
   if (plan.state == PersistState::refused) return out;
@@ -357,12 +439,22 @@ Persisted apply(const Entry& e, PersistPlan plan) {
   }
   if (plan.make_target && e.directory && mkdir(e.target.c_str(), 0700) != 0 && errno != EEXIST)
     return refused("cannot create " + e.target + ": " + errno_text(errno));
+  std::string aside;  // HOME's copy, set aside after being copied across file systems
   if (plan.move) {
-    if (auto moved = move_into(e.link, e.target); !moved) return refused(moved.error().message + "; HOME's copy left as it was");
+    auto moved = move_into(e.link, e.target);
+    if (!moved) return refused(moved.error().message);
+    aside = *moved;
   }
   if (plan.link) {
-    if (auto made = make_dirs_below(e.home, parent_of(e.link)); !made) return refused(made.error().message);
-    if (auto linked = make_link(e.link, e.target); !linked) return refused(linked.error().message);
+    Status linked = make_dirs_below(e.home, parent_of(e.link));
+    if (linked) linked = make_link(e.link, e.target);
+    if (!linked && !aside.empty() && rename_noreplace(aside, e.link) == 0) aside.clear();  // HOME keeps its copy
+    if (!linked) return refused(linked.error().message + (aside.empty() ? "" : "; HOME's copy is at " + aside));
+  }
+  if (!aside.empty()) {
+    if (auto removed = remove_tree(aside); !removed)
+      warnings.push_back("user.persist " + e.path + ": moved, but HOME's old copy " + aside +
+                         " cannot be removed (" + removed.error().message + "); remove it yourself");
   }
   return out;
 }
@@ -410,12 +502,15 @@ std::vector<Persisted> persist_home(const PersistOptions& o, bool dry_run, std::
     std::string name = without_slash(p);
     Entry e{name, o.home + "/" + name, store + "/" + name, store, o.home, p.back() == '/'};
     PersistPlan plan = plan_persist(facts_of(e));
-    Persisted done = dry_run ? Persisted{p, plan.state, would(plan)} : apply(e, plan);
+    Persisted done = dry_run ? Persisted{p, plan.state, would(plan)} : apply(e, plan, warnings);
     done.path = p;
     if (done.state == PersistState::refused) warnings.push_back("user.persist " + p + ": refused: " + done.detail);
     if (done.state == PersistState::image_kept && !dry_run)
       warnings.push_back("user.persist " + p + ": " + done.detail + " (not deleted; compare and remove it when done)");
     out.push_back(std::move(done));
+  }
+  if (!dry_run && look(store).found == Found::directory) {  // the directories made below it, <data>/home itself
+    if (auto synced = sync_fs(store); !synced) warnings.push_back("user.persist: " + synced.error().message);
   }
   return out;
 }

@@ -119,11 +119,20 @@ struct PersistOptions {
 std::vector<Persisted> persist_home(const PersistOptions& options, bool dry_run, std::vector<std::string>& warnings);
 
 // Copies the tree at `from` (a file, symlink or directory; symlinks copied as symlinks, never
-// followed) to `to`, which must not exist, every file and directory fsynced; at most
-// kMaxCopyEntries entries, kMaxCopyDepth levels. On failure nothing is left at `to`.
-inline constexpr size_t kMaxCopyEntries = 200'000;
+// followed; modes without setuid and setgid) to `to`, which must not exist, then flushes the
+// file system of `to` with one syncfs(). `from` is walked first and refused, before anything is
+// copied, when it holds more than kMaxCopyBytes in files or kMaxCopyEntries entries; at most
+// kMaxCopyDepth levels. On failure nothing is left at `to`.
+inline constexpr size_t kMaxCopyEntries = 20'000;
+inline constexpr unsigned long long kMaxCopyBytes = 64ull << 20;
 inline constexpr int kMaxCopyDepth = 64;
 Status copy_tree(const std::string& from, const std::string& to);
+
+// HOME's copy `link` moved to `target` on another file system: copied beside `target` under a
+// temporary name, flushed, renamed into place, then `link` renamed aside (link.wsinit-moving-PID,
+// in the same directory) and that name returned: the caller links `link` to `target`, then
+// removes the aside copy. On failure HOME's copy is where it was and nothing is at `target`.
+Result<std::string> move_by_copy(const std::string& link, const std::string& target);
 
 // Appends the line `make_line(current contents)` returns to `path`, in place, under an
 // exclusive flock, unless it returns nullopt (already there). One write(); on any failure the

@@ -1,10 +1,12 @@
 #include <gtest/gtest.h>
+#include <grp.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "tests/unit/test_util.h"
 #include "user_ids/user_ids.h"
@@ -535,4 +537,107 @@ TEST(PersistCopy, AFailedCopyLeavesNothingBehind) {
   struct stat st;
   EXPECT_NE(lstat(to.c_str(), &st), 0);
   EXPECT_EQ(slurp(from + "/a"), "alpha");
+}
+
+namespace {
+
+// `body` run in a child as uid/gid 65534 (as a non-root workspace user would run it), its
+// failures said on stderr; true when every expectation held. Skipped (true) when not root.
+bool as_nobody(const std::function<bool()>& body) {
+  if (geteuid() != 0) return body();
+  pid_t pid = fork();
+  if (pid == 0) {
+    bool ok = setgroups(0, nullptr) == 0 && setgid(65534) == 0 && setuid(65534) == 0 && body();
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+bool missing(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) != 0;
+}
+
+}  // namespace
+
+TEST(PersistCopy, RefusesATreeOverTheBoundBeforeCopyingAnything) {
+  TempDir d;
+  std::string from = d.path + "/from", to = d.path + "/to";
+  mkdir(from.c_str(), 0755);
+  ASSERT_EQ(system(("truncate -s 65M '" + from + "/big'").c_str()), 0);  // sparse: nothing written
+  auto copied = copy_tree(from, to);
+  ASSERT_FALSE(copied);
+  EXPECT_EQ(copied.error().message, from + " holds 65 MiB (more than the 64 MiB wsinit copies at start)");
+  EXPECT_TRUE(missing(to));
+  ASSERT_EQ(system(("rm '" + from + "/big' && mkdir '" + from + "/many'").c_str()), 0);
+  for (size_t i = 0; i <= kMaxCopyEntries; ++i) spit(from + "/many/" + std::to_string(i), "");
+  copied = copy_tree(from, to);
+  ASSERT_FALSE(copied);
+  EXPECT_EQ(copied.error().message, from + " holds more than 20000 entries (the most wsinit copies at start)");
+  EXPECT_TRUE(missing(to));
+}
+
+TEST(PersistCopy, DropsSetuidAndSetgid) {
+  TempDir d;
+  std::string from = d.path + "/from", to = d.path + "/to";
+  mkdir(from.c_str(), 0755);
+  spit(from + "/tool", "#!/bin/sh\n");
+  ASSERT_EQ(chmod((from + "/tool").c_str(), 06755), 0);
+  ASSERT_TRUE(copy_tree(from, to));
+  struct stat st;
+  ASSERT_EQ(stat((to + "/tool").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+}
+
+TEST(PersistCopy, AFailedCopyOfReadOnlyDirectoriesLeavesNothingForANonRootUser) {
+  TempDir d;
+  ASSERT_EQ(chown(d.path.c_str(), 65534, 65534), 0);
+  std::string from = d.path + "/from", to = d.path + "/to";
+  EXPECT_TRUE(as_nobody([&] {
+    mkdir(from.c_str(), 0755);
+    mkdir((from + "/a-readonly").c_str(), 0755);
+    spit(from + "/a-readonly/f", "f");
+    chmod((from + "/a-readonly").c_str(), 0555);
+    spit(from + "/z-unreadable", "z");  // copied after a-readonly, and fails
+    chmod((from + "/z-unreadable").c_str(), 0);
+    auto copied = copy_tree(from, to);
+    if (copied) return false;
+    if (!missing(to)) fprintf(stderr, "left behind: %s (%s)\n", to.c_str(), copied.error().message.c_str());
+    chmod((from + "/a-readonly").c_str(), 0755);
+    return missing(to);
+  }));
+}
+
+TEST(PersistMove, ByCopySetsHomesCopyAsideForTheLink) {
+  TempDir d;
+  std::string link = d.path + "/home/.config", target = d.path + "/data/.config";
+  ASSERT_EQ(system(("mkdir -p '" + link + "' '" + d.path + "/data'").c_str()), 0);
+  spit(link + "/app.conf", "a=1\n");
+  auto moved = move_by_copy(link, target);
+  ASSERT_TRUE(moved) << moved.error().message;
+  EXPECT_EQ(*moved, link + ".wsinit-moving-" + std::to_string(getpid()));
+  EXPECT_TRUE(missing(link));
+  EXPECT_EQ(slurp(*moved + "/app.conf"), "a=1\n");
+  EXPECT_EQ(slurp(target + "/app.conf"), "a=1\n");
+}
+
+TEST(PersistMove, ByCopyThatCannotSetHomesCopyAsideLeavesItWhole) {
+  TempDir d;
+  std::string home = d.path + "/home", link = home + "/.config", target = d.path + "/data/.config";
+  ASSERT_EQ(system(("mkdir -p '" + link + "/sub' '" + d.path + "/data' && chown -R 65534:65534 '" + d.path + "'").c_str()), 0);
+  spit(link + "/app.conf", "a=1\n");
+  spit(link + "/sub/b", "b\n");
+  ASSERT_EQ(chown((link + "/app.conf").c_str(), 65534, 65534), 0);
+  ASSERT_EQ(chown((link + "/sub/b").c_str(), 65534, 65534), 0);
+  ASSERT_EQ(chmod(home.c_str(), 0555), 0);  // HOME/.config can be emptied, but not renamed nor removed
+  EXPECT_TRUE(as_nobody([&] {
+    auto moved = move_by_copy(link, target);
+    if (moved) return false;
+    fprintf(stderr, "%s\n", moved.error().message.c_str());
+    return moved.error().message.find("cannot set " + link + " aside") == 0 &&
+           moved.error().message.find("HOME's copy left as it was") != std::string::npos && missing(target) &&
+           slurp(link + "/app.conf") == "a=1\n" && slurp(link + "/sub/b") == "b\n";
+  }));
+  chmod(home.c_str(), 0755);
 }
