@@ -588,8 +588,8 @@ LoadResult load_file(const std::string& path, const Environment& env, Profile fa
 }
 
 std::vector<std::string> default_persist() {
-  return {".bash_history", ".zsh_history", ".python_history", ".node_repl_history", ".psql_history",
-          ".gitconfig", ".config/", ".local/share/", ".ssh/known_hosts"};
+  return {".bash_history", ".python_history", ".node_repl_history", ".psql_history",
+          ".gitconfig", ".config/", ".local/share/fish/", ".ssh/known_hosts"};
 }
 
 Status check_persist_path(std::string_view path) {

@@ -108,18 +108,18 @@ as_user_in_pod() {  # a shell of the workspace user's, in the pod
     env HOME=/home/gitlab-workspaces sh -c "$1"
 }
 start_in_pod
-wait_status '.user.persist | length == 9' 30
+wait_status '.user.persist | length == 8' 30
 expect_eq "$(status_json | jq -r '.user.home')" /home/gitlab-workspaces "gitlab: HOME"
-expect_eq "$(status_json | jq -r '[.user.persist[] | select(.state == "created")] | length')" 9 "gitlab: all created"
+expect_eq "$(status_json | jq -r '[.user.persist[] | select(.state == "created")] | length')" 8 "gitlab: all created"
 as_user_in_pod 'echo "git status" >>~/.bash_history && mkdir -p ~/.config/glab-cli && echo "host: gitlab.example" >~/.config/glab-cli/config.yml'
 kill -TERM "$WS_PID"
 wait_wsinit
 rm -rf "$TMP/podhome/gitlab-workspaces"  # the next start's HOME is new and empty
 start_in_pod
-wait_status '.user.persist | length == 9' 30
-expect_eq "$(state_of .bash_history) $(state_of .config/) $(state_of .local/share/)" "linked linked linked" \
+wait_status '.user.persist | length == 8' 30
+expect_eq "$(state_of .bash_history) $(state_of .config/) $(state_of .local/share/fish/)" "linked linked linked" \
   "gitlab, second start: what the first start made is linked"
-# Files no one wrote (.zsh_history ...) have no persistent copy yet: their links are made again.
+# Files no one wrote (.python_history ...) have no persistent copy yet: their links are made again.
 expect_eq "$(status_json | jq -r '[.user.persist[].state] | unique | join(",")')" created,linked "gitlab, second start: states"
 expect_eq "$(as_user_in_pod 'cat ~/.bash_history ~/.config/glab-cli/config.yml')" "$(printf 'git status\nhost: gitlab.example')" \
   "gitlab, second start: history and config survive"

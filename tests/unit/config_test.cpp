@@ -499,6 +499,10 @@ TEST(Persist, ProfilesAndTheFile) {
   auto defaults = default_persist();
   EXPECT_EQ(std::count(defaults.begin(), defaults.end(), ".cache/"), 0);
   EXPECT_EQ(std::count(defaults.begin(), defaults.end(), ".bash_history"), 1);
+  // Not where tools are installed (mise, pipx, pnpm, uv: GBs, shadowing a newer image's), nor a
+  // file its program replaces by rename (zsh's HIST_SAVE_BY_COPY), which a symlink cannot hold.
+  for (const char* never : {".local/share/", ".local/", ".zsh_history"})
+    EXPECT_EQ(std::count(defaults.begin(), defaults.end(), never), 0) << never;
   auto replaced = load_text("version: 1\nuser:\n  persist: [.zsh_history, .config/]\n", "test.yaml", {}, Profile::gitlab);
   ASSERT_TRUE(replaced.config) << ::testing::PrintToString(replaced.errors);
   EXPECT_EQ(replaced.config->user.persist, (std::vector<std::string>{".zsh_history", ".config/"}));
