@@ -139,14 +139,21 @@ std::string without_slash(const std::string& entry) {
 std::string parent_of(const std::string& path) { return path.substr(0, path.rfind('/')); }
 std::string base_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
-// Missing directories below `root` down to `dir` (which lies under root), each 0700; an
-// existing one must be a directory, never a symlink. `root` itself is neither made nor checked.
+Status sync_dir(const std::string& dir);
+
+// Missing directories below `root` down to `dir` (which lies under root), each 0700, its parent
+// fsynced; an existing one must be a directory, never a symlink. `root` itself is neither made
+// nor checked.
 Status make_dirs_below(const std::string& root, const std::string& dir) {
   if (dir.size() <= root.size()) return {};
   for (size_t at = dir.find('/', root.size() + 1);; at = dir.find('/', at + 1)) {
     std::string part = dir.substr(0, at);
-    if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return fail("cannot create " + part + ": " + errno_text(errno), errno);
+    bool made = mkdir(part.c_str(), 0700) == 0;
+    if (!made && errno != EEXIST) return fail("cannot create " + part + ": " + errno_text(errno), errno);
     if (look(part).found != Found::directory) return fail(part + " is not a directory");
+    if (made) {
+      if (auto synced = sync_dir(parent_of(part)); !synced) return synced;
+    }
     if (at == std::string::npos) return {};
   }
 }
@@ -434,11 +441,20 @@ Persisted apply(const Entry& e, PersistPlan plan, std::vector<std::string>& warn
     out.detail += " as " + *kept;
   }
   if (plan.make_target || plan.move) {
-    if (mkdir(e.store.c_str(), 0700) != 0 && errno != EEXIST) return refused("cannot create " + e.store + ": " + errno_text(errno));
+    if (mkdir(e.store.c_str(), 0700) == 0) {
+      if (auto synced = sync_dir(parent_of(e.store)); !synced) return refused(synced.error().message);
+    } else if (errno != EEXIST) {
+      return refused("cannot create " + e.store + ": " + errno_text(errno));
+    }
     if (auto made = make_dirs_below(e.store, parent_of(e.target)); !made) return refused(made.error().message);
   }
-  if (plan.make_target && e.directory && mkdir(e.target.c_str(), 0700) != 0 && errno != EEXIST)
-    return refused("cannot create " + e.target + ": " + errno_text(errno));
+  if (plan.make_target && e.directory) {
+    if (mkdir(e.target.c_str(), 0700) == 0) {
+      if (auto synced = sync_dir(parent_of(e.target)); !synced) return refused(synced.error().message);
+    } else if (errno != EEXIST) {
+      return refused("cannot create " + e.target + ": " + errno_text(errno));
+    }
+  }
   std::string aside;  // HOME's copy, set aside after being copied across file systems
   if (plan.move) {
     auto moved = move_into(e.link, e.target);
@@ -508,9 +524,6 @@ std::vector<Persisted> persist_home(const PersistOptions& o, bool dry_run, std::
     if (done.state == PersistState::image_kept && !dry_run)
       warnings.push_back("user.persist " + p + ": " + done.detail + " (not deleted; compare and remove it when done)");
     out.push_back(std::move(done));
-  }
-  if (!dry_run && look(store).found == Found::directory) {  // the directories made below it, <data>/home itself
-    if (auto synced = sync_fs(store); !synced) warnings.push_back("user.persist: " + synced.error().message);
   }
   return out;
 }
