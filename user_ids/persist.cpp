@@ -497,6 +497,17 @@ std::string why_skipped(const PersistOptions& o, bool dry_run) {
   return "";
 }
 
+// A move that would be a copy (HOME/P and the nearest existing directory above <data>/home/P on
+// different file systems) of a tree over copy_tree's bounds: why, else "".
+std::string too_big_to_move(const Entry& e) {
+  struct stat from, to;
+  std::string dir = parent_of(e.target);
+  while (stat(dir.c_str(), &to) != 0 && dir.find('/') != std::string::npos) dir = parent_of(dir);
+  if (lstat(e.link.c_str(), &from) != 0 || dir.empty() || from.st_dev == to.st_dev) return "";
+  auto big = too_big(e.link);
+  return big && !big->empty() ? *big + "; move it to " + e.target + " yourself" : "";
+}
+
 std::string would(const PersistPlan& plan) {
   bool acts = plan.keep_image || plan.move || plan.make_target || plan.link;
   if (plan.state == PersistState::refused || !acts) return plan.detail;
@@ -518,6 +529,9 @@ std::vector<Persisted> persist_home(const PersistOptions& o, bool dry_run, std::
     std::string name = without_slash(p);
     Entry e{name, o.home + "/" + name, store + "/" + name, store, o.home, p.back() == '/'};
     PersistPlan plan = plan_persist(facts_of(e));
+    if (dry_run && plan.move) {
+      if (std::string why = too_big_to_move(e); !why.empty()) plan = refuse(why);
+    }
     Persisted done = dry_run ? Persisted{p, plan.state, would(plan)} : apply(e, plan, warnings);
     done.path = p;
     if (done.state == PersistState::refused) warnings.push_back("user.persist " + p + ": refused: " + done.detail);

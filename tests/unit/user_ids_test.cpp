@@ -641,3 +641,35 @@ TEST(PersistMove, ByCopyThatCannotSetHomesCopyAsideLeavesItWhole) {
   }));
   chmod(home.c_str(), 0755);
 }
+
+TEST(PersistApply, AcrossFileSystemsMovesBySetAsideAndCheckShowsATreeTooBig) {
+  char tmpl[] = "/dev/shm/wsinit-unit-XXXXXX";
+  if (!mkdtemp(tmpl)) GTEST_SKIP() << "no /dev/shm";
+  struct Gone {
+    std::string path;
+    ~Gone() { std::system(("rm -rf '" + path + "'").c_str()); }
+  } shm{tmpl};
+  Home h({".config/", ".big/"});
+  struct stat a, b;
+  ASSERT_EQ(stat(shm.path.c_str(), &a), 0);
+  ASSERT_EQ(stat(h.options.home.c_str(), &b), 0);
+  if (a.st_dev == b.st_dev) GTEST_SKIP() << "/dev/shm and the temporary directory share a file system";
+  h.options.data_dir = shm.path + "/data";
+  ASSERT_EQ(system(("mkdir -p '" + h.link(".config/gh") + "' '" + h.link(".big") + "' && truncate -s 65M '" +
+                    h.link(".big/blob") + "'").c_str()), 0);
+  spit(h.link(".config/gh/hosts.yml"), "github.com\n");
+  auto plan = h.run(true);
+  EXPECT_EQ(plan[0].state, PersistState::moved) << plan[0].detail;
+  EXPECT_EQ(plan[1].state, PersistState::refused);
+  EXPECT_EQ(plan[1].detail, h.link(".big") + " holds 65 MiB (more than the 64 MiB wsinit copies at start); move it to " +
+                                h.target(".big") + " yourself");
+  auto done = h.run();
+  EXPECT_EQ(done[0].state, PersistState::moved) << done[0].detail;
+  EXPECT_TRUE(is_link_to(h.link(".config"), h.target(".config")));
+  EXPECT_EQ(slurp(h.link(".config/gh/hosts.yml")), "github.com\n");
+  EXPECT_TRUE(missing(h.link(".config") + ".wsinit-moving-" + std::to_string(getpid())));
+  EXPECT_EQ(done[1].state, PersistState::refused);
+  EXPECT_EQ(done[1].detail, plan[1].detail);
+  EXPECT_TRUE(missing(h.target(".big")));
+  EXPECT_EQ(system(("test -f '" + h.link(".big/blob") + "'").c_str()), 0);
+}
