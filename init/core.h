@@ -63,14 +63,23 @@ class Init {
   void read_signals();
   void handle_signal(const signalfd_siginfo& info);
   void reload();
-  bool reload_config();
+  std::optional<config::Config> reread_config();
+  void on_config_reloaded();
+  std::optional<config::Config> load_config(const std::string& why);
   bool load_and_apply(const std::string& why);
-  // user.login_env (login_env.cpp): runs the login shell, then `then`; false (and `then` not
-  // run) when there is nothing to probe.
-  bool probe_login_env(const std::string& why, std::function<void()> then);
-  void on_login_env(LoginProbe::Result result, const std::vector<std::string>& base, Clock::time_point started,
-                    const std::function<void()>& then);
-  bool take_login_env(const LoginProbe::Result& result, const std::vector<std::string>& base);
+  // user.login_env (login_env.cpp): runs the login shell with the settings of `settings` (the
+  // config about to run), then `then`; false (and `then` not run) when there is nothing to
+  // probe. Off or skipped drops what an earlier probe gave (login_overrides_).
+  bool probe_login_env(const std::string& why, const config::Config& settings, std::function<void()> then);
+  struct LoginProbeRun {
+    std::vector<std::string> base;  // the environment it started with
+    Clock::time_point started;
+    std::chrono::milliseconds timeout;
+    std::string log_file;
+  };
+  bool login_env_off(const char* state);
+  void on_login_env(LoginProbe::Result result, const LoginProbeRun& run, const std::function<void()>& then);
+  bool take_login_env(const LoginProbe::Result& result, const LoginProbeRun& run);
   bool apply(config::Config base, const std::string& why);
   bool reap_children();
   void on_main_exit(int status);

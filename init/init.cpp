@@ -54,7 +54,7 @@ int Init::run() {
     if (!login_overrides_.empty()) apply(config_, "login environment");  // sshd's SetEnv carries it
     supervisor_->start();
   };
-  if (!probe_login_env("start", start)) supervisor_->start();
+  if (!probe_login_env("start", config_, start)) supervisor_->start();
   start_ports();
   reap_children();  // anything that exited before the loop ran
   uv_run(&loop_, UV_RUN_DEFAULT);  // returns once stopped; its value says only whether handles are left
@@ -168,49 +168,61 @@ void Init::handle_signal(const signalfd_siginfo& info) {
   if (terminate) shutdown(ShutdownEvent::stop_requested, "SIG" + signal_name(sig));
 }
 
-// SIGHUP in workspace mode: the login environment read again (user.login_env), then the config
-// re-read; a bad one is reported and the running one stays. A changed login environment alone
-// is applied as a reload applies a config: processes started from then on get it, and sshd
-// restarts when its SetEnv changed.
+// SIGHUP in workspace mode: the config re-read first (a bad one is reported and the running one
+// stays), then the login environment read again with the settings of the config that will run
+// (user.login_env), then that config applied once. A changed login environment alone is applied
+// as a reload applies a config: processes started from then on get it, and sshd restarts when
+// its SetEnv changed.
 void Init::reload() {
   if (login_probe_ && login_probe_->running()) {
     spdlog::info("SIGHUP: the login environment is still being read; send SIGHUP again once it is");
     return;
   }
+  auto next = std::make_shared<std::optional<config::Config>>(reread_config());
   auto before = login_overrides_;
-  auto then = [this, before] {
-    if (!reload_config() && login_overrides_ != before) apply(config_, "SIGHUP: login environment");
+  auto then = [this, next, before] {
+    if (*next && apply(std::move(**next), "reload")) on_config_reloaded();
+    else if (login_overrides_ != before) apply(config_, "SIGHUP: login environment");
   };
-  if (!probe_login_env("SIGHUP", then)) reload_config();
+  if (!probe_login_env("SIGHUP", *next ? **next : config_, then)) then();
 }
 
-// Whether the config was re-read and applied.
-bool Init::reload_config() {
+// The config file read again for a reload; nullopt (said) when there is none to run.
+std::optional<config::Config> Init::reread_config() {
   if (config_file_.empty()) {
     spdlog::info("SIGHUP: running on the embedded default; there is no config file to re-read");
-    return false;
+    return std::nullopt;
   }
   if (config_state_ == ConfigState::waiting_for_clone) {
     spdlog::info("SIGHUP: {} is read once the project is cloned", config_file_);
-    return false;
+    return std::nullopt;
   }
-  if (!load_and_apply("reload")) return false;
-  if (config_state_ == ConfigState::loaded) return true;
-  // The file that was missing from the project, or could not be used, runs now.
-  config_state_ = ConfigState::loaded;
-  std::erase_if(warnings_, [](const std::string& w) { return w.starts_with("the config file "); });
-  return true;
+  return load_config("reload");
 }
 
-// Reads config_file_ and runs it; false (the running config stays) when it cannot be used.
-bool Init::load_and_apply(const std::string& why) {
+// A reloaded config runs: the file that was missing from the project, or could not be used,
+// runs now.
+void Init::on_config_reloaded() {
+  if (config_state_ == ConfigState::loaded) return;
+  config_state_ = ConfigState::loaded;
+  std::erase_if(warnings_, [](const std::string& w) { return w.starts_with("the config file "); });
+}
+
+// Reads config_file_; nullopt (said) when it cannot be used.
+std::optional<config::Config> Init::load_config(const std::string& why) {
   config::LoadResult loaded = config::load_file(config_file_, config::environment_of(envp_), config_.profile);
   if (!loaded.config) {
     for (const auto& e : loaded.errors) spdlog::error("{}: {}", why, e);
     spdlog::error("{}: {} is invalid; keeping the running config", why, config_file_);
-    return false;
+    return std::nullopt;
   }
-  return apply(std::move(*loaded.config), why);
+  return std::move(loaded.config);
+}
+
+// Reads config_file_ and runs it; false (the running config stays) when it cannot be used.
+bool Init::load_and_apply(const std::string& why) {
+  auto loaded = load_config(why);
+  return loaded && apply(std::move(*loaded), why);
 }
 
 // Plans wsinit's own services for `base` again and hands the result to the supervisor.

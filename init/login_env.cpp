@@ -33,30 +33,26 @@ std::string failure_text(const LoginProbe::Result& r, const std::string& shell, 
 }  // namespace
 
 // Only in workspace mode: tini mode's CMD starts at once, as under tini.
-bool Init::probe_login_env(const std::string& why, std::function<void()> then) {
+bool Init::probe_login_env(const std::string& why, const config::Config& settings, std::function<void()> then) {
   login_env_.shell = identity_.shell;
-  if (!config_.user.login_env || tini_mode()) {
-    login_env_.state = "off";
-    return false;
-  }
+  if (!settings.user.login_env || tini_mode()) return login_env_off("off");
   if (!workspace::login_shell_usable(identity_.shell) || access(identity_.shell.c_str(), X_OK) != 0) {
-    login_env_.state = "skipped";
     spdlog::info("login environment: the user's shell '{}' cannot run as a login shell; skipped", identity_.shell);
-    return false;
+    return login_env_off("skipped");
   }
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   int readlink_error = errno;
-  std::string log_file = config_.paths.logs + "/login-env.log";
-  if (auto dir = fs::usable_dir_in_existing_parent(config_.paths.logs, 0750); !dir) log_file = "/dev/null";
-  std::vector<std::string> base = base_environment();
+  LoginProbeRun run{base_environment(), Clock::now(), settings.user.login_env_timeout,
+                    settings.paths.logs + "/login-env.log"};
+  if (auto dir = fs::usable_dir_in_existing_parent(settings.paths.logs, 0750); !dir) run.log_file.clear();  // not kept
+  std::string log_file = run.log_file.empty() ? "/dev/null" : run.log_file;
   std::string failed;
   if (!login_probe_) login_probe_ = std::make_unique<LoginProbe>(&loop_);
-  auto started = Clock::now();
-  auto done = [this, base, started, then](LoginProbe::Result r) { on_login_env(std::move(r), base, started, then); };
+  auto done = [this, run, then](LoginProbe::Result r) { on_login_env(std::move(r), run, then); };
   if (n <= 0) failed = std::string("cannot find wsinit's own binary (/proc/self/exe): ") + strerror(readlink_error);
-  else if (login_probe_->start(workspace::login_env_argv(identity_.shell, std::string(self, static_cast<size_t>(n))), base,
-                               access(identity_.home.c_str(), X_OK) == 0 ? identity_.home : "/", log_file, config_.user.login_env_timeout, done, &failed))
+  else if (login_probe_->start(workspace::login_env_argv(identity_.shell, std::string(self, static_cast<size_t>(n))), run.base,
+                               access(identity_.home.c_str(), X_OK) == 0 ? identity_.home : "/", log_file, run.timeout, done, &failed))
     failed.clear();
   if (!failed.empty()) {
     login_env_.state = "failed";
@@ -65,29 +61,41 @@ bool Init::probe_login_env(const std::string& why, std::function<void()> then) {
   }
   login_env_.state = "probing";
   spdlog::info("{}: reading the login environment ({} -l, at most {})", why, identity_.shell,
-               config::format_duration(config_.user.login_env_timeout));
+               config::format_duration(run.timeout));
   return true;
+}
+
+// No probe (`state` off or skipped): what an earlier one gave is dropped, and the supervisor's
+// environment follows at once (the caller applies the config, which carries it to sshd).
+bool Init::login_env_off(const char* state) {
+  login_env_.state = state;
+  login_env_.added.clear();
+  login_env_.changed.clear();
+  if (!login_overrides_.empty()) {
+    login_overrides_.clear();
+    spdlog::info("login environment: {}; the variables it gave are dropped", state);
+    supervisor_->set_environment(session_environment());
+  }
+  return false;
 }
 
 // The probe is over: its result taken (or said), then what waited for it, unless wsinit is
 // shutting down meanwhile.
-void Init::on_login_env(LoginProbe::Result result, const std::vector<std::string>& base, Clock::time_point started,
-                        const std::function<void()>& then) {
-  login_env_.took_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+void Init::on_login_env(LoginProbe::Result result, const LoginProbeRun& run, const std::function<void()>& then) {
+  login_env_.took_ms = std::chrono::duration<double, std::milli>(Clock::now() - run.started).count();
   if (phase_ != Phase::running) {  // its group was killed by the shutdown: nothing to say
     login_env_.state = "failed";
     spdlog::debug("login environment: the login shell was stopped by the shutdown");
     return;
   }
-  bool changed = take_login_env(result, base);
+  bool changed = take_login_env(result, run);
   on_services_changed();  // the status document shows it
   if (changed) supervisor_->set_environment(session_environment());
   then();
 }
 
 // Reads the result into login_overrides_ and login_env_; whether the overrides changed.
-bool Init::take_login_env(const LoginProbe::Result& r, const std::vector<std::string>& base) {
-  std::string log = config_.paths.logs + "/login-env.log";
+bool Init::take_login_env(const LoginProbe::Result& r, const LoginProbeRun& run) {
   std::string why;
   std::optional<workspace::LoginVariables> vars;
   if (r.kind == LoginProbe::Result::Kind::exited) vars = workspace::parse_login_env_dump(r.output, &why);
@@ -95,13 +103,14 @@ bool Init::take_login_env(const LoginProbe::Result& r, const std::vector<std::st
     login_env_.state = r.kind == LoginProbe::Result::Kind::timed_out ? "timeout" : "failed";
     std::string what = r.kind == LoginProbe::Result::Kind::timed_out
                            ? identity_.shell + " -l did not finish within " +
-                                 config::format_duration(config_.user.login_env_timeout) + "; its process group was killed"
+                                 config::format_duration(run.timeout) + "; its process group was killed"
                        : r.kind == LoginProbe::Result::Kind::failed ? r.why
                                                                     : failure_text(r, identity_.shell, why);
-    warn("login environment: " + what + "; services start with the environment as it was (its errors: " + log + ")");
+    std::string errors = run.log_file.empty() ? "" : " (its errors: " + run.log_file + ")";
+    warn("login environment: " + what + "; services start with the environment as it was" + errors);
     return false;  // a failed probe keeps what the last one gave
   }
-  auto merge = workspace::merge_login_env(base, *vars);
+  auto merge = workspace::merge_login_env(run.base, *vars);
   login_env_.added = merge.added;
   login_env_.changed = merge.changed;
   login_env_.state = merge.overrides.empty() ? "unchanged" : "applied";

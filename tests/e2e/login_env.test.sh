@@ -84,6 +84,18 @@ ok "after SIGHUP, a service started from then on sees the profile's new value"
 wait_status '[.services[] | select(.name == "sshd")][0] | .state == "ready"' 15
 wait_until "[ \"\$(key_login 'echo \$LOGIN_ONLY' 2>/dev/null)\" = second ]" 15
 ok "after SIGHUP, sshd was restarted with the new SetEnv and a new session sees the new value"
+
+# 2b. A SIGHUP whose new config turns login_env off acts on that config: the variables go.
+write_config "login_env: false"
+kill -HUP "$WS_PID"
+wait_status '.user.login_env.state == "off"' 15
+rm -f "$home/seen"
+"$WSINIT" restart show >/dev/null
+wait_until "[ -s $home/seen ]" 10
+expect_eq "$(cut -d'|' -f2 <"$home/seen")" "" "LOGIN_ONLY as the service started after login_env: false saw it"
+ok "a SIGHUP setting login_env: false drops the login variables from what starts next"
+wait_until "[ -z \"\$(key_login 'echo \$LOGIN_ONLY' 2>/dev/null)\" ]" 15
+ok "after it, sshd's SetEnv no longer carries them"
 stop_ws
 
 # 3. A profile that hangs: wsinit starts after the (short) timeout, says so, and the hang is gone.
