@@ -26,6 +26,7 @@ std::string merge_paths(std::string_view login, std::string_view base) {
     for (size_t colon; (colon = text.find(':', start)) != std::string_view::npos; start = colon + 1)
       out.emplace_back(text.substr(start, colon - start));
     out.emplace_back(text.substr(start));
+    std::erase(out, std::string());  // an empty entry means the current directory: never kept
     return out;
   };
   std::vector<std::string> result = split(login);
@@ -94,8 +95,15 @@ std::optional<LoginVariables> parse_login_env_dump(std::string_view output, std:
 }
 
 bool login_env_name_taken(std::string_view name) {
-  static constexpr std::string_view kTaken[] = {"HOME", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "SHLVL", "_"};
-  if (!valid_name(name) || name.starts_with("WSINIT_")) return true;
+  // The user's own (wsinit sets them); the control socket's directory and nss_wrapper's hooks (a
+  // profile's LD_PRELOAD would drop wsinit's); and what belongs to one terminal or session.
+  static constexpr std::string_view kTaken[] = {
+      "HOME", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "SHLVL", "_",
+      "XDG_RUNTIME_DIR", "LD_PRELOAD",
+      "SSH_AUTH_SOCK", "SSH_AGENT_PID", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "GPG_TTY",
+      "TERM", "COLORTERM", "TERM_PROGRAM", "DISPLAY", "WAYLAND_DISPLAY", "WINDOWID",
+      "TMUX", "TMUX_PANE", "STY", "XDG_SESSION_ID", "SHELLOPTS", "BASHOPTS"};
+  if (!valid_name(name) || name.starts_with("WSINIT_") || name.starts_with("NSS_WRAPPER_")) return true;
   return std::find(std::begin(kTaken), std::end(kTaken), name) != std::end(kTaken);
 }
 

@@ -38,8 +38,11 @@ bool login_shell_usable(const std::string& shell);
 using LoginVariables = std::vector<std::pair<std::string, std::string>>;
 std::optional<LoginVariables> parse_login_env_dump(std::string_view output, std::string* why);
 
-// Names the login environment never sets: HOME USER LOGNAME SHELL PWD OLDPWD SHLVL _ and WSINIT_*,
-// and names that are not [A-Za-z_][A-Za-z0-9_]*.
+// Names the login environment never sets: HOME USER LOGNAME SHELL PWD OLDPWD SHLVL _ and WSINIT_*;
+// XDG_RUNTIME_DIR, LD_PRELOAD and NSS_WRAPPER_* (wsinit's own); per-terminal or per-session ones
+// (SSH_AUTH_SOCK SSH_AGENT_PID SSH_CONNECTION SSH_CLIENT SSH_TTY GPG_TTY TERM COLORTERM
+// TERM_PROGRAM DISPLAY WAYLAND_DISPLAY WINDOWID TMUX TMUX_PANE STY XDG_SESSION_ID SHELLOPTS
+// BASHOPTS); and names that are not [A-Za-z_][A-Za-z0-9_]*.
 bool login_env_name_taken(std::string_view name);
 
 struct LoginEnvMerge {
@@ -49,7 +52,8 @@ struct LoginEnvMerge {
   std::size_t left_out = 0;            // added or changed past kMaxLoginEnvChanges
 };
 // The login shell's PATH with the entries of the image's PATH it dropped put back, each after
-// the entry that preceded it in the image's (as devcontainers do).
+// the entry that preceded it in the image's (as devcontainers do). Empty entries (the current
+// directory) are dropped.
 std::string merge_paths(std::string_view login, std::string_view base);
 
 // What the login shell added to or changed in `base` ("NAME=value", what the probe started

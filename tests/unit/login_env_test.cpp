@@ -55,8 +55,22 @@ TEST(LoginEnv, TakenNames) {
   for (const char* name : {"HOME", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "SHLVL", "_", "WSINIT_LOG_LEVEL",
                            "", "1ABC", "A-B", "A B", "BASH_FUNC_x%%"})
     EXPECT_TRUE(login_env_name_taken(name)) << name;
-  for (const char* name : {"PATH", "NVM_DIR", "_private", "a1", "WSINIT", "LD_PRELOAD"})
+  for (const char* name : {"PATH", "NVM_DIR", "_private", "a1", "WSINIT", "LD_LIBRARY_PATH"})
     EXPECT_FALSE(login_env_name_taken(name)) << name;
+}
+
+TEST(LoginEnv, PerSessionAndWsinitOwnNamesAreTaken) {
+  for (const char* name : {"XDG_RUNTIME_DIR", "LD_PRELOAD", "NSS_WRAPPER_PASSWD", "NSS_WRAPPER_GROUP", "SSH_AUTH_SOCK",
+                           "SSH_AGENT_PID", "GPG_TTY", "TERM", "DISPLAY", "SHELLOPTS", "BASHOPTS", "WINDOWID", "TMUX",
+                           "TMUX_PANE", "STY", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "XDG_SESSION_ID"})
+    EXPECT_TRUE(login_env_name_taken(name)) << name;
+  auto m = merge_login_env({"LD_PRELOAD=/ours.so"}, {{"LD_PRELOAD", "/theirs.so"}, {"SSH_AUTH_SOCK", "/tmp/agent"}});
+  EXPECT_TRUE(m.overrides.empty());
+}
+
+TEST(LoginEnv, PathDropsEmptyEntries) {
+  EXPECT_EQ(merge_paths("/a::/b:", "/a:/b"), "/a:/b");
+  EXPECT_EQ(merge_paths(":/a", "/a::/c"), "/a:/c");
 }
 
 TEST(LoginEnv, MergeKeepsAddedAndChangedOnly) {
