@@ -43,15 +43,18 @@ bool LoginProbe::start(const std::vector<std::string>& argv, const std::vector<s
   }
   int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
   int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (err < 0) spdlog::warn("login environment: cannot write {}: {}; the login shell's errors are not kept", stderr_path,
-                            strerror(errno));
+  if (err < 0) {
+    spdlog::warn("login environment: cannot write {}: {}; the login shell's errors are not kept", stderr_path,
+                 strerror(errno));
+    err = open("/dev/null", O_WRONLY | O_CLOEXEC);  // a profile's `echo >&2` must not fail
+  }
   supervisor::SpawnRequest request;
   request.argv = argv;
   request.env = env;
   request.cwd = cwd;
   request.stdin_fd = in;
   request.stdout_fd = fds[1];
-  request.stderr_fd = err >= 0 ? err : in;  // /dev/null, opened for reading: writes fail, nothing leaks
+  request.stderr_fd = err >= 0 ? err : in;
   supervisor::SpawnResult spawned = supervisor::spawn(request);
   for (int fd : {in, err, fds[1]}) {
     if (fd >= 0) close(fd);
@@ -65,6 +68,7 @@ bool LoginProbe::start(const std::vector<std::string>& argv, const std::vector<s
   out_fd_ = fds[0];
   output_.clear();
   timed_out_ = false;
+  group_ended_ = false;
   failure_ = spawned.ok() ? "" : "cannot start " + argv[0] + ": " + spawned.stage + ": " + strerror(spawned.error);
   done_ = std::move(done);
   poll_ = new uv_poll_t;
@@ -98,7 +102,16 @@ void LoginProbe::read_available() {
       return fail("it printed more than " + std::to_string(workspace::kMaxLoginEnvOutput >> 20) + " MiB");
     }
     output_.append(buffer, static_cast<size_t>(n));
+    end_group_once_dumped();
   }
+}
+
+// The dump is complete: what the profile started in the probe's process group (its pgid still
+// pinned by the unreaped leader) is killed. A daemon that left the group (setsid) stays.
+void LoginProbe::end_group_once_dumped() {
+  if (group_ended_ || pid_ <= 0 || !std::string_view(output_).ends_with(workspace::kLoginEnvEnd)) return;
+  group_ended_ = true;
+  kill_group();
 }
 
 void LoginProbe::close_pipe() {
@@ -127,10 +140,10 @@ void LoginProbe::kill_group() {
 // reused); when it ended on its own, a daemon the profile started stays.
 void LoginProbe::on_exit(pid_t pid, int wait_status) {
   if (!owns(pid)) return;
+  pid_ = -1;  // reaped: its pid may be reused, nothing kills its group from here on
   read_available();
   close_pipe();
   timer_.stop();
-  pid_ = -1;
   Result result;
   if (timed_out_) {
     result.kind = Result::Kind::timed_out;

@@ -47,6 +47,7 @@ class LoginProbe {
  private:
   static void on_readable(uv_poll_t* handle, int status, int events);
   void read_available();
+  void end_group_once_dumped();
   void close_pipe();
   void fail(std::string why);
 
@@ -57,6 +58,7 @@ class LoginProbe {
   uv_poll_t* poll_ = nullptr;
   std::string output_;
   bool timed_out_ = false;
+  bool group_ended_ = false;  // killed once the dump was complete
   std::string failure_;  // set when it was killed for a reason of ours
   Done done_;
 };

@@ -47,10 +47,20 @@ stop_ws() {
 
 # 1. The profile's variable and PATH reach a service and an SSH session; no config key needed.
 profile 'export LOGIN_ONLY=from-profile
-export PATH="$HOME/tools:$PATH"'
+export PATH="$HOME/tools:$PATH"
+sleep 1002 >/dev/null 2>&1 &'
 write_config ""
 start_as_workspace_user --config "$TMP/config.yaml"
 wait_status '.state == "ready"' 30
+profile_sleep() {
+  local pid
+  for pid in $(tree_of "$WS_PID"); do
+    [ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" = "sleep 1002 " ] && return 0
+  done
+  return 1
+}
+wait_until "! profile_sleep" 5
+ok "what the profile started in the background is killed once the dump is read"
 wait_until "[ -s $home/seen ]" 10
 expect_eq "$(cat "$home/seen")" "tool-ran|from-profile" "what the service saw"
 ok "a service runs the profile's tool by bare name and sees its variable"
