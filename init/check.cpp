@@ -182,13 +182,17 @@ CheckProbe run_login_shell(const config::Config& config, const user_ids::Identit
   request.cwd = access(id.home.c_str(), X_OK) == 0 ? id.home : "/";  // check creates no HOME
   request.stdin_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   request.stdout_fd = fds[1];
-  request.stderr_fd = request.stdin_fd;  // check prints no profile's noise
+  request.stderr_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);  // check prints no profile's noise
   auto spawned = supervisor::spawn(request);
   close(fds[1]);
-  if (request.stdin_fd >= 0) close(request.stdin_fd);
+  for (int fd : {request.stdin_fd, request.stderr_fd}) {
+    if (fd >= 0) close(fd);
+  }
   if (spawned.pid > 0) {
     read_until(fds[0], Clock::now() + config.user.login_env_timeout, p);
-    if (p.timed_out || !p.why.empty()) kill(-spawned.pid, SIGKILL);
+    // The leader is not reaped yet, so its group id is still its own: what the profile left
+    // in the background goes with it, as under wsinit.
+    kill(-spawned.pid, SIGKILL);
     while (waitpid(spawned.pid, &p.wait_status, 0) < 0 && errno == EINTR) {
     }
   }
