@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <spdlog/spdlog.h>
@@ -32,6 +33,7 @@ bool open_pipe(int fds[2]) {
 LoginProbe::~LoginProbe() {
   kill_group();
   close_pipe();
+  close_stderr();
 }
 
 bool LoginProbe::start(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& cwd,
@@ -41,26 +43,33 @@ bool LoginProbe::start(const std::vector<std::string>& argv, const std::vector<s
     *why = std::string("cannot make a pipe: ") + strerror(errno);
     return false;
   }
+  int errs[2];
+  if (!open_pipe(errs)) {
+    *why = std::string("cannot make a pipe: ") + strerror(errno);
+    close(fds[0]);
+    close(fds[1]);
+    return false;
+  }
   int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (err < 0) {
+  int file = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (file < 0)
     spdlog::warn("login environment: cannot write {}: {}; the login shell's errors are not kept", stderr_path,
                  strerror(errno));
-    err = open("/dev/null", O_WRONLY | O_CLOEXEC);  // a profile's `echo >&2` must not fail
-  }
   supervisor::SpawnRequest request;
   request.argv = argv;
   request.env = env;
   request.cwd = cwd;
   request.stdin_fd = in;
   request.stdout_fd = fds[1];
-  request.stderr_fd = err >= 0 ? err : in;
+  request.stderr_fd = errs[1];
   supervisor::SpawnResult spawned = supervisor::spawn(request);
-  for (int fd : {in, err, fds[1]}) {
+  for (int fd : {in, fds[1], errs[1]}) {
     if (fd >= 0) close(fd);
   }
   if (spawned.pid <= 0) {
     close(fds[0]);
+    close(errs[0]);
+    if (file >= 0) close(file);
     *why = "cannot start " + argv[0] + ": " + spawned.stage + ": " + strerror(spawned.error);
     return false;
   }
@@ -76,6 +85,7 @@ bool LoginProbe::start(const std::vector<std::string>& argv, const std::vector<s
   int rc = uv_poll_init(loop_, poll_, out_fd_);
   if (rc == 0) rc = uv_poll_start(poll_, UV_READABLE, on_readable);
   if (rc != 0) fail(std::string("cannot watch its output: ") + uv_strerror(rc));
+  if (!watch_stderr(errs[0], file)) fail("cannot watch its errors");
   if (!timer_.start(timeout, [this] {
         timed_out_ = true;
         kill_group();
@@ -123,6 +133,71 @@ void LoginProbe::close_pipe() {
   out_fd_ = -1;
 }
 
+// Its stderr, read on the loop so that a profile writing without end fills no disk: the first
+// kMaxLoginStderr bytes go to the file, the rest is read and dropped (said at the end of the file).
+bool LoginProbe::watch_stderr(int read_fd, int file_fd) {
+  err_fd_ = read_fd;
+  err_file_ = file_fd;
+  err_kept_ = 0;
+  err_cut_ = false;
+  err_poll_ = new uv_poll_t;
+  err_poll_->data = this;
+  int rc = uv_poll_init(loop_, err_poll_, err_fd_);
+  if (rc != 0) {
+    delete err_poll_;
+    err_poll_ = nullptr;
+    return false;
+  }
+  return uv_poll_start(err_poll_, UV_READABLE, on_stderr_readable) == 0;
+}
+
+void LoginProbe::on_stderr_readable(uv_poll_t* handle, int status, int) {
+  auto* self = static_cast<LoginProbe*>(handle->data);
+  if (status < 0) return self->close_stderr();
+  self->read_stderr();
+}
+
+void LoginProbe::read_stderr() {
+  char buffer[16384];
+  while (err_fd_ >= 0) {
+    ssize_t n = read(err_fd_, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) return close_stderr();
+    keep_stderr(buffer, static_cast<size_t>(n));
+  }
+}
+
+void LoginProbe::keep_stderr(const char* data, size_t size) {
+  size_t room = kMaxLoginStderr - err_kept_;
+  if (size > room) err_cut_ = true;
+  size_t take = std::min(size, room);
+  if (take == 0 || err_file_ < 0) return;
+  if (write(err_file_, data, take) != static_cast<ssize_t>(take)) {
+    close(err_file_);  // a full disk: the rest is dropped
+    err_file_ = -1;
+  }
+  err_kept_ += take;
+}
+
+void LoginProbe::close_stderr() {
+  if (err_poll_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(err_poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    err_poll_ = nullptr;
+  }
+  if (err_fd_ >= 0) close(err_fd_);
+  err_fd_ = -1;
+  if (err_file_ >= 0) {
+    if (err_cut_) {
+      std::string note = "\n[wsinit: the login shell wrote more; only its first " + std::to_string(kMaxLoginStderr >> 10) +
+                         " KiB are kept]\n";
+      [[maybe_unused]] ssize_t written = write(err_file_, note.data(), note.size());  // for people only
+    }
+    close(err_file_);
+  }
+  err_file_ = -1;
+}
+
 // Killed for a reason of ours; the reaper still ends it.
 void LoginProbe::fail(std::string why) {
   if (failure_.empty()) failure_ = std::move(why);
@@ -143,6 +218,8 @@ void LoginProbe::on_exit(pid_t pid, int wait_status) {
   pid_ = -1;  // reaped: its pid may be reused, nothing kills its group from here on
   read_available();
   close_pipe();
+  read_stderr();  // what it wrote before it ended; a daemon it left behind writes to no one
+  close_stderr();
   timer_.stop();
   Result result;
   if (timed_out_) {

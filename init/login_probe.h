@@ -1,6 +1,7 @@
 // Internal to init/: the login shell run once on the loop (user.login_env). It is spawned through
 // supervisor::spawn in its own session (no terminal), stdin /dev/null, stdout a pipe read on the
-// loop (at most workspace::kMaxLoginEnvOutput bytes: more is a failed probe), stderr a file. Its
+// loop (at most workspace::kMaxLoginEnvOutput bytes: more is a failed probe), stderr a pipe read
+// on the loop too, its first kMaxLoginStderr bytes kept in a file (the rest read and dropped). Its
 // exit comes from the one reaper (Init::reap_children), which asks owns() first. A timeout, a
 // failure or kill_group() kills its whole process group.
 #pragma once
@@ -45,7 +46,14 @@ class LoginProbe {
   void kill_group();
 
  private:
+  static constexpr size_t kMaxLoginStderr = 64 * 1024;  // of its stderr kept in the file
+
   static void on_readable(uv_poll_t* handle, int status, int events);
+  static void on_stderr_readable(uv_poll_t* handle, int status, int events);
+  bool watch_stderr(int read_fd, int file_fd);
+  void read_stderr();
+  void keep_stderr(const char* data, size_t size);
+  void close_stderr();
   void read_available();
   void end_group_once_dumped();
   void close_pipe();
@@ -56,6 +64,11 @@ class LoginProbe {
   pid_t pid_ = -1;
   int out_fd_ = -1;
   uv_poll_t* poll_ = nullptr;
+  int err_fd_ = -1;               // the read end of its stderr
+  uv_poll_t* err_poll_ = nullptr;
+  int err_file_ = -1;             // where the first kMaxLoginStderr bytes go; -1: dropped
+  size_t err_kept_ = 0;
+  bool err_cut_ = false;
   std::string output_;
   bool timed_out_ = false;
   bool group_ended_ = false;  // killed once the dump was complete
