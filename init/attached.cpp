@@ -99,7 +99,7 @@ void Init::on_services_changed() {
     last_overall_ = now;
   }
   if (status_file_) status_file_->changed();
-  check_waits();
+  check_waits_soon();
   if (health_server_) health_server_->notify_change();
   if (reporter_) reporter_->changed();
 }

@@ -98,6 +98,7 @@ class Init {
   void hold_wait(const supervisor::ControlRequest& request, std::shared_ptr<supervisor::ControlStream> stream);
   WaitOutcome wait_outcome(const supervisor::ControlRequest& request) const;
   void check_waits();
+  void check_waits_soon();
   void end_waits(const std::string& why);
   void end_follows(const std::string& why);
   void on_services_changed();
@@ -171,6 +172,9 @@ class Init {
     std::unique_ptr<Timer> timeout;
   };
   std::list<Wait> waits_;
+  // Judges the held waits once after the loop turn's changes (a reload or a restart passes
+  // through states that are no answer: a half-built table, `stopped` before the restart).
+  std::unique_ptr<Timer> waits_check_;
   std::set<std::pair<std::string, std::int64_t>> slow_said_;  // steps already said to be slow
   bool component_logs_linked_ = false;
   supervisor::Overall last_overall_ = supervisor::Overall::starting;

@@ -155,6 +155,13 @@ void Init::hold_wait(const ControlRequest& request, std::shared_ptr<ControlStrea
   });
 }
 
+void Init::check_waits_soon() {
+  if (waits_.empty()) return;
+  if (!waits_check_) waits_check_ = std::make_unique<Timer>(&loop_);
+  if (waits_check_->pending()) return;
+  if (!waits_check_->start(std::chrono::milliseconds(0), [this] { check_waits(); })) check_waits();
+}
+
 void Init::check_waits() {
   for (auto it = waits_.begin(); it != waits_.end();) {
     WaitOutcome now = wait_outcome(it->request);

@@ -5,6 +5,8 @@ PORT=$(free_port)
 UNUSED=$(free_port)
 # Each line of rot is 100 bytes in its file (a 24-byte stamp and a space, 74 bytes, the newline):
 # 40 fit in 4 KiB, so 81 lines leave 40 in .2, 40 in .1 and one in the current file.
+# slow takes a second to stop; $1 is what a reload changes of it ($2: its ready probe, $3: required).
+write_config() {
 plain_config "$TMP/config.yaml" <<YAML
 log: {max_size: 4KiB, max_files: 3}
 services:
@@ -23,7 +25,13 @@ services:
     oneshot: true
     restart: never
     required: false
+  - name: slow
+    shell: "trap 'sleep 1; exit 0' TERM; echo slow-${1:-0}; while :; do sleep 0.1; done"
+    required: ${3:-false}
+    ${2:-}
 YAML
+}
+write_config
 start_subreaper --config "$TMP/config.yaml"
 wait_until "[ -S $WSINIT_SOCKET ]" 5
 
@@ -80,7 +88,7 @@ expect_eq "$("$WSINIT" logs -n 100 rot | wc -l)" 81 "logs -n 100 rot: every line
 status=0
 "$WSINIT" logs nosuch 2>"$TMP/logs.err" || status=$?
 expect_eq "$status" 1 "logs of an unknown service"
-expect_contains "$(cat "$TMP/logs.err")" "no service 'nosuch' (services: rot, ticker, late, flood, bad)" "unknown service message"
+expect_contains "$(cat "$TMP/logs.err")" "no service 'nosuch' (services: rot, ticker, late, flood, bad, slow)" "unknown service message"
 ok "logs -n 3 spans the rotated files; unknown service: 1 with the names"
 
 # logs -f: a line the service writes after the follow started arrives, once, within 5s.
@@ -99,6 +107,37 @@ touch "$TMP/trigger"
 wait_until "[ \$(grep -c triggered-line $TMP/logs/ticker.log) -eq 2 ]" 5
 "$WSINIT" status >/dev/null || fail "status after the follower was killed"
 ok "the follower killed by pid: wsinit and the service go on"
+
+# A wait is judged after the change, not inside it: a restart passes through stopped, and a
+# reload takes services out of the table one by one; neither is an answer.
+"$WSINIT" restart slow >/dev/null 2>&1 &
+RESTART=$!
+STARTED+=("$RESTART")
+wait_status '(.services[] | select(.name == "slow") | .state) == "stopping"' 5
+status=0
+"$WSINIT" wait slow --timeout 20s >"$TMP/wait.out" 2>&1 || status=$?
+expect_eq "$status" 0 "wait slow across wsinit restart slow ($(cat "$TMP/wait.out"))"
+wait "$RESTART" || fail "wsinit restart slow failed"
+ok "a wait held across wsinit restart SERVICE returns 0 once it runs again"
+
+write_config 1 "ready: {exec: [test, -e, $TMP/slow.ok], timeout: 60s}" true
+kill -HUP "$WS_PID"
+wait_status '.state == "starting" and ((.services[] | select(.name == "slow") | .state) == "starting")' 10
+"$WSINIT" wait ready --timeout 30s >"$TMP/wait.out" 2>&1 &
+WAITER=$!
+STARTED+=("$WAITER")
+sleep 0.5
+kill -0 "$WAITER" 2>/dev/null || fail "wait ready returned before the reload ($(cat "$TMP/wait.out"))"
+write_config 2 "ready: {exec: [test, -e, $TMP/slow.ok], timeout: 60s}" true
+kill -HUP "$WS_PID"
+sleep 2
+kill -0 "$WAITER" 2>/dev/null || fail "wait ready returned during a reload while slow was not ready ($(cat "$TMP/wait.out"))"
+touch "$TMP/slow.ok"
+status=0
+wait "$WAITER" || status=$?
+expect_eq "$status" 0 "wait ready once slow is ready ($(cat "$TMP/wait.out"))"
+expect_eq "$(service_field slow .state)" ready "slow when wait ready returned"
+ok "a wait ready held across a reload that restarts a required service returns 0 only once it is ready"
 
 # A follower that does not read while the service floods: the service is not slowed, wsinit
 # answers, and once the follower reads it is told how many lines it missed.
