@@ -19,6 +19,8 @@ namespace wsinit::supervisor {
 namespace {
 
 constexpr auto kRequestTimeout = std::chrono::seconds(5);
+// A reply the client does not take within this is dropped with its connection (as the health port).
+constexpr auto kReplyTimeout = std::chrono::seconds(10);
 
 Result<sockaddr_un> unix_address(const std::string& path) {
   sockaddr_un address{};
@@ -67,6 +69,9 @@ struct ControlServer::Impl {
     bool peer_done = false;  // we read all we will read
     bool closed = false;
     std::shared_ptr<ControlStream> stream;  // a held request's
+    // What the handler's reply reaches: null once the connection is closed, so a reply that
+    // comes later (after a restart, or after the server is gone) is dropped.
+    std::shared_ptr<Connection*> self;
   };
 
   uv_loop_t* loop;
@@ -86,6 +91,7 @@ struct ControlServer::Impl {
       return;
     }
     c->pipe.data = c;
+    c->self = std::make_shared<Connection*>(c);
     c->place = self->connections.end();
     if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) return close_connection(c);
     if (!self->make_room()) return close_connection(c);
@@ -155,7 +161,9 @@ struct ControlServer::Impl {
     c->answered = true;  // from here the handler owns the reply
     c->busy = request.kind != ControlRequest::Kind::invalid;
     if (request.kind == ControlRequest::Kind::invalid) return send_reply(c, false, request.error);
-    c->server->handler(request, [c](bool ok, const std::string& text) { send_reply(c, ok, text); });
+    c->server->handler(request, [self = c->self](bool ok, const std::string& text) {
+      if (*self) send_reply(*self, ok, text);
+    });
   }
 
   size_t held_count() const {
@@ -193,8 +201,12 @@ struct ControlServer::Impl {
     });
     if (err != 0) {  // no callback will come: the slot is freed here
       spdlog::debug("control socket: cannot send the reply: {}", uv_strerror(err));
-      close_connection(c);
+      return close_connection(c);
     }
+    // The reply is out of the handler's hands: a newcomer may take this place, and a client
+    // that does not read it loses it after kReplyTimeout.
+    c->busy = false;
+    if (c->timeout && !c->timeout->start(kReplyTimeout, [c] { close_connection(c); })) close_connection(c);
   }
 
   static void close_connection(Connection* c) {
@@ -202,6 +214,7 @@ struct ControlServer::Impl {
     c->closed = true;
     if (c->server && c->place != c->server->connections.end()) c->server->connections.erase(c->place);
     c->timeout.reset();
+    if (c->self) *c->self = nullptr;
     if (c->stream) {
       ControlServerConnections::detach(*c->stream);
       if (!ControlServerConnections::finishing(*c->stream) && c->stream->on_gone) {
@@ -252,15 +265,11 @@ ControlServer::ControlServer(uv_loop_t* loop, Handler handler, HeldHandler held)
 }
 
 ControlServer::~ControlServer() {
-  // Idle connections close now; one the handler is answering is closed once its reply is out.
+  // Every connection closes now; a reply the handler gives later is dropped (Connection::self).
   while (!impl_->connections.empty()) {
     Impl::Connection* c = impl_->connections.front();
-    if (c->busy && !c->stream) {
-      impl_->connections.pop_front();
-      c->server = nullptr;
-    } else {
-      Impl::close_connection(c);
-    }
+    Impl::close_connection(c);
+    c->server = nullptr;  // alive until its close callback; the server is not
   }
   if (impl_->listener) {
     impl_->listener->data = nullptr;

@@ -209,3 +209,60 @@ wait "$FOLLOW" || status=$?
 expect_eq "$status" 0 "the follower's exit status when wsinit shut down"
 expect_contains "$(cat "$TMP/follow.err")" "wsinit is shutting down" "the follower says why it ended"
 ok "wsinit shutting down ends logs -f with 0"
+
+# A reply the client does not take: its connection is closed after 10s, newcomers take the place
+# of such connections meanwhile, and wsinit stops at once with one still open.
+plain_config "$TMP/big.yaml" <<YAML
+log: {max_size: 8MiB, max_files: 2}
+services:
+  - name: big
+    shell: "python3 -c 'import sys; [sys.stdout.write(\"big-%06d-%s\\\\n\" % (i, \"x\" * 88)) for i in range(40000)]'; exec sleep 300"
+YAML
+start_subreaper --config "$TMP/big.yaml"
+wait_until "[ -S $WSINIT_SOCKET ] && [ \$(wc -l <$TMP/logs/big.log) -ge 40000 ]" 10
+python3 - "$WSINIT_SOCKET" "$WSINIT" "$WS_PID" <<'PY' || fail "the check of clients that do not read failed"
+import os, socket, subprocess, sys, time
+path, wsinit, pid = sys.argv[1], sys.argv[2], sys.argv[3]
+fds = lambda: len(os.listdir("/proc/%s/fd" % pid))
+before = fds()
+clients = []
+for _ in range(32):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.sendall(b"logs big 100000\n")
+    clients.append(s)
+time.sleep(1)
+r = subprocess.run([wsinit, "status"], capture_output=True, timeout=10)
+if r.returncode != 0:
+    sys.exit("wsinit status beside 32 clients that do not read: %d %r" % (r.returncode, r.stderr))
+time.sleep(10.5)
+if fds() > before + 2:
+    sys.exit("wsinit still holds %d descriptors more than before the clients came" % (fds() - before))
+for s in clients:
+    s.settimeout(5)
+    got = 0
+    try:
+        while True:
+            data = s.recv(1 << 20)
+            if not data:
+                break
+            got += len(data)
+    except ConnectionResetError:
+        pass
+    if got >= 4000000:
+        sys.exit("a client that did not read for 11s still got the whole reply (%d bytes)" % got)
+    s.close()
+print("32 clients that did not read: status answered, their connections closed after the deadline")
+PY
+ok "replies not taken within 10s are dropped; they do not lock out wsinit status"
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"logs big 100000\n"); time.sleep(30)' "$WSINIT_SOCKET" &
+STALLED=$!
+STARTED+=("$STALLED")
+sleep 0.5
+kill -TERM "$WS_PID"
+wait_until "[ ! -e /proc/$WS_PID ] || grep -q '^State:.*Z' /proc/$WS_PID/status" 5
+wait_wsinit
+kill "$STALLED" 2>/dev/null || true
+ok "wsinit stopped at once with a client that does not read its reply"
