@@ -131,7 +131,12 @@ struct ControlServer::Impl {
   static void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
     auto* c = static_cast<Connection*>(stream->data);
     if (c->stream) {  // held: read on only to see the client go; what it sends is ignored
-      if (n < 0) close_connection(c);
+      if (n == UV_EOF) {  // a half-close after the request line: the reply still goes out
+        uv_read_stop(stream);
+        c->peer_done = true;
+      } else if (n < 0) {
+        close_connection(c);
+      }
       return;
     }
     if (c->answered) {
@@ -150,17 +155,23 @@ struct ControlServer::Impl {
     if (request.kind == ControlRequest::Kind::incomplete) return;
     bool whole_line = n < 0 || c->request.find('\n') != std::string::npos;
     if (!whole_line) return answer(c, false, request.error);  // too long: answer, and read on to the end
-    dispatch(c, request);
+    dispatch(c, request, n < 0);
   }
 
-  static void dispatch(Connection* c, const ControlRequest& request) {
-    if (request.held() && c->server->held) return hold(c, request);
+  // `at_end`: the request came with the end of the stream (no newline). A held one is refused:
+  // with reading over, its client going away would never be seen.
+  static void dispatch(Connection* c, const ControlRequest& request, bool at_end) {
+    bool refused = request.held() && at_end;
+    if (request.held() && c->server->held && !refused) return hold(c, request);
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
     c->peer_done = true;
     c->timeout->stop();
     c->answered = true;  // from here the handler owns the reply
-    c->busy = request.kind != ControlRequest::Kind::invalid;
+    c->busy = request.kind != ControlRequest::Kind::invalid && !refused;
     if (request.kind == ControlRequest::Kind::invalid) return send_reply(c, false, request.error);
+    if (refused)
+      return send_reply(c, false, "a wait or a follow needs an open connection: end the request line with a newline "
+                                  "and keep the connection open until the answer");
     c->server->handler(request, [self = c->self](bool ok, const std::string& text) {
       if (*self) send_reply(*self, ok, text);
     });

@@ -64,6 +64,32 @@ expect_contains "$(cat "$TMP/wait.err")" "timed out after 1s: nothing listens on
 [ "$elapsed" -ge 900 ] && [ "$elapsed" -le 3000 ] || fail "wait --timeout 1s took ${elapsed}ms"
 ok "wait port on an unused port with --timeout 1s returns 1 after ${elapsed}ms"
 
+# A raw client: a wait that comes with the end of the stream (no newline) is refused, as wsinit
+# could not see its client go; a newline and then a half-close (nc -N) still gets the answer.
+python3 - "$WSINIT_SOCKET" "$UNUSED" <<'PY' || fail "the half-closed raw waits' check failed"
+import socket, sys
+path, port = sys.argv[1], sys.argv[2]
+def ask(line):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(path)
+    s.sendall(line)
+    s.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        data = s.recv(4096)
+        if not data:
+            return got
+        got += data
+got = ask(b"wait port %s 0" % port.encode())
+if not got.startswith(b"error\n") or b"needs an open connection" not in got:
+    sys.exit("a wait with no newline and then EOF: %r" % got)
+got = ask(b"wait port %s 1000\n" % port.encode())
+if not got.startswith(b"error\ntimed out after 1s"):
+    sys.exit("a wait with a newline and then a half-close: %r" % got)
+PY
+ok "a wait sent without a newline and then EOF is refused; one half-closed after its newline is answered"
+
 status=0
 WSINIT_SOCKET="$TMP/none.sock" "$WSINIT" wait ready 2>/dev/null || status=$?
 expect_eq "$status" 3 "wait without an instance"
