@@ -96,6 +96,9 @@ class Init {
   void on_follow_lines(supervisor::ControlStream* stream, std::string_view lines);
   void on_follow_drained(supervisor::ControlStream* stream);
   void hold_wait(const supervisor::ControlRequest& request, std::shared_ptr<supervisor::ControlStream> stream);
+  struct WaitWorld;
+  WaitWorld wait_world() const;
+  static WaitOutcome wait_outcome(const supervisor::ControlRequest& request, const WaitWorld& world);
   WaitOutcome wait_outcome(const supervisor::ControlRequest& request) const;
   void check_waits();
   void check_waits_soon();

@@ -57,7 +57,7 @@ std::string seconds_of(std::int64_t ms) { return config::format_duration(config:
 }  // namespace
 
 WaitOutcome judge_wait(const ControlRequest& request, supervisor::Overall overall, const std::vector<ServiceStatus>& services,
-                       const std::vector<std::uint16_t>* ports) {
+                       const std::set<std::uint16_t>* ports) {
   if (overall == supervisor::Overall::stopping) return outcome(WaitOutcome::Kind::failed, "wsinit is shutting down");
   switch (request.kind) {
     case ControlRequest::Kind::wait_ready: return judge_ready(overall, services);
@@ -65,7 +65,7 @@ WaitOutcome judge_wait(const ControlRequest& request, supervisor::Overall overal
     case ControlRequest::Kind::wait_port: {
       std::string port = std::to_string(request.port);
       if (!ports) return outcome(WaitOutcome::Kind::failed, "this wsinit does not watch ports (see the log: ports and activity off)");
-      if (std::find(ports->begin(), ports->end(), request.port) != ports->end())
+      if (ports->count(request.port) > 0)
         return outcome(WaitOutcome::Kind::met, "something listens on port " + port);
       return outcome(WaitOutcome::Kind::open, "nothing listens on port " + port);
     }
@@ -125,13 +125,27 @@ void Init::end_follows(const std::string& why) {
   }
 }
 
-WaitOutcome Init::wait_outcome(const ControlRequest& request) const {
-  std::vector<std::uint16_t> ports;
+// What the waits are judged on, taken once per check.
+struct Init::WaitWorld {
+  supervisor::Overall overall;
+  std::vector<ServiceStatus> services;
+  std::optional<std::set<std::uint16_t>> ports;  // nullopt: not watched
+};
+
+Init::WaitWorld Init::wait_world() const {
+  WaitWorld world{supervisor_->overall(), supervisor_->status(), std::nullopt};
   if (ports_) {
-    for (const auto& p : ports_->ports()) ports.push_back(p.port);
+    world.ports.emplace();
+    for (const auto& p : ports_->ports()) world.ports->insert(p.port);
   }
-  return judge_wait(request, supervisor_->overall(), supervisor_->status(), ports_ ? &ports : nullptr);
+  return world;
 }
+
+WaitOutcome Init::wait_outcome(const ControlRequest& request, const WaitWorld& world) {
+  return judge_wait(request, world.overall, world.services, world.ports ? &*world.ports : nullptr);
+}
+
+WaitOutcome Init::wait_outcome(const ControlRequest& request) const { return wait_outcome(request, wait_world()); }
 
 // Answered at once when it holds or cannot come to hold; else held until a change of the
 // services or the ports (check_waits) decides it, or its timeout.
@@ -163,8 +177,10 @@ void Init::check_waits_soon() {
 }
 
 void Init::check_waits() {
+  if (waits_.empty()) return;
+  WaitWorld world = wait_world();
   for (auto it = waits_.begin(); it != waits_.end();) {
-    WaitOutcome now = wait_outcome(it->request);
+    WaitOutcome now = wait_outcome(it->request, world);
     if (now.kind == WaitOutcome::Kind::open) {
       ++it;
       continue;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,7 +63,7 @@ struct WaitOutcome {
 // What `wsinit wait` asked, judged on the state now: the overall state, the services, and the
 // listening ports (null: not watched). Pure, for the tests.
 WaitOutcome judge_wait(const supervisor::ControlRequest& request, supervisor::Overall overall,
-                       const std::vector<supervisor::ServiceStatus>& services, const std::vector<std::uint16_t>* ports);
+                       const std::vector<supervisor::ServiceStatus>& services, const std::set<std::uint16_t>* ports);
 
 // Config errors and the like, printed before (or instead of) logging: through the same encoder.
 void print_error(const std::string& error);

@@ -145,9 +145,9 @@ TEST(Wait, JudgesReadyServicesAndPorts) {
   ControlRequest port;
   port.kind = ControlRequest::Kind::wait_port;
   port.port = 8080;
-  std::vector<std::uint16_t> ports{22, 3000};
+  std::set<std::uint16_t> ports{22, 3000};
   EXPECT_EQ(judge_wait(port, Overall::ready, services, &ports).kind, WaitOutcome::Kind::open);
-  ports.push_back(8080);
+  ports.insert(8080);
   EXPECT_EQ(judge_wait(port, Overall::ready, services, &ports).kind, WaitOutcome::Kind::met);
   EXPECT_EQ(judge_wait(port, Overall::ready, services, nullptr).kind, WaitOutcome::Kind::failed);
 }
