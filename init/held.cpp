@@ -96,7 +96,9 @@ void Init::follow_logs(const ControlRequest& request, std::shared_ptr<ControlStr
     follows_.erase(it);
   };
   stream->on_drained = [this, key] { on_follow_drained(key); };
-  stream->send("ok\n" + (tail->empty() ? std::string() : supervisor::data_frame(*tail)), false);
+  std::string reply = tail->empty() ? std::string() : supervisor::data_frame(*tail);
+  reply.insert(0, "ok\n");  // within the frame's own buffer when it has room, else one copy
+  stream->send(std::move(reply), false);
 }
 
 // A client that falls behind loses lines from there until it has taken all that was queued;

@@ -134,8 +134,10 @@ ControlRequest parse_control_request(std::string_view received, bool at_end) {
 }
 
 std::string data_frame(std::string_view lines) {
-  std::string frame = "data " + std::to_string(lines.size()) + "\n";
-  frame.append(lines);
+  std::string size = std::to_string(lines.size());
+  std::string frame;
+  frame.reserve(6 + size.size() + lines.size());
+  frame.append("data ").append(size).append("\n").append(lines);
   return frame;
 }
 

@@ -220,20 +220,28 @@ ReadBack read_back(const std::string& file, std::string& text, size_t lines, siz
     close(fd);
     return ReadBack::more;
   }
-  size_t ends = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
-  off_t pos = st.st_size;
-  std::string chunk;
-  while (pos > 0) {
-    if (text.size() >= max_bytes || ends > lines) break;
-    size_t want = std::min<size_t>({64 << 10, static_cast<size_t>(pos), max_bytes - text.size()});
-    chunk.resize(want);
-    ssize_t n = pread(fd, chunk.data(), want, pos - static_cast<off_t>(want));
-    if (n != static_cast<ssize_t>(want)) break;  // cut short (the file shrank): what came is enough
-    pos -= static_cast<off_t>(want);
-    ends += static_cast<size_t>(std::count(chunk.begin(), chunk.end(), '\n'));
-    text.insert(0, chunk);
+  if (text.size() >= max_bytes) {
+    close(fd);
+    return ReadBack::enough;
+  }
+  // One forward read of what fits in the budget, in front of what the newer files gave.
+  size_t size = static_cast<size_t>(std::max<off_t>(st.st_size, 0));
+  size_t want = std::min(size, max_bytes - text.size());
+  off_t pos = static_cast<off_t>(size - want);
+  std::string older(want, '\0');
+  size_t got = 0;
+  while (got < want) {
+    ssize_t n = pread(fd, older.data() + got, want - got, pos + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // cut short (the file shrank): what came is enough
+    got += static_cast<size_t>(n);
   }
   close(fd);
+  if (got < want) return ReadBack::enough;  // the file shrank (rotated) under the read: what the newer files gave
+  size_t ends = static_cast<size_t>(std::count(older.begin(), older.end(), '\n')) +
+                static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+  older.append(text);
+  text = std::move(older);
   return pos > 0 || text.size() >= max_bytes || ends > lines ? ReadBack::enough : ReadBack::more;
 }
 
