@@ -308,7 +308,13 @@ Supervisor::Supervisor(uv_loop_t* loop, const config::Config& config, std::vecto
   impl_->say_kept_oom_score_adj();
 }
 
-Supervisor::~Supervisor() { impl_->out.flush(1000); }
+Supervisor::~Supervisor() {
+  // The services' relays may drain their last lines as they go, after `followers` (a later
+  // member) is gone: nobody is told any more.
+  impl_->ctx.lines = nullptr;
+  impl_->followers.clear();
+  impl_->out.flush(1000);
+}
 
 void Supervisor::start() {
   impl_->started = true;
