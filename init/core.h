@@ -102,6 +102,7 @@ class Init {
   WaitOutcome wait_outcome(const supervisor::ControlRequest& request) const;
   void check_waits();
   void check_waits_soon();
+  void end_follows_of_removed(const std::vector<supervisor::ServiceStatus>& services);
   void end_waits(const std::string& why);
   void end_follows(const std::string& why);
   void on_services_changed();
@@ -167,6 +168,7 @@ class Init {
     std::shared_ptr<supervisor::ControlStream> stream;
     std::uint64_t id = 0;       // the supervisor's
     std::uint64_t dropped = 0;  // lines not sent since the client fell behind
+    std::string service;
   };
   std::map<supervisor::ControlStream*, Follow> follows_;
   struct Wait {

@@ -88,7 +88,7 @@ void Init::follow_logs(const ControlRequest& request, std::shared_ptr<ControlStr
   ControlStream* key = stream.get();
   auto id = supervisor_->follow(request.service, [this, key](std::string_view lines) { on_follow_lines(key, lines); });
   if (!id) return stream->finish("error\n" + id.error().message + "\n");
-  follows_[key] = Follow{stream, *id, 0};
+  follows_[key] = Follow{stream, *id, 0, request.service};
   stream->on_gone = [this, key] {
     auto it = follows_.find(key);
     if (it == follows_.end()) return;
@@ -172,10 +172,29 @@ void Init::hold_wait(const ControlRequest& request, std::shared_ptr<ControlStrea
 }
 
 void Init::check_waits_soon() {
-  if (waits_.empty()) return;
+  if (waits_.empty() && follows_.empty()) return;
   if (!waits_check_) waits_check_ = std::make_unique<Timer>(&loop_);
   if (waits_check_->pending()) return;
-  if (!waits_check_->start(std::chrono::milliseconds(0), [this] { check_waits(); })) check_waits();
+  auto check = [this] {
+    if (!follows_.empty()) end_follows_of_removed(supervisor_->status());
+    check_waits();
+  };
+  if (!waits_check_->start(std::chrono::milliseconds(0), check)) check();
+}
+
+// A follow of a service a reload removed ends, saying so (a kept or changed one goes on).
+void Init::end_follows_of_removed(const std::vector<ServiceStatus>& services) {
+  for (auto it = follows_.begin(); it != follows_.end();) {
+    const std::string& name = it->second.service;
+    if (std::any_of(services.begin(), services.end(), [&](const ServiceStatus& s) { return s.name == name; })) {
+      ++it;
+      continue;
+    }
+    Follow f = std::move(it->second);
+    it = follows_.erase(it);
+    supervisor_->unfollow(f.id);
+    f.stream->finish("end " + f.service + " was removed from the config\n");
+  }
 }
 
 void Init::check_waits() {

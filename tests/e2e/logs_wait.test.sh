@@ -165,6 +165,20 @@ expect_eq "$status" 0 "wait ready once slow is ready ($(cat "$TMP/wait.out"))"
 expect_eq "$(service_field slow .state)" ready "slow when wait ready returned"
 ok "a wait ready held across a reload that restarts a required service returns 0 only once it is ready"
 
+# A follow of a service a reload removes ends with 0, saying so.
+"$WSINIT" logs -f -n 0 ticker >"$TMP/follow.out" 2>"$TMP/follow.err" &
+FOLLOW=$!
+STARTED+=("$FOLLOW")
+sleep 0.3
+sed -i '/- name: ticker/,+1d' "$TMP/config.yaml"
+kill -HUP "$WS_PID"
+wait_until "! kill -0 $FOLLOW 2>/dev/null || grep -q 'Z' /proc/$FOLLOW/stat 2>/dev/null" 10
+status=0
+wait "$FOLLOW" || status=$?
+expect_eq "$status" 0 "the follower's exit status when its service was removed"
+expect_contains "$(cat "$TMP/follow.err")" "ticker was removed from the config" "the follower says why it ended"
+ok "a follow of a service a reload removed ends with 0, saying so"
+
 # A follower that does not read while the service floods: the service is not slowed, wsinit
 # answers, and once the follower reads it is told how many lines it missed.
 python3 - "$WSINIT_SOCKET" "$TMP" <<'PY' || fail "the stalled follower's check failed"
@@ -223,7 +237,7 @@ expect_eq "$status" 1 "wait ready with a failed oneshot"
 ok "a failed oneshot: wait SERVICE and wait ready return 1 at once ($(cat "$TMP/wait.err"))"
 
 # wsinit shutting down ends a follow with 0, and says so.
-"$WSINIT" logs -f -n 0 ticker >"$TMP/follow.out" 2>"$TMP/follow.err" &
+"$WSINIT" logs -f -n 0 late >"$TMP/follow.out" 2>"$TMP/follow.err" &
 FOLLOW=$!
 STARTED+=("$FOLLOW")
 wait_until "[ \$(status_json | jq '.services | length') -gt 0 ]" 5
