@@ -210,13 +210,15 @@ void LoginProbe::kill_group() {
     spdlog::warn("login environment: cannot kill process group {}: {}", pid_, strerror(errno));
 }
 
-// From the reaper. What the shell wrote is all in the pipe by now. Its group was killed already
-// when it timed out or failed (never again here: once the leader is reaped its pid may be
-// reused); when it ended on its own, a daemon the profile started stays.
+// From the reaper, in the same call as the waitpid that reaped the leader. What the shell wrote
+// is all in the pipe by now; reading it may end the group once the dump is complete (the exit
+// can be reaped before the loop has read the pipe). Its group may still be signalled here and
+// never later: the kernel keeps a pid number taken while any process has it as its process
+// group, and an empty group's number comes round again only after the whole pid space.
 void LoginProbe::on_exit(pid_t pid, int wait_status) {
   if (!owns(pid)) return;
-  pid_ = -1;  // reaped: its pid may be reused, nothing kills its group from here on
   read_available();
+  pid_ = -1;  // from here on nothing signals its group
   close_pipe();
   read_stderr();  // what it wrote before it ended; a daemon it left behind writes to no one
   close_stderr();
