@@ -248,22 +248,28 @@ health: {listen: "127.0.0.1:$hp"}
 services:
   - {name: web, command: [sleep, "300"], stop_timeout: 2s}
 YAML
-start_subreaper --config "$TMP/config2.yaml"
-wait_until "curl -sf $url/healthz >/dev/null" 5
+# In a network namespace of its own: a port another test opens meanwhile would be a change of
+# the document (its ports) and move the version these checks hold still.
+unshare --net sh -c 'ip link set lo up && exec "$0" --config "$1"' "$WSINIT" "$TMP/config2.yaml" >"$TMP/out" 2>"$TMP/err" &
+WS_PID=$!
+WS_WAIT_PID=$!
+STARTED+=("$WS_PID")
+in_ns() { nsenter --net="/proc/$WS_PID/ns/net" "$@"; }
+wait_until "in_ns curl -sf $url/healthz >/dev/null" 5
 wait_status '.services[0].state == "running"'
-v=$(curl -s "$url/status" | jq -e .version) || fail "the document has no version"
+v=$(in_ns curl -s "$url/status" | jq -e .version) || fail "the document has no version"
 expect_eq "$(status_json | jq .version)" "$v" "the version of status --json"
 wait_until "jq -e '.version == $v' $TMP/logs/wsinit-status.json >/dev/null" 2
 
 start=$(date +%s%N)
-code=$(curl -s -o "$TMP/held" -w '%{http_code}' "$url/status?wait=change&version=$v&timeout=1s")
+code=$(in_ns curl -s -o "$TMP/held" -w '%{http_code}' "$url/status?wait=change&version=$v&timeout=1s")
 took_ms=$((($(date +%s%N) - start) / 1000000))
 expect_eq "$code" 200 "a change-wait at its timeout"
 expect_eq "$(jq .version "$TMP/held")" "$v" "the version at the timeout"
 [ "$took_ms" -ge 900 ] && [ "$took_ms" -lt 3000 ] || fail "a change-wait with timeout=1s answered after ${took_ms}ms"
 ok "wait=change with the current version and timeout=1s: held ${took_ms}ms, then 200 with the same version"
 
-curl -s -o "$TMP/changed" -w '%{http_code}' "$url/status?wait=change&version=$v&timeout=20s" >"$TMP/changed.code" &
+in_ns curl -s -o "$TMP/changed" -w '%{http_code}' "$url/status?wait=change&version=$v&timeout=20s" >"$TMP/changed.code" &
 poll=$!
 sleep 0.5
 kill -0 "$poll" 2>/dev/null || fail "the change-wait was answered before anything changed"
@@ -274,20 +280,20 @@ took_ms=$((($(date +%s%N) - start) / 1000000))
 expect_eq "$(cat "$TMP/changed.code")" 200 "a change-wait answered on a change"
 [ "$(jq .version "$TMP/changed")" -gt "$v" ] || fail "the version did not move: $(jq .version "$TMP/changed") after $v"
 [ "$took_ms" -lt 2000 ] || fail "the change-wait was answered ${took_ms}ms after the change"
-v2=$(curl -s "$url/status" | jq .version)
-expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "$url/status?wait=change&version=$v&timeout=20s")" 200 "an old version"
+v2=$(in_ns curl -s "$url/status" | jq .version)
+expect_eq "$(in_ns curl -s -o /dev/null -w '%{http_code}' -m 5 "$url/status?wait=change&version=$v&timeout=20s")" 200 "an old version"
 ok "wait=change held until wsinit stop web, answered ${took_ms}ms after it with version $(jq .version "$TMP/changed") (> $v); an old version is answered at once"
 
-expect_eq "$(curl -s -o "$TMP/bad" -w '%{http_code}' "$url/status?wait=change&version=seven")" 400 "a bad version"
+expect_eq "$(in_ns curl -s -o "$TMP/bad" -w '%{http_code}' "$url/status?wait=change&version=seven")" 400 "a bad version"
 expect_contains "$(cat "$TMP/bad")" "version: 'seven' is not a version" "the 400 names the parameter"
-expect_eq "$(curl -s -o "$TMP/bad" -w '%{http_code}' "$url/status?wait=change")" 400 "no version"
+expect_eq "$(in_ns curl -s -o "$TMP/bad" -w '%{http_code}' "$url/status?wait=change")" 400 "no version"
 expect_contains "$(cat "$TMP/bad")" "version: missing" "the 400 names the parameter"
-expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$url/status?wait=change&version=$v2&timeout=soon")" 400 "a bad timeout"
+expect_eq "$(in_ns curl -s -o /dev/null -w '%{http_code}' "$url/status?wait=change&version=$v2&timeout=soon")" 400 "a bad timeout"
 ok "a bad or missing version, and a bad timeout, are 400s naming the parameter"
 
 # Change-waits share the bound of held requests with wait=ready: past 64 the stalest is
 # answered at once, with the document.
-python3 - "$hp" "$v2" <<'PY' || fail "the held-request bound"
+in_ns python3 - "$hp" "$v2" <<'PY' || fail "the held-request bound"
 import socket, sys, time
 port, version = int(sys.argv[1]), sys.argv[2]
 request = f"GET /status?wait=change&version={version}&timeout=60s HTTP/1.1\r\nHost: a\r\n\r\n".encode()
