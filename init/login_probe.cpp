@@ -28,6 +28,42 @@ bool open_pipe(int fds[2]) {
   return true;
 }
 
+// A poll handle on `fd` calling `callback` with `owner` as its data; nullptr when libuv refuses.
+uv_poll_t* watch(uv_loop_t* loop, int fd, void* owner, uv_poll_cb callback) {
+  auto* poll = new uv_poll_t;
+  poll->data = owner;
+  if (uv_poll_init(loop, poll, fd) != 0) {
+    delete poll;
+    return nullptr;
+  }
+  if (uv_poll_start(poll, UV_READABLE, callback) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    return nullptr;
+  }
+  return poll;
+}
+
+// Closes the handle (freed once libuv lets it go) and the descriptor; both left unset.
+void unwatch(uv_poll_t*& poll, int& fd) {
+  if (poll) uv_close(reinterpret_cast<uv_handle_t*>(poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+  poll = nullptr;
+  if (fd >= 0) close(fd);
+  fd = -1;
+}
+
+// Reads what the non-blocking `fd` holds now into `buffer`, handing each piece to `take` (which
+// returns false to stop). True when the writers are gone (end of file, or an error).
+template <size_t N, typename Take>
+bool drain(int fd, char (&buffer)[N], Take take) {
+  for (;;) {
+    ssize_t n = read(fd, buffer, N);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return false;
+    if (n <= 0) return true;
+    if (!take(static_cast<size_t>(n))) return false;
+  }
+}
+
 }  // namespace
 
 LoginProbe::~LoginProbe() {
@@ -80,12 +116,13 @@ bool LoginProbe::start(const std::vector<std::string>& argv, const std::vector<s
   group_ended_ = false;
   failure_ = spawned.ok() ? "" : "cannot start " + argv[0] + ": " + spawned.stage + ": " + strerror(spawned.error);
   done_ = std::move(done);
-  poll_ = new uv_poll_t;
-  poll_->data = this;
-  int rc = uv_poll_init(loop_, poll_, out_fd_);
-  if (rc == 0) rc = uv_poll_start(poll_, UV_READABLE, on_readable);
-  if (rc != 0) fail(std::string("cannot watch its output: ") + uv_strerror(rc));
-  if (!watch_stderr(errs[0], file)) fail("cannot watch its errors");
+  err_fd_ = errs[0];
+  err_file_ = file;
+  err_kept_ = 0;
+  err_cut_ = false;
+  poll_ = watch(loop_, out_fd_, this, on_readable);
+  err_poll_ = watch(loop_, err_fd_, this, on_stderr_readable);
+  if (!poll_ || !err_poll_) fail("cannot watch its output");
   if (!timer_.start(timeout, [this] {
         timed_out_ = true;
         kill_group();
@@ -102,18 +139,17 @@ void LoginProbe::on_readable(uv_poll_t* handle, int status, int) {
 
 // Everything the pipe holds now; the end of the output closes it. More than the bound fails.
 void LoginProbe::read_available() {
+  if (out_fd_ < 0) return;
   char buffer[65536];
-  while (out_fd_ >= 0) {
-    ssize_t n = read(out_fd_, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
-    if (n <= 0) return close_pipe();
-    if (output_.size() + static_cast<size_t>(n) > workspace::kMaxLoginEnvOutput) {
-      return fail("it printed more than " + std::to_string(workspace::kMaxLoginEnvOutput >> 20) + " MiB");
-    }
-    output_.append(buffer, static_cast<size_t>(n));
+  bool too_much = false;
+  bool ended = drain(out_fd_, buffer, [&](size_t n) {
+    if (output_.size() + n > workspace::kMaxLoginEnvOutput) return !(too_much = true);
+    output_.append(buffer, n);
     end_group_once_dumped();
-  }
+    return true;
+  });
+  if (too_much) return fail("it printed more than " + std::to_string(workspace::kMaxLoginEnvOutput >> 20) + " MiB");
+  if (ended) close_pipe();
 }
 
 // The dump is complete: what the profile started in the probe's process group (its pgid still
@@ -124,32 +160,10 @@ void LoginProbe::end_group_once_dumped() {
   kill_group();
 }
 
-void LoginProbe::close_pipe() {
-  if (poll_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    poll_ = nullptr;
-  }
-  if (out_fd_ >= 0) close(out_fd_);
-  out_fd_ = -1;
-}
+void LoginProbe::close_pipe() { unwatch(poll_, out_fd_); }
 
-// Its stderr, read on the loop so that a profile writing without end fills no disk: the first
+// Its stderr is read on the loop so that a profile writing without end fills no disk: the first
 // kMaxLoginStderr bytes go to the file, the rest is read and dropped (said at the end of the file).
-bool LoginProbe::watch_stderr(int read_fd, int file_fd) {
-  err_fd_ = read_fd;
-  err_file_ = file_fd;
-  err_kept_ = 0;
-  err_cut_ = false;
-  err_poll_ = new uv_poll_t;
-  err_poll_->data = this;
-  int rc = uv_poll_init(loop_, err_poll_, err_fd_);
-  if (rc != 0) {
-    delete err_poll_;
-    err_poll_ = nullptr;
-    return false;
-  }
-  return uv_poll_start(err_poll_, UV_READABLE, on_stderr_readable) == 0;
-}
 
 void LoginProbe::on_stderr_readable(uv_poll_t* handle, int status, int) {
   auto* self = static_cast<LoginProbe*>(handle->data);
@@ -158,14 +172,12 @@ void LoginProbe::on_stderr_readable(uv_poll_t* handle, int status, int) {
 }
 
 void LoginProbe::read_stderr() {
+  if (err_fd_ < 0) return;
   char buffer[16384];
-  while (err_fd_ >= 0) {
-    ssize_t n = read(err_fd_, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
-    if (n <= 0) return close_stderr();
-    keep_stderr(buffer, static_cast<size_t>(n));
-  }
+  if (drain(err_fd_, buffer, [&](size_t n) {
+        keep_stderr(buffer, n);
+        return true;
+      })) close_stderr();
 }
 
 void LoginProbe::keep_stderr(const char* data, size_t size) {
@@ -181,12 +193,7 @@ void LoginProbe::keep_stderr(const char* data, size_t size) {
 }
 
 void LoginProbe::close_stderr() {
-  if (err_poll_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(err_poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    err_poll_ = nullptr;
-  }
-  if (err_fd_ >= 0) close(err_fd_);
-  err_fd_ = -1;
+  unwatch(err_poll_, err_fd_);
   if (err_file_ >= 0) {
     if (err_cut_) {
       std::string note = "\n[wsinit: the login shell wrote more; only its first " + std::to_string(kMaxLoginStderr >> 10) +

@@ -50,7 +50,6 @@ class LoginProbe {
 
   static void on_readable(uv_poll_t* handle, int status, int events);
   static void on_stderr_readable(uv_poll_t* handle, int status, int events);
-  bool watch_stderr(int read_fd, int file_fd);
   void read_stderr();
   void keep_stderr(const char* data, size_t size);
   void close_stderr();
