@@ -23,14 +23,6 @@ Command help_on(std::string topic) {
   return c;
 }
 
-// A whole number in [lo, hi], digits only.
-std::optional<std::int64_t> whole_number(const std::string& text, std::int64_t lo, std::int64_t hi) {
-  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  std::int64_t value = std::stoll(text);
-  if (value < lo || value > hi) return std::nullopt;
-  return value;
-}
-
 // Takes OPTION's value at args[i]: "-n 5", "-n5", "--lines 5", "--lines=5"; nullopt when
 // args[i] is not that option, "" (with `missing` set) when the value is missing.
 std::optional<std::string> option_value(const std::vector<std::string>& args, size_t& i, const std::string& shorter,
@@ -59,7 +51,7 @@ Command parse_logs(const std::vector<std::string>& args) {
     if (a == "-f" || a == "--follow") {
       c.follow = true;
     } else if (auto n = option_value(args, i, "-n", "--lines", missing)) {
-      auto lines = whole_number(*n, 0, supervisor::kMaxLogLines);
+      auto lines = supervisor::parse_count(*n, supervisor::kMaxLogLines);
       if (missing || !lines)
         return usage_error("logs: -n needs a number of lines from 0 to " + std::to_string(supervisor::kMaxLogLines) + ", not '" + *n + "'", "logs");
       c.lines = static_cast<std::uint32_t>(*lines);
@@ -85,8 +77,8 @@ bool take_wait_target(const std::vector<std::string>& args, size_t& i, Command& 
     return false;
   }
   if (a == "port") {
-    auto port = i + 1 < args.size() ? whole_number(args[i + 1], 1, 65535) : std::nullopt;
-    if (!port) {
+    auto port = i + 1 < args.size() ? supervisor::parse_count(args[i + 1], 65535) : std::nullopt;
+    if (!port || *port == 0) {
       c = usage_error("wait port: needs a port number from 1 to 65535", "wait");
       return false;
     }

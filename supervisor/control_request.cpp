@@ -32,17 +32,6 @@ std::vector<std::string_view> words_of(std::string_view line) {
   return words;
 }
 
-// Decimal digits, no sign, no leading zero, at most `max`.
-std::optional<std::int64_t> bounded_number(std::string_view text, std::int64_t max) {
-  if (text.empty() || text.size() > 18 || (text.size() > 1 && text[0] == '0')) return std::nullopt;
-  std::int64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + (c - '0');
-  }
-  if (value > max) return std::nullopt;
-  return value;
-}
 
 ControlRequest refuse(std::string error) {
   ControlRequest r;
@@ -75,7 +64,7 @@ ControlRequest parse_action(std::string_view line) {
 ControlRequest parse_logs(const std::vector<std::string_view>& w) {
   if (w.size() < 3 || w.size() > 4 || (w.size() == 4 && w[3] != "follow"))
     return refuse("logs takes NAME LINES [follow]");
-  auto lines = bounded_number(w[2], kMaxLogLines);
+  auto lines = parse_count(w[2], kMaxLogLines);
   if (!lines) return refuse("logs: '" + printable(w[2]) + "' is not a number of lines (0 to " + std::to_string(kMaxLogLines) + ")");
   ControlRequest r = named(ControlRequest::Kind::logs, w[1]);
   if (r.kind == ControlRequest::Kind::invalid) return r;
@@ -89,7 +78,7 @@ ControlRequest parse_wait(const std::vector<std::string_view>& w) {
   size_t arity = w.size() >= 2 && w[1] == "ready" ? 3 : 4;
   if (w.size() != arity || (w[1] != "ready" && w[1] != "service" && w[1] != "port"))
     return refuse("wait takes ready TIMEOUT_MS, service NAME TIMEOUT_MS or port PORT TIMEOUT_MS");
-  auto timeout = bounded_number(w.back(), kMaxWaitTimeoutMs);
+  auto timeout = parse_count(w.back(), kMaxWaitTimeoutMs);
   if (!timeout)
     return refuse("wait: '" + printable(w.back()) + "' is not a timeout in milliseconds (0 to " +
                   std::to_string(kMaxWaitTimeoutMs) + ")");
@@ -99,7 +88,7 @@ ControlRequest parse_wait(const std::vector<std::string_view>& w) {
   } else if (w[1] == "service") {
     r = named(ControlRequest::Kind::wait_service, w[2]);
     if (r.kind == ControlRequest::Kind::invalid) return r;
-  } else if (auto port = bounded_number(w[2], 65535); port && *port > 0) {
+  } else if (auto port = parse_count(w[2], 65535); port && *port > 0) {
     r.kind = ControlRequest::Kind::wait_port;
     r.port = static_cast<std::uint16_t>(*port);
   } else {
@@ -110,6 +99,17 @@ ControlRequest parse_wait(const std::vector<std::string_view>& w) {
 }
 
 }  // namespace
+
+std::optional<std::int64_t> parse_count(std::string_view text, std::int64_t max) {
+  if (text.empty() || text.size() > 18 || (text.size() > 1 && text[0] == '0')) return std::nullopt;
+  std::int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  if (value > max) return std::nullopt;
+  return value;
+}
 
 ControlRequest parse_control_request(std::string_view received, bool at_end) {
   ControlRequest r;
@@ -150,7 +150,7 @@ LogFrame next_log_frame(std::string_view received) {
   }
   std::string_view head = received.substr(0, newline);
   if (head.starts_with("data ")) {
-    auto size = bounded_number(head.substr(5), kMaxFrameData);
+    auto size = parse_count(head.substr(5), kMaxFrameData);
     if (!size) {
       f.kind = LogFrame::Kind::bad;
       return f;

@@ -147,6 +147,9 @@ inline constexpr size_t kMaxControlRequest = 4096;     // bytes of the request l
 inline constexpr size_t kMaxControlConnections = 32;  // open at once; see ControlServer
 // Reads the request at the front of what has arrived; `at_end`: nothing more will come.
 ControlRequest parse_control_request(std::string_view received, bool at_end);
+// A count as the protocol and the client commands take one: decimal digits, no sign, no leading
+// zero, at most `max` (nullopt otherwise).
+std::optional<std::int64_t> parse_count(std::string_view text, std::int64_t max);
 
 // A follow's reply after its "ok\n": frames "data LEN\n" and LEN bytes of whole lines (as the
 // log file has them), "note TEXT\n" (wsinit's word in the stream: lines dropped) and
