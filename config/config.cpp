@@ -247,10 +247,21 @@ void Reader::read_workspace(const YAML::Node& n, Config::Workspace& w) {
 }
 
 void Reader::read_sshd(const YAML::Node& n, Config::Sshd& s) {
-  if (!expect_map(n, "sshd", {"enabled", "binary", "listen", "host_key_types", "password_less", "allow_from",
+  if (!expect_map(n, "sshd", {"enabled", "server", "binary", "listen", "host_key_types", "password_less", "allow_from",
                               "authorized_keys"}))
     return;
   if (n["enabled"]) set(n["enabled"], "sshd.enabled", s.enabled);
+  if (n["server"]) {
+    using S = Config::Sshd::Server;
+    auto v = parsed<S>(n["server"], "sshd.server", "an SSH server (expected auto, openssh or builtin)",
+                       [](std::string_view t) -> std::optional<S> {
+                         if (t == "auto") return S::automatic;
+                         if (t == "openssh") return S::openssh;
+                         if (t == "builtin") return S::builtin;
+                         return std::nullopt;
+                       });
+    if (v) s.server = *v;
+  }
   if (n["binary"]) set(n["binary"], "sshd.binary", s.binary);
   if (n["listen"]) set_each(n["listen"], "sshd.listen", s.listen, check_listen);
   if (n["host_key_types"]) {

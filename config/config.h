@@ -128,6 +128,8 @@ struct Config {
   } paths;
   struct Sshd {
     Switch enabled = Switch::off;
+    // openssh: the image's sshd; builtin: wsinit's own (`wsinit ssh-server`); auto: OpenSSH when found, else builtin.
+    enum class Server { automatic, openssh, builtin } server = Server::automatic;
     std::string binary = "auto";
     std::vector<std::string> listen;
     std::vector<std::string> host_key_types = {"ed25519", "ecdsa"};
