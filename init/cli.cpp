@@ -185,6 +185,12 @@ Command parse_command_line(const std::vector<std::string>& args) {
       c.kind = Command::Kind::login_env_dump;
       return c;
     }
+    if (first == "ssh-server") {  // not in the usage: the sshd service wsinit starts itself (sshd.server)
+      Command c;
+      c.kind = Command::Kind::ssh_server;
+      c.argv.assign(args.begin() + 1, args.end());
+      return c;
+    }
     if (first == "install") return parse_one_argument(args, Command::Kind::install, "DIR");
     if (first == "logs") return parse_logs(args);
     if (first == "wait") return parse_wait(args);

@@ -15,9 +15,10 @@ class formatter;
 namespace wsinit::init {
 
 struct Command {
-  enum class Kind { run, check, status, control, install, version, help, usage_error, login_env_dump, logs, wait } kind = Kind::run;
+  enum class Kind { run, check, status, control, install, version, help, usage_error, login_env_dump, logs, wait,
+                    ssh_server } kind = Kind::run;
   std::optional<std::string> config_file;  // --config
-  std::vector<std::string> argv;           // run: CMD and its args (empty: workspace mode)
+  std::vector<std::string> argv;           // run: CMD and its args (empty: workspace mode); ssh_server: its args
   bool json = false;                       // status --json
   std::string action;                      // control: start | stop | restart
   std::string target;                      // control: the service; install: the directory

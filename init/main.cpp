@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "init/init.h"
+#include "ssh_server/ssh_server.h"
 
 extern char** environ;
 
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
       return wsinit::init::install(command);
     case Command::Kind::login_env_dump:
       return wsinit::init::login_env_dump(environ);
+    case Command::Kind::ssh_server:
+      return wsinit::ssh_server::run(command.argv);
   }
   return 2;
 }

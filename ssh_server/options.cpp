@@ -1,0 +1,332 @@
+// What the built-in server reads: its sshd_config, its command line, authorized_keys, and the
+// values clients send. Pure: no I/O here.
+#include <arpa/inet.h>
+#include <signal.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <map>
+#include <optional>
+
+#include "internal.h"
+
+namespace wsinit::ssh_server {
+namespace {
+
+bool blank(char c) { return c == ' ' || c == '\t' || c == '\f' || c == '\v'; }
+
+bool valid_name(std::string_view name) {
+  auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+  return !name.empty() && letter(name[0]) &&
+         std::all_of(name.begin(), name.end(), [&](char c) { return letter(c) || (c >= '0' && c <= '9'); });
+}
+
+std::optional<int> whole(std::string_view s, int lo, int hi) {
+  int v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
+// "%%" back to "%": sshd_setup writes a literal '%' of AuthorizedKeysFile that way.
+std::string without_escapes(std::string_view path) {
+  std::string out;
+  for (size_t i = 0; i < path.size(); ++i) {
+    out += path[i];
+    if (path[i] == '%' && i + 1 < path.size() && path[i + 1] == '%') ++i;
+  }
+  return out;
+}
+
+// Directives sshd_setup writes for OpenSSH that mean nothing here, or what the server does anyway.
+bool ignored(std::string_view k) {
+  static const char* names[] = {"pidfile", "usepam", "strictmodes", "permitrootlogin", "pubkeyauthentication",
+                                "kbdinteractiveauthentication", "subsystem", "printmotd"};
+  return std::any_of(std::begin(names), std::end(names), [&](const char* n) { return strcasecmp(n, std::string(k).c_str()) == 0; });
+}
+
+struct Reader {
+  Options& o;
+  std::vector<std::string> problems;
+  std::string where;
+
+  void problem(const std::string& what) { problems.push_back(where + ": " + what); }
+  void yes_no(const std::vector<std::string>& a, bool& to) {
+    if (a.size() == 2 && (a[1] == "yes" || a[1] == "no")) to = a[1] == "yes";
+    else problem(a[0] + " takes yes or no");
+  }
+  void number(const std::vector<std::string>& a, int& to, int lo, int hi) {
+    std::optional<int> v = a.size() == 2 ? whole(a[1], lo, hi) : std::nullopt;
+    if (v) to = *v;
+    else problem(a[0] + " takes a number from " + std::to_string(lo) + " to " + std::to_string(hi));
+  }
+  void startups(const std::vector<std::string>& a) {
+    std::string_view v = a.size() == 2 ? std::string_view(a[1]) : std::string_view();
+    size_t c1 = v.find(':'), c2 = c1 == std::string_view::npos ? c1 : v.find(':', c1 + 1);
+    auto b = whole(v.substr(0, c1), 1, 10000);
+    auto r = c2 == std::string_view::npos ? std::nullopt : whole(v.substr(c1 + 1, c2 - c1 - 1), 0, 100);
+    auto f = c2 == std::string_view::npos ? std::nullopt : whole(v.substr(c2 + 1), 1, 10000);
+    if (c1 == std::string_view::npos && b) {
+      o.startups_begin = o.startups_full = *b;
+      o.startups_rate = 100;
+    } else if (b && r && f && *f >= *b) {
+      o.startups_begin = *b, o.startups_rate = *r, o.startups_full = *f;
+    } else {
+      problem("MaxStartups takes N or START:RATE:FULL");
+    }
+  }
+  void allow_users(const std::vector<std::string>& a) {
+    for (size_t i = 1; i < a.size(); ++i) {
+      size_t at = a[i].find('@');
+      std::string user = a[i].substr(0, at);
+      if (!o.user.empty() && user != o.user) problem("AllowUsers names two users; the built-in server serves one");
+      o.user = user;
+      if (at == std::string::npos) continue;
+      if (auto c = parse_cidr(std::string_view(a[i]).substr(at + 1))) o.allow_from.push_back(*c);
+      else problem("AllowUsers: " + c.error().message);
+    }
+  }
+  void directive(const std::vector<std::string>& a) {
+    std::string k = a[0];
+    std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto rest = [&](std::vector<std::string>& to) { to.insert(to.end(), a.begin() + 1, a.end()); };
+    if (a.size() < 2) problem(a[0] + " has no value");
+    else if (k == "listenaddress") rest(o.listen);
+    else if (k == "hostkey") rest(o.host_keys);
+    else if (k == "allowusers") allow_users(a);
+    else if (k == "authorizedkeysfile") for (size_t i = 1; i < a.size(); ++i) o.authorized_keys_files.push_back(without_escapes(a[i]));
+    else if (k == "passwordauthentication") yes_no(a, o.password_authentication);
+    else if (k == "permitemptypasswords") yes_no(a, o.permit_empty_passwords);
+    else if (k == "setenv") rest(o.setenv);
+    else if (k == "acceptenv") rest(o.accept_env);
+    else if (k == "logingracetime") number(a, o.login_grace_seconds, 0, 3600);
+    else if (k == "maxauthtries") number(a, o.max_auth_tries, 1, 100);
+    else if (k == "maxstartups") startups(a);
+    else if (!ignored(k)) problem("'" + a[0] + "' is not a directive the built-in SSH server knows");
+  }
+};
+
+}  // namespace
+
+// As OpenSSH's argv_split: quotes (" or ') may open and close anywhere in a token; a backslash
+// escapes a quote, a backslash, or (unquoted) a blank; a '#' where a token starts ends the line.
+Result<std::vector<std::string>> split_line(std::string_view line) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (true) {
+    while (i < line.size() && blank(line[i])) ++i;
+    if (i == line.size() || line[i] == '#') return out;
+    std::string token;
+    char quote = 0;
+    for (; i < line.size(); ++i) {
+      char c = line[i];
+      char next = i + 1 < line.size() ? line[i + 1] : 0;
+      if (c == '\\' && (next == '\'' || next == '"' || next == '\\' || (!quote && next == ' '))) token += line[++i];
+      else if (!quote && blank(c)) break;
+      else if (!quote && (c == '"' || c == '\'')) quote = c;
+      else if (quote && c == quote) quote = 0;
+      else token += c;
+    }
+    if (quote) return fail("an unterminated quote");
+    out.push_back(std::move(token));
+  }
+}
+
+Result<Options> parse_config(std::string_view text, const std::string& file) {
+  Options o;
+  Reader r{o, {}, {}};
+  size_t line_no = 0;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    r.where = file + ":" + std::to_string(++line_no);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    auto tokens = split_line(line);
+    if (!tokens) r.problem(tokens.error().message);
+    else if (!tokens->empty()) r.directive(*tokens);
+  }
+  r.where = file;
+  if (o.listen.empty()) r.problem("no ListenAddress");
+  if (o.host_keys.empty()) r.problem("no HostKey");
+  if (o.user.empty()) r.problem("no AllowUsers: the built-in server needs to know its one user");
+  if (!r.problems.empty()) {
+    std::string all;
+    for (const auto& p : r.problems) all += (all.empty() ? "" : "\n") + p;
+    return fail(all);
+  }
+  return o;
+}
+
+Result<Options> parse_args(const std::vector<std::string>& args) {
+  Options o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool has_value = i + 1 < args.size();
+    if (a == "-t") o.test_only = true;
+    else if (a == "-D" || a == "-e") continue;
+    else if ((a == "-f" || a == "--home" || a == "--shell") && has_value) {
+      std::string& to = a == "-f" ? o.config_path : a == "--home" ? o.home : o.shell;
+      to = args[++i];
+    } else {
+      return fail("ssh-server: unexpected '" + a + "' (usage: wsinit ssh-server [--home DIR] [--shell PATH] [-t] -f CONFIG)");
+    }
+  }
+  if (o.config_path.empty()) return fail("ssh-server: -f CONFIG is required");
+  if (o.home.empty() || o.home[0] != '/') return fail("ssh-server: --home must be an absolute path");
+  if (o.shell.empty() || o.shell[0] != '/') return fail("ssh-server: --shell must be an absolute path");
+  return o;
+}
+
+KeyLines parse_authorized_keys(std::string_view text) {
+  KeyLines out;
+  size_t line_no = 0;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    ++line_no;
+    auto tokens = split_line(line);
+    if (!tokens || tokens->empty()) continue;
+    const std::string& type = (*tokens)[0];
+    bool is_type = type.rfind("ssh-", 0) == 0 || type.rfind("ecdsa-sha2-", 0) == 0 || type.rfind("sk-", 0) == 0;
+    if (!is_type) out.refused.push_back(std::to_string(line_no) + ": has options (" + type.substr(0, 40) +
+                                        "), which the built-in SSH server does not enforce");
+    else if (tokens->size() < 2) out.refused.push_back(std::to_string(line_no) + ": a key type with no key");
+    else out.keys.push_back({type, (*tokens)[1]});
+  }
+  return out;
+}
+
+bool accepted_env(const std::vector<std::string>& patterns, std::string_view name, std::string_view value) {
+  if (!valid_name(name) || value.size() > kMaxEnvValue || value.find('\0') != std::string_view::npos) return false;
+  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
+    if (!p.empty() && p.back() == '*') return name.substr(0, p.size() - 1) == std::string_view(p).substr(0, p.size() - 1);
+    return name == p;
+  });
+}
+
+std::vector<std::string> session_environment(const Options& o, const SessionFacts& f) {
+  std::map<std::string, std::string> env = {
+      {"USER", f.user}, {"LOGNAME", f.user}, {"HOME", f.home}, {"SHELL", f.shell},
+      {"PATH", "/usr/local/bin:/usr/bin:/bin:/usr/games"}, {"MAIL", "/var/mail/" + f.user},
+      {"SSH_CLIENT", f.peer_ip + " " + std::to_string(f.peer_port) + " " + std::to_string(f.local_port)},
+      {"SSH_CONNECTION", f.peer_ip + " " + std::to_string(f.peer_port) + " " + f.local_ip + " " + std::to_string(f.local_port)}};
+  if (!f.tty.empty()) env["SSH_TTY"] = f.tty;
+  if (!f.term.empty()) env["TERM"] = f.term;
+  for (const auto& [name, value] : f.client_env) env[name] = value;
+  for (const auto& entry : o.setenv) {
+    size_t eq = entry.find('=');
+    if (eq != std::string::npos && eq > 0) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  std::vector<std::string> out;
+  for (const auto& [name, value] : env) out.push_back(name + "=" + value);
+  return out;
+}
+
+namespace {
+constexpr std::pair<const char*, int> kSignals[] = {
+    {"ABRT", SIGABRT}, {"ALRM", SIGALRM}, {"FPE", SIGFPE}, {"HUP", SIGHUP}, {"ILL", SIGILL},
+    {"INT", SIGINT},   {"KILL", SIGKILL}, {"PIPE", SIGPIPE}, {"QUIT", SIGQUIT}, {"SEGV", SIGSEGV},
+    {"TERM", SIGTERM}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
+}
+
+int signal_number(std::string_view name) {
+  for (const auto& [n, s] : kSignals) {
+    if (name == n) return s;
+  }
+  return 0;
+}
+
+std::string signal_name(int sig) {
+  for (const auto& [n, s] : kSignals) {
+    if (sig == s) return n;
+  }
+  return "";
+}
+
+Result<Cidr> parse_cidr(std::string_view text) {
+  Cidr c;
+  size_t slash = text.find('/');
+  std::string ip(text.substr(0, slash));
+  c.family = ip.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  int max_bits = c.family == AF_INET ? 32 : 128;
+  if (inet_pton(c.family, ip.c_str(), c.addr) != 1) return fail("'" + std::string(text.substr(0, 80)) + "' is not a CIDR");
+  auto bits = slash == std::string_view::npos ? std::optional<int>(max_bits) : whole(text.substr(slash + 1), 0, max_bits);
+  if (!bits) return fail("'" + std::string(text.substr(0, 80)) + "' has no valid prefix length");
+  c.bits = *bits;
+  return c;
+}
+
+bool cidr_contains(const Cidr& c, const sockaddr_storage& peer) {
+  const unsigned char* a = nullptr;
+  if (peer.ss_family == AF_INET && c.family == AF_INET) {
+    a = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in&>(peer).sin_addr);
+  } else if (peer.ss_family == AF_INET6) {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr;
+    if (c.family == AF_INET6) a = in6.s6_addr;
+    else if (IN6_IS_ADDR_V4MAPPED(&in6)) a = in6.s6_addr + 12;
+  }
+  if (!a) return false;
+  int full = c.bits / 8, rest = c.bits % 8;
+  if (std::memcmp(a, c.addr, static_cast<size_t>(full)) != 0) return false;
+  if (rest == 0) return true;
+  unsigned char mask = static_cast<unsigned char>(0xff << (8 - rest));
+  return (a[full] & mask) == (c.addr[full] & mask);
+}
+
+Result<sockaddr_storage> parse_address(std::string_view text, socklen_t* len) {
+  sockaddr_storage a{};
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return fail("'" + std::string(text) + "' is not IP:PORT");
+  std::string host(text.substr(0, colon));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  auto port = whole(text.substr(colon + 1), 1, 65535);
+  if (!port) return fail("'" + std::string(text) + "' has no valid port");
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&a);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&a);
+  if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(static_cast<uint16_t>(*port));
+    *len = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(*port));
+    *len = sizeof(sockaddr_in6);
+  } else {
+    return fail("'" + std::string(text) + "' has no numeric IP");
+  }
+  return a;
+}
+
+std::string address_ip(const sockaddr_storage& a) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (a.ss_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, buf, sizeof buf);
+  if (a.ss_family == AF_INET6) {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(a).sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&in6)) inet_ntop(AF_INET, in6.s6_addr + 12, buf, sizeof buf);
+    else inet_ntop(AF_INET6, &in6, buf, sizeof buf);
+  }
+  return buf;
+}
+
+int address_port(const sockaddr_storage& a) {
+  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+  return 0;
+}
+
+bool drop_startup(const Options& o, int unauthenticated, int random_percent) {
+  if (unauthenticated < o.startups_begin) return false;
+  if (unauthenticated >= o.startups_full) return true;
+  // OpenSSH's early drop: `rate` percent at begin, rising linearly to 100 at full.
+  int span = o.startups_full - o.startups_begin;
+  int p = o.startups_rate + (100 - o.startups_rate) * (unauthenticated - o.startups_begin) / (span > 0 ? span : 1);
+  return random_percent < p;
+}
+
+}  // namespace wsinit::ssh_server
