@@ -116,6 +116,11 @@ Result<std::string> render_config(const ConfigText& c) {
   add("PasswordAuthentication", {c.password_less ? "yes" : "no"});
   add("PermitEmptyPasswords", {c.password_less ? "yes" : "no"});
   add("KbdInteractiveAuthentication", {"no"});
+  // The same pre-auth limits for both servers (the built-in one reads them from here too).
+  add("LoginGraceTime", {"30"});
+  add("MaxAuthTries", {"6"});
+  add("MaxStartups", {"10:30:60"});
+  add("AcceptEnv", {"LANG", "LC_*"});
   add("Subsystem", {"sftp", "internal-sftp"});
   add("PrintMotd", {"no"});
   if (!c.setenv.empty()) add("SetEnv", c.setenv);

@@ -130,10 +130,15 @@ void check_password_less(const config::Config::Sshd& c, const user_ids::Identity
   }
 }
 
-std::vector<supervisor::ServiceSpec> sshd_services(const std::string& binary, const std::string& config_path, const Listen& probe) {
+// The check, then the server: OpenSSH's sshd, or wsinit's own (`wsinit ssh-server`, which
+// takes the same sshd_config and the user's home and shell, which it cannot ask NSS for).
+std::vector<supervisor::ServiceSpec> sshd_services(const Setup& s, const user_ids::Identity& id, const Listen& probe) {
+  std::vector<std::string> prefix = {s.binary};
+  if (s.server == "builtin") prefix = {s.binary, "ssh-server", "--home", id.home, "--shell", id.shell};
   supervisor::ServiceSpec check;
   check.name = "sshd-config";
-  check.command = {binary, "-t", "-f", config_path};
+  check.command = prefix;
+  check.command.insert(check.command.end(), {"-t", "-f", s.config_path});
   check.oneshot = true;
   check.restart = config::Restart::never;
   check.origin = "(wsinit's sshd)";
@@ -141,7 +146,8 @@ std::vector<supervisor::ServiceSpec> sshd_services(const std::string& binary, co
   check.oom_score_adj = std::nullopt;  // wsinit's own: keeps wsinit's value, behind the user's services
   supervisor::ServiceSpec sshd;
   sshd.name = "sshd";
-  sshd.command = {binary, "-D", "-e", "-f", config_path};
+  sshd.command = prefix;
+  sshd.command.insert(sshd.command.end(), {"-D", "-e", "-f", s.config_path});
   sshd.after = {"sshd-config"};
   sshd.required = true;
   sshd.restart = config::Restart::always;
@@ -158,25 +164,57 @@ std::vector<supervisor::ServiceSpec> sshd_services(const std::string& binary, co
   return {check, sshd};
 }
 
-// The sshd to run, made absolute (sshd re-execs itself by path); false when sshd is off (why_off says why).
-bool choose_binary(const config::Config::Sshd& c, const std::vector<std::string>& session_env, Setup& s) {
+// wsinit's own binary, for the built-in server's command: the path it runs from, or
+// /proc/self/exe (which a forked supervisor child still resolves to wsinit) when that is unknown.
+std::string own_binary() {
+  char path[4096];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof path - 1) return "/proc/self/exe";
+  std::string p(path, static_cast<size_t>(n));
+  // A binary replaced while running reads "PATH (deleted)": only /proc/self/exe still reaches it.
+  if (p.size() > 10 && p.compare(p.size() - 10, 10, " (deleted)") == 0) return "/proc/self/exe";
+  return p;
+}
+
+// OpenSSH's sshd made absolute (sshd re-execs itself by path), or the reason it is not there.
+Result<std::string> find_openssh(const config::Config::Sshd& c, const std::vector<std::string>& session_env) {
+  std::string binary = c.binary == "auto" ? "sshd" : c.binary;
+  auto found = find_executable(binary, search_path(session_env));
+  if (!found && c.binary == "auto" && access("/usr/sbin/sshd", X_OK) == 0) found = std::string("/usr/sbin/sshd");
+  if (!found) return fail(binary + ": " + strerror(found.error().code), found.error().code);
+  std::string path = *found;
+  if (!path.empty() && path[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) path = std::string(cwd) + "/" + path;
+  }
+  return path;
+}
+
+// Which server runs, and its binary; false when SSH is off (why_off says why). `builtin` is
+// wsinit's own server, there whatever the image holds; `auto` takes OpenSSH where it is found.
+bool choose_server(const config::Config::Sshd& c, const std::vector<std::string>& session_env, Setup& s) {
+  using Server = config::Config::Sshd::Server;
   if (c.enabled == config::Switch::off) {
     s.why_off = "sshd.enabled is false";
     return false;
   }
-  std::string binary = c.binary == "auto" ? "sshd" : c.binary;
-  auto found = find_executable(binary, search_path(session_env));
-  if (!found && c.binary == "auto" && access("/usr/sbin/sshd", X_OK) == 0) found = std::string("/usr/sbin/sshd");
-  if (!found && c.enabled == config::Switch::automatic) {
-    s.why_off = "sshd.enabled is auto and no sshd was found (" + binary + ": " + strerror(found.error().code) + ")";
-    return false;
-  }
   s.enabled = true;
-  s.binary = found ? *found : binary;  // a missing binary fails visibly as the sshd service
-  if (!s.binary.empty() && s.binary[0] != '/') {
-    char cwd[4096];
-    if (getcwd(cwd, sizeof cwd)) s.binary = std::string(cwd) + "/" + s.binary;
+  if (c.server != Server::builtin) {
+    auto openssh = find_openssh(c, session_env);
+    if (openssh || c.server == Server::openssh) {
+      if (!openssh && c.enabled == config::Switch::automatic) {
+        s.enabled = false;
+        s.why_off = "sshd.enabled is auto, sshd.server is openssh and no sshd was found (" + openssh.error().message + ")";
+        return false;
+      }
+      s.server = "openssh";
+      // A missing binary under `enabled: true` fails visibly as the sshd service.
+      s.binary = openssh ? *openssh : (c.binary == "auto" ? std::string("sshd") : c.binary);
+      return true;
+    }
   }
+  s.server = "builtin";
+  s.binary = own_binary();
   return true;
 }
 
@@ -246,19 +284,20 @@ void write_files(const config::Config& config, const std::string& rendered, Setu
 Setup prepare(const config::Config& config, const user_ids::Identity& identity,
               const std::vector<std::string>& session_env, bool dry_run) {
   Setup s;
-  if (!choose_binary(config.sshd, session_env, s)) return s;
+  if (!choose_server(config.sshd, session_env, s)) return s;
   std::vector<Listen> listens = listen_addresses(config.sshd, s);
   if (!s.errors.empty()) return s;
   ConfigText text;
   if (!host_keys(config, identity, dry_run, s, text)) return s;
-  check_password_less(config.sshd, identity, s);
+  // The built-in server decides the empty-password login itself: the passwd field plays no part.
+  if (s.server == "openssh") check_password_less(config.sshd, identity, s);
   fill_config_text(config, identity, session_env, listens, s, text);
   s.config_path = config.paths.runtime + "/sshd_config";
   auto rendered = render_config(text);
   if (!rendered) s.errors.push_back(rendered.error().message);
   if (!dry_run && s.errors.empty()) write_files(config, *rendered, s);
   if (s.errors.empty()) {
-    s.services = sshd_services(s.binary, s.config_path, listens.front());
+    s.services = sshd_services(s, identity, listens.front());
     // sshd reads its sshd_config: a changed one is a changed service, which a reload restarts.
     s.services.back().inputs = fingerprint(*rendered);
   }

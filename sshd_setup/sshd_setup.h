@@ -25,7 +25,8 @@ struct HostKey {
 struct Setup {
   bool enabled = false;
   std::string why_off;  // when !enabled
-  std::string binary;   // absolute path of sshd
+  std::string server;   // "openssh" or "builtin" (wsinit's own, `wsinit ssh-server`)
+  std::string binary;   // absolute path of sshd, or of wsinit for the built-in server
   std::string config_path;
   std::vector<HostKey> host_keys;
   std::vector<supervisor::ServiceSpec> services;  // "sshd-config" (sshd -t) then "sshd"
