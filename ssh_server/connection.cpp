@@ -248,12 +248,22 @@ ssh_channel Conn::open_forward(ssh_message msg) {
   return channel;
 }
 
-// Messages no callback takes: direct-tcpip opens are served; everything else (remote and agent
-// forwarding, X11, keepalives) gets libssh's default refusal, which a keepalive counts as an answer.
+// Messages no callback takes: direct-tcpip opens and pty-req (here for its terminal modes) are
+// served; everything else (remote and agent forwarding, X11, keepalives) gets libssh's default
+// refusal, which a keepalive counts as an answer.
 int Conn::on_message(ssh_message msg) {
   if (!authenticated_) return 1;
   if (ssh_message_type(msg) == SSH_REQUEST_CHANNEL_OPEN && ssh_message_subtype(msg) == SSH_CHANNEL_DIRECT_TCPIP)
     return open_forward(msg) ? 0 : 1;
+  if (ssh_message_type(msg) == SSH_REQUEST_CHANNEL && ssh_message_subtype(msg) == SSH_CHANNEL_REQUEST_PTY) {
+    ssh_channel target = ssh_message_channel_request_channel(msg);
+    for (auto& ch : channels_) {
+      if (ch->channel() != target) continue;
+      if (ch->on_pty(libssh_message::pty_request(msg)) != 0) return 1;
+      ssh_message_channel_request_reply_success(msg);
+      return 0;
+    }
+  }
   return 1;
 }
 

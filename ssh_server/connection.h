@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "internal.h"
+#include "libssh_message.h"
 
 namespace wsinit::ssh_server {
 
@@ -28,6 +29,9 @@ class Channel {
  public:
   virtual ~Channel() = default;
   virtual bool on_child_exit(pid_t, int) { return false; }
+  virtual ssh_channel channel() const = 0;
+  // A pty-req for this channel; 0 when granted.
+  virtual int on_pty(const libssh_message::PtyRequest&) { return -1; }
   virtual void turn() = 0;
   virtual bool finished() const = 0;
   virtual void hang_up() {}  // the connection is ending

@@ -4,6 +4,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <termios.h>
 
 #include <cstdint>
 #include <string>
@@ -87,6 +88,11 @@ struct SessionFacts {
   std::vector<std::pair<std::string, std::string>> client_env;
 };
 std::vector<std::string> session_environment(const Options& o, const SessionFacts& f);
+
+// A pty-req's encoded terminal modes (RFC 4254 section 8) applied to `t`: the control characters,
+// input, local, output and control flags Linux has; unknown opcodes are skipped, an opcode from 160
+// or TTY_OP_END ends them. Refused when a value is cut short (what came before is kept).
+Status apply_terminal_modes(termios& t, std::string_view encoded);
 
 // The number of a signal name as SSH carries them ("TERM", "INT", ...); 0 when unknown.
 int signal_number(std::string_view name);

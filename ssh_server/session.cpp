@@ -61,6 +61,27 @@ struct Launch {
   _exit(127);
 }
 
+// A terminal size as the client gave it, clamped to what a winsize holds.
+winsize size_of(uint64_t w, uint64_t h, uint64_t pw, uint64_t ph) {
+  auto clamp = [](uint64_t v) { return static_cast<unsigned short>(v > 65535 ? 65535 : v); };
+  return winsize{clamp(h), clamp(w), clamp(pw), clamp(ph)};
+}
+
+// Linux's termios for a new terminal, which the client's modes then change.
+termios default_termios() {
+  termios t{};
+  t.c_iflag = ICRNL | IXON | IUTF8;
+  t.c_oflag = OPOST | ONLCR;
+  t.c_cflag = CS8 | CREAD | HUPCL;
+  t.c_lflag = ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | IEXTEN;
+  const cc_t cc[][2] = {{VINTR, 3}, {VQUIT, 28}, {VERASE, 127}, {VKILL, 21}, {VEOF, 4}, {VSTART, 17},
+                        {VSTOP, 19}, {VSUSP, 26}, {VREPRINT, 18}, {VWERASE, 23}, {VLNEXT, 22}, {VDISCARD, 15}, {VMIN, 1}};
+  for (const auto& [index, value] : cc) t.c_cc[index] = value;
+  cfsetispeed(&t, B38400);
+  cfsetospeed(&t, B38400);
+  return t;
+}
+
 class Session : public Channel {
  public:
   Session(Conn& c, ssh_channel ch) : c_(c), ch_(ch) {
@@ -71,10 +92,9 @@ class Session : public Channel {
     cb_.channel_eof_function = [](ssh_session, ssh_channel, void* u) { self(u).client_eof_ = true; };
     cb_.channel_close_function = [](ssh_session, ssh_channel, void* u) { self(u).on_close(); };
     cb_.channel_signal_function = [](ssh_session, ssh_channel, const char* s, void* u) { self(u).on_signal(s); };
-    cb_.channel_pty_request_function = [](ssh_session, ssh_channel, const char* term, int w, int h, int pw, int ph,
-                                          void* u) { return self(u).on_pty(term, w, h, pw, ph); };
     cb_.channel_pty_window_change_function = [](ssh_session, ssh_channel, int w, int h, int pw, int ph, void* u) {
-      return self(u).on_window(w, h, pw, ph);
+      return self(u).on_window(static_cast<uint32_t>(w), static_cast<uint32_t>(h), static_cast<uint32_t>(pw),
+                               static_cast<uint32_t>(ph));
     };
     cb_.channel_shell_request_function = [](ssh_session, ssh_channel, void* u) { return self(u).on_start(nullptr, false); };
     cb_.channel_exec_request_function = [](ssh_session, ssh_channel, const char* cmd, void* u) {
@@ -127,11 +147,14 @@ class Session : public Channel {
  private:
   static Session& self(void* u) { return *static_cast<Session*>(u); }
 
-  int on_pty(const char* term, int w, int h, int pw, int ph) {
+  ssh_channel channel() const override { return ch_; }
+
+  int on_pty(const libssh_message::PtyRequest& r) override {
     if (master_ >= 0 || pid_ > 0) return -1;
-    winsize ws{static_cast<unsigned short>(h), static_cast<unsigned short>(w), static_cast<unsigned short>(pw),
-               static_cast<unsigned short>(ph)};
-    if (openpty(&master_, &slave_, nullptr, nullptr, &ws) != 0) {
+    winsize ws = size_of(r.width, r.height, r.pxwidth, r.pxheight);
+    termios modes = default_termios();
+    if (auto applied = apply_terminal_modes(modes, r.modes); !applied) say(applied.error().message);
+    if (openpty(&master_, &slave_, nullptr, &modes, &ws) != 0) {
       say(std::string("cannot open a terminal: ") + strerror(errno));
       return -1;
     }
@@ -139,16 +162,15 @@ class Session : public Channel {
     fcntl(slave_, F_SETFD, FD_CLOEXEC);
     char name[64];
     if (ttyname_r(slave_, name, sizeof name) == 0) tty_ = name;
-    std::string t = term ? term : "";
+    std::string t = r.term;
     bool printable = t.size() <= kMaxTerm && std::all_of(t.begin(), t.end(), [](char ch) { return ch > ' ' && ch < 0x7f; });
     term_ = printable ? t : "dumb";
     return 0;
   }
 
-  int on_window(int w, int h, int pw, int ph) {
+  int on_window(uint32_t w, uint32_t h, uint32_t pw, uint32_t ph) {
     if (master_ < 0) return -1;
-    winsize ws{static_cast<unsigned short>(h), static_cast<unsigned short>(w), static_cast<unsigned short>(pw),
-               static_cast<unsigned short>(ph)};
+    winsize ws = size_of(w, h, pw, ph);
     return ioctl(master_, TIOCSWINSZ, &ws) == 0 ? 0 : -1;  // the kernel sends SIGWINCH
   }
 
@@ -328,6 +350,7 @@ class Session : public Channel {
 // A direct-tcpip channel: bytes both ways between the client and a connected socket.
 class Forward : public Channel {
  public:
+  ssh_channel channel() const override { return ch_; }
   Forward(Conn& c, ssh_channel ch, int fd) : c_(c), ch_(ch), fd_(fd) {
     cb_.userdata = this;
     cb_.channel_data_function = [](ssh_session, ssh_channel, void* d, uint32_t n, int, void* u) {
