@@ -165,9 +165,9 @@ void Init::hold_wait(const ControlRequest& request, std::shared_ptr<ControlStrea
     auto it = std::find_if(waits_.begin(), waits_.end(), [key](const Wait& w) { return w.stream.get() == key; });
     if (it == waits_.end()) return;
     std::string text = "error\ntimed out after " + seconds_of(it->request.timeout_ms) + ": " + wait_outcome(it->request).message + "\n";
-    auto stream = it->stream;
+    auto held = it->stream;
     waits_.erase(it);  // the timer with it (its callback runs from a copy)
-    stream->finish(text);
+    held->finish(text);
   });
 }
 
