@@ -62,6 +62,7 @@ void write_sshd(json::Writer& w, const sshd_setup::Setup& sshd) {
   w.key("sshd").begin_object();
   w.key("enabled").value(sshd.enabled);
   if (!sshd.enabled) w.key("why_off").value(sshd.why_off);
+  if (sshd.enabled) w.key("server").value(sshd.server);
   w.key("host_keys").begin_array();
   for (const auto& key : sshd.host_keys) {
     w.begin_object().key("type").value(key.type).key("fingerprint").value(key.fingerprint).end_object();

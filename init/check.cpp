@@ -61,7 +61,8 @@ int say_sshd(const config::Config& config, const sshd_setup::Setup& sshd) {
   } else {
     std::string listening;
     for (const auto& l : config.sshd.listen) listening += " " + l;
-    say("sshd: %s, listening on%s", sshd.binary.c_str(), listening.c_str());
+    if (sshd.server == "builtin") say("sshd: wsinit's built-in SSH server (%s ssh-server), listening on%s", sshd.binary.c_str(), listening.c_str());
+    else say("sshd: %s, listening on%s", sshd.binary.c_str(), listening.c_str());
     for (const auto& key : sshd.host_keys) {
       say("  host key %s: %s", key.type.c_str(), key.fingerprint.empty() ? "to be generated" : key.fingerprint.c_str());
     }
