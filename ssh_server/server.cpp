@@ -128,6 +128,8 @@ struct Listener {
     socklen_t len = sizeof peer;
     int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     if (fd < 0) return;
+    int one = 1;  // TCPKeepAlive, as OpenSSH's default: a client that vanished is found out
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
     if (drop_startup(o, unauthenticated(), static_cast<int>(random() % 100))) {
       say("drop connection from " + address_ip(peer) + " port " + std::to_string(address_port(peer)) +
           ": too many unauthenticated connections (MaxStartups)");
