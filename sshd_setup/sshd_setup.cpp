@@ -182,6 +182,7 @@ Result<std::string> find_openssh(const config::Config::Sshd& c, const std::vecto
   auto found = find_executable(binary, search_path(session_env));
   if (!found && c.binary == "auto" && access("/usr/sbin/sshd", X_OK) == 0) found = std::string("/usr/sbin/sshd");
   if (!found) return fail(binary + ": " + strerror(found.error().code), found.error().code);
+  if (access(found->c_str(), X_OK) != 0) return fail(*found + ": " + strerror(errno), errno);  // a path is taken as given
   std::string path = *found;
   if (!path.empty() && path[0] != '/') {
     char cwd[4096];
@@ -213,6 +214,8 @@ bool choose_server(const config::Config::Sshd& c, const std::vector<std::string>
       return true;
     }
   }
+  if (c.server == Server::automatic && c.binary != "auto")
+    s.warnings.push_back("sshd.binary " + c.binary + " is not there, so wsinit's built-in SSH server runs instead");
   s.server = "builtin";
   s.binary = own_binary();
   return true;

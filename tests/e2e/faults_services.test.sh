@@ -22,7 +22,7 @@ version: 1
 profile: gitlab
 user: {home: $ws/home}
 paths: {data: $ws/readonly-data/wsinit, logs: $ws/logs, runtime: $ws/run}
-sshd: {enabled: true, binary: /nonexistent/sbin/sshd, listen: ["127.0.0.1:$ssh_port"]}
+sshd: {enabled: true, server: openssh, binary: /nonexistent/sbin/sshd, listen: ["127.0.0.1:$ssh_port"]}
 editor: {kind: custom, command: [python3, $stand_in, --host, 127.0.0.1, --port, "$editor"], port: $editor}
 health:
   listen: "127.0.0.1:$health"

@@ -253,3 +253,49 @@ TEST(Prepare, SymlinkedHostKeyIsNotFollowed) {
   std::string aside = run("cd " + dir.path + "/data/ssh && for f in *.broken-*; do [ -L \"$f\" ] && readlink \"$f\"; done");
   EXPECT_EQ(aside, target + "\n");  // the link itself, kept
 }
+
+// sshd.server: auto takes OpenSSH where its binary is, the built-in server elsewhere; builtin
+// whatever is there; openssh with enabled auto and no sshd is off, saying why. The built-in
+// server's services run this binary with the user's home and shell and the same sshd_config.
+TEST(Prepare, TheServerIsOpenSshWhereFoundElseTheBuiltInOne) {
+  using Server = wsinit::config::Config::Sshd::Server;
+  TempDir dir;
+  wsinit::config::Config config = sshd_config_in(dir.path);
+  config.sshd.host_key_types = {"ed25519"};
+  wsinit::user_ids::Identity id = dev_in(dir.path);
+  id.shell = "/bin/sh";
+  std::string fake_sshd = dir.path + "/sshd";
+  wsinit::testing::spit(fake_sshd, "#!/bin/sh\n");
+  ASSERT_EQ(chmod(fake_sshd.c_str(), 0755), 0);
+
+  config.sshd.binary = fake_sshd;
+  wsinit::sshd_setup::Setup found = prepare(config, id, {}, true);
+  EXPECT_EQ(found.server, "openssh");
+  EXPECT_EQ(found.binary, fake_sshd);
+
+  config.sshd.binary = dir.path + "/no-such-sshd";
+  wsinit::sshd_setup::Setup missing = prepare(config, id, {}, false);
+  ASSERT_TRUE(missing.errors.empty()) << missing.errors[0];
+  EXPECT_TRUE(missing.enabled);
+  EXPECT_EQ(missing.server, "builtin");
+  ASSERT_EQ(missing.services.size(), 2u);
+  const auto& check = missing.services[0].command;
+  const auto& run = missing.services[1].command;
+  ASSERT_GE(run.size(), 6u);
+  EXPECT_EQ(run[1], "ssh-server");
+  EXPECT_EQ(std::vector<std::string>(run.begin() + 2, run.begin() + 6),
+            (std::vector<std::string>{"--home", dir.path, "--shell", "/bin/sh"}));
+  EXPECT_EQ(run.back(), config.paths.runtime + "/sshd_config");
+  EXPECT_NE(std::find(check.begin(), check.end(), "-t"), check.end());
+  EXPECT_EQ(missing.services[1].ready.tcp_expect, "SSH-2.0-");
+
+  config.sshd.binary = fake_sshd;
+  config.sshd.server = Server::builtin;
+  EXPECT_EQ(prepare(config, id, {}, true).server, "builtin");
+
+  config.sshd.binary = dir.path + "/no-such-sshd";
+  config.sshd.server = Server::openssh;
+  wsinit::sshd_setup::Setup off = prepare(config, id, {}, true);
+  EXPECT_FALSE(off.enabled);
+  EXPECT_NE(off.why_off.find("sshd.server is openssh and no sshd was found"), std::string::npos) << off.why_off;
+}
