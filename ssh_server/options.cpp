@@ -40,6 +40,17 @@ std::string without_escapes(std::string_view path) {
   return out;
 }
 
+// The next word of an authorized_keys line, taken off `rest`. As OpenSSH reads the key type and
+// the key: ended by a blank, nothing quoted; the comment after them is free text ("Jane's").
+std::string_view next_word(std::string_view& rest) {
+  size_t start = rest.find_first_not_of(" \t");
+  if (start == std::string_view::npos) return rest = {};
+  rest.remove_prefix(start);
+  std::string_view word = rest.substr(0, rest.find_first_of(" \t"));
+  rest.remove_prefix(word.size());
+  return word;
+}
+
 // Directives sshd_setup writes for OpenSSH that mean nothing here, or what the server does anyway.
 bool ignored(std::string_view k) {
   static const char* names[] = {"pidfile", "usepam", "strictmodes", "permitrootlogin", "pubkeyauthentication",
@@ -190,14 +201,15 @@ KeyLines parse_authorized_keys(std::string_view text) {
     std::string_view line = text.substr(start, end - start);
     start = end + 1;
     ++line_no;
-    auto tokens = split_line(line);
-    if (!tokens || tokens->empty()) continue;
-    const std::string& type = (*tokens)[0];
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    std::string_view type = next_word(line);
+    if (type.empty() || type[0] == '#') continue;
     bool is_type = type.rfind("ssh-", 0) == 0 || type.rfind("ecdsa-sha2-", 0) == 0 || type.rfind("sk-", 0) == 0;
-    if (!is_type) out.refused.push_back(std::to_string(line_no) + ": has options (" + type.substr(0, 40) +
+    std::string_view key = next_word(line);
+    if (!is_type) out.refused.push_back(std::to_string(line_no) + ": has options (" + std::string(type.substr(0, 40)) +
                                         "), which the built-in SSH server does not enforce");
-    else if (tokens->size() < 2) out.refused.push_back(std::to_string(line_no) + ": a key type with no key");
-    else out.keys.push_back({type, (*tokens)[1]});
+    else if (key.empty()) out.refused.push_back(std::to_string(line_no) + ": a key type with no key");
+    else out.keys.push_back({std::string(type), std::string(key)});
   }
   return out;
 }
