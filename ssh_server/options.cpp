@@ -15,7 +15,8 @@
 namespace wsinit::ssh_server {
 namespace {
 
-bool blank(char c) { return c == ' ' || c == '\t' || c == '\f' || c == '\v'; }
+// argv_split's separators: a form feed or vertical tab inside a token is part of it.
+bool blank(char c) { return c == ' ' || c == '\t'; }
 
 bool valid_name(std::string_view name) {
   auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
@@ -123,8 +124,10 @@ struct Reader {
 
 // As OpenSSH's argv_split: quotes (" or ') may open and close anywhere in a token; a backslash
 // escapes a quote, a backslash, or (unquoted) a blank; a '#' where a token starts ends the line.
+// Blanks, CRs and form feeds at the end go first, as sshd's loader strips them.
 Result<std::vector<std::string>> split_line(std::string_view line) {
   std::vector<std::string> out;
+  while (!line.empty() && std::string_view(" \t\r\f").find(line.back()) != std::string_view::npos) line.remove_suffix(1);
   size_t i = 0;
   while (true) {
     while (i < line.size() && blank(line[i])) ++i;
