@@ -270,7 +270,9 @@ Result<Cidr> parse_cidr(std::string_view text) {
   std::string ip(text.substr(0, slash));
   c.family = ip.find(':') == std::string::npos ? AF_INET : AF_INET6;
   int max_bits = c.family == AF_INET ? 32 : 128;
-  if (inet_pton(c.family, ip.c_str(), c.addr) != 1) return fail("'" + std::string(text.substr(0, 80)) + "' is not a CIDR");
+  // inet_pton reads a C string: a NUL would cut off what follows it unseen.
+  bool numeric = ip.find('\0') == std::string::npos && inet_pton(c.family, ip.c_str(), c.addr) == 1;
+  if (!numeric) return fail("'" + std::string(text.substr(0, 80)) + "' is not a CIDR");
   auto bits = slash == std::string_view::npos ? std::optional<int>(max_bits) : whole(text.substr(slash + 1), 0, max_bits);
   if (!bits) return fail("'" + std::string(text.substr(0, 80)) + "' has no valid prefix length");
   c.bits = *bits;
@@ -304,7 +306,9 @@ Result<sockaddr_storage> parse_address(std::string_view text, socklen_t* len) {
   if (!port) return fail("'" + std::string(text) + "' has no valid port");
   auto* in4 = reinterpret_cast<sockaddr_in*>(&a);
   auto* in6 = reinterpret_cast<sockaddr_in6*>(&a);
-  if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
+  if (host.find('\0') != std::string::npos) {  // inet_pton would read only up to it
+    return fail("'" + std::string(text) + "' has no numeric IP");
+  } else if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
     in4->sin_family = AF_INET;
     in4->sin_port = htons(static_cast<uint16_t>(*port));
     *len = sizeof(sockaddr_in);
