@@ -78,9 +78,9 @@ KeyLines parse_authorized_keys(std::string_view text);
 // pattern, a value of at most kMaxEnvValue bytes.
 bool accepted_env(const std::vector<std::string>& patterns, std::string_view name, std::string_view value);
 
-// The environment of a session's process, as OpenSSH's sshd builds it: USER, LOGNAME, HOME,
-// SHELL, PATH, MAIL; TERM and SSH_TTY with a terminal; SSH_CLIENT and SSH_CONNECTION; then the
-// client's accepted variables; then SetEnv, which overrides all of these.
+// The environment of a session's process, as OpenSSH's sshd builds it: the client's accepted
+// variables; over them USER, LOGNAME, HOME, PATH, MAIL, SHELL, SSH_CLIENT and SSH_CONNECTION,
+// with a terminal TERM and SSH_TTY; then SetEnv, which overrides all of these.
 struct SessionFacts {
   std::string user, home, shell, term, tty;
   std::string peer_ip, local_ip;

@@ -226,17 +226,23 @@ bool accepted_env(const std::vector<std::string>& patterns, std::string_view nam
 }
 
 std::vector<std::string> session_environment(const Options& o, const SessionFacts& f) {
-  std::map<std::string, std::string> env = {
-      {"USER", f.user}, {"LOGNAME", f.user}, {"HOME", f.home}, {"SHELL", f.shell},
-      {"PATH", "/usr/local/bin:/usr/bin:/bin:/usr/games"}, {"MAIL", "/var/mail/" + f.user},
-      {"SSH_CLIENT", f.peer_ip + " " + std::to_string(f.peer_port) + " " + std::to_string(f.local_port)},
-      {"SSH_CONNECTION", f.peer_ip + " " + std::to_string(f.peer_port) + " " + f.local_ip + " " + std::to_string(f.local_port)}};
-  if (!f.tty.empty()) env["SSH_TTY"] = f.tty;
-  if (!f.term.empty()) env["TERM"] = f.term;
-  for (const auto& [name, value] : f.client_env) env[name] = value;
+  // OpenSSH's order (session.c, do_setup_env): the client's variables first, then what sshd
+  // sets itself over them, then SetEnv over everything.
+  std::map<std::string, std::string> env(f.client_env.begin(), f.client_env.end());
+  auto set = [&env](const std::string& name, const std::string& value) { env[name] = value; };
+  set("USER", f.user);
+  set("LOGNAME", f.user);
+  set("HOME", f.home);
+  set("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/games");
+  set("MAIL", "/var/mail/" + f.user);
+  set("SHELL", f.shell);
+  if (!f.term.empty()) set("TERM", f.term);
+  set("SSH_CLIENT", f.peer_ip + " " + std::to_string(f.peer_port) + " " + std::to_string(f.local_port));
+  set("SSH_CONNECTION", f.peer_ip + " " + std::to_string(f.peer_port) + " " + f.local_ip + " " + std::to_string(f.local_port));
+  if (!f.tty.empty()) set("SSH_TTY", f.tty);
   for (const auto& entry : o.setenv) {
     size_t eq = entry.find('=');
-    if (eq != std::string::npos && eq > 0) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+    if (eq != std::string::npos && eq > 0) set(entry.substr(0, eq), entry.substr(eq + 1));
   }
   std::vector<std::string> out;
   for (const auto& [name, value] : env) out.push_back(name + "=" + value);

@@ -398,17 +398,19 @@ TEST(SshServerEnv, SessionEnvironmentDefaults) {
   EXPECT_EQ(value_of(with, "SSH_TTY"), "/dev/pts/3");
 }
 
-TEST(SshServerEnv, SetEnvOverridesClientWhichOverridesDefaults) {
+// OpenSSH's order: the client's variables, sshd's own over them, SetEnv over everything.
+TEST(SshServerEnv, SetEnvOverridesSshdsOwnWhichOverrideTheClients) {
   Options o;
   o.setenv = {"LANG=C.UTF-8", "EDITOR=vim", "EMPTY=", "EQ=a=b", "=nameless", "noequals"};
   SessionFacts f = facts();
   f.term = "xterm";
   f.tty = "/dev/pts/0";
-  f.client_env = {{"LANG", "de_DE.UTF-8"}, {"LC_ALL", "fr_FR.UTF-8"}, {"TERM", "vt100"}};
+  f.client_env = {{"LANG", "de_DE.UTF-8"}, {"LC_ALL", "fr_FR.UTF-8"}, {"TERM", "vt100"}, {"USER", "mallory"}};
   Strings env = session_environment(o, f);
   EXPECT_EQ(value_of(env, "LANG"), "C.UTF-8");
   EXPECT_EQ(value_of(env, "LC_ALL"), "fr_FR.UTF-8");
-  EXPECT_EQ(value_of(env, "TERM"), "vt100");
+  EXPECT_EQ(value_of(env, "TERM"), "xterm");  // the pty-req's, over an env request's
+  EXPECT_EQ(value_of(env, "USER"), "dev");
   EXPECT_EQ(value_of(env, "EDITOR"), "vim");
   EXPECT_EQ(value_of(env, "EMPTY"), "");
   EXPECT_EQ(value_of(env, "EQ"), "a=b");
