@@ -1,6 +1,7 @@
 # An ordinary image made a good workspace, with nothing in it but Debian's busybox-static: the
-# gitlab profile (its defaults for user.persist and user.login_env, no OpenSSH, no editor) as
-# uid 1000770000 gid 0 with no passwd entry, as wsinit's PID 1 in a chroot of its own. A `once`
+# gitlab profile (its defaults for user.persist and user.login_env; no OpenSSH, so the built-in
+# SSH server; no editor) as uid 1000770000 gid 0 with no passwd entry, as wsinit's PID 1 in a
+# chroot of its own. A `once`
 # step, a step over its timeout, a service followed with `wsinit logs -f`, `wsinit wait` for each
 # target, no login profile (said once, also after SIGHUP); then a second start with HOME wiped:
 # history and a config dir survive, the once step is skipped. The static build only (an ASan
@@ -81,7 +82,8 @@ expect_eq "$(jq -r .user.entry <<<"$doc")" appended "the user's passwd entry"
 expect_eq "$(jq -r .user.home <<<"$doc")" /home/gitlab-workspaces "HOME"
 expect_eq "$(jq -r '.user.persist[] | select(.path == ".config/") | .state' <<<"$doc")" created ".config/ on the first start"
 expect_eq "$(jq -r .user.login_env.state <<<"$doc")" unchanged "login_env in a root with no login profile"
-expect_eq "$(jq -r '[.services[].name] | sort | join(",")' <<<"$doc")" "hang,setup,ticker,web" "services (no sshd, no editor here)"
+expect_eq "$(jq -r '[.services[].name] | sort | join(",")' <<<"$doc")" "hang,setup,sshd,sshd-config,ticker,web" "services (the built-in sshd, no editor here)"
+expect_eq "$(jq -r .sshd.server <<<"$doc")" builtin "the SSH server in an image without OpenSSH"
 kill -HUP "$WS_PID"
 wait_until "grep -q 'SIGHUP: reading the login environment' '$TMP/err'" 5
 sleep 0.5
