@@ -148,21 +148,33 @@ Result<std::vector<std::string>> split_line(std::string_view line) {
   }
 }
 
-Result<Options> parse_config(std::string_view text, const std::string& file) {
-  Options o;
-  Reader r{o, {}, {}};
+namespace {
+
+// Each line of `text` with its number from 1, less its line end (LF, or CR LF).
+template <class F>
+void for_each_line(std::string_view text, F&& f) {
   size_t line_no = 0;
   for (size_t start = 0; start < text.size();) {
     size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
     std::string_view line = text.substr(start, end - start);
     start = end + 1;
-    r.where = file + ":" + std::to_string(++line_no);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    f(++line_no, line);
+  }
+}
+
+}  // namespace
+
+Result<Options> parse_config(std::string_view text, const std::string& file) {
+  Options o;
+  Reader r{o, {}, {}};
+  for_each_line(text, [&](size_t line_no, std::string_view line) {
+    r.where = file + ":" + std::to_string(line_no);
     auto tokens = split_line(line);
     if (!tokens) r.problem(tokens.error().message);
     else if (!tokens->empty()) r.directive(*tokens);
-  }
+  });
   r.where = file;
   if (o.listen.empty()) r.problem("no ListenAddress");
   if (o.host_keys.empty()) r.problem("no HostKey");
@@ -197,23 +209,16 @@ Result<Options> parse_args(const std::vector<std::string>& args) {
 
 KeyLines parse_authorized_keys(std::string_view text) {
   KeyLines out;
-  size_t line_no = 0;
-  for (size_t start = 0; start < text.size();) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    start = end + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  for_each_line(text, [&](size_t line_no, std::string_view line) {
     std::string_view type = next_word(line);
-    if (type.empty() || type[0] == '#') continue;
+    if (type.empty() || type[0] == '#') return;
     bool is_type = type.rfind("ssh-", 0) == 0 || type.rfind("ecdsa-sha2-", 0) == 0 || type.rfind("sk-", 0) == 0;
     std::string_view key = next_word(line);
     if (!is_type) out.refused.push_back(std::to_string(line_no) + ": has options (" + std::string(type.substr(0, 40)) +
                                         "), which the built-in SSH server does not enforce");
     else if (key.empty()) out.refused.push_back(std::to_string(line_no) + ": a key type with no key");
     else out.keys.push_back({std::string(type), std::string(key)});
-  }
+  });
   return out;
 }
 
