@@ -46,7 +46,8 @@ remove_containers() {
 # The Debian mirror this machine's apt uses.
 debian_mirror() {
   local uri
-  uri=$(grep -h -m1 -E '^URIs: .*/debian/?$' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}')
+  # (one line: install-libssh's deb-src file names the same mirror again)
+  uri=$(grep -h -m1 -E '^URIs: .*/debian/?$' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk 'NR == 1 {print $2}')
   [ -n "$uri" ] || uri=$(grep -h -m1 -E '^deb .*/debian/? bookworm' /etc/apt/sources.list 2>/dev/null | awk '{print $2}')
   echo "${uri:-http://deb.debian.org/debian}"
 }
