@@ -2,6 +2,7 @@
 // program can still be run as CMD after "--".
 #include "config/config.h"
 #include "init/init.h"
+#include "sftp_server/sftp_server.h"
 #include "workspace/login_env.h"
 #include "supervisor/supervisor.h"
 
@@ -189,6 +190,11 @@ Command parse_command_line(const std::vector<std::string>& args) {
       Command c;
       c.kind = Command::Kind::ssh_server;
       c.argv.assign(args.begin() + 1, args.end());
+      return c;
+    }
+    if (first == sftp_server::kCommand && args.size() == 1) {  // not in the usage: an SSH server runs it
+      Command c;
+      c.kind = Command::Kind::sftp_server;
       return c;
     }
     if (first == "install") return parse_one_argument(args, Command::Kind::install, "DIR");

@@ -15,8 +15,8 @@ class formatter;
 namespace wsinit::init {
 
 struct Command {
-  enum class Kind { run, check, status, control, install, version, help, usage_error, login_env_dump, logs, wait,
-                    ssh_server } kind = Kind::run;
+  enum class Kind { run, check, status, control, install, version, help, usage_error, login_env_dump, sftp_server, logs,
+                    wait, ssh_server } kind = Kind::run;
   std::optional<std::string> config_file;  // --config
   std::vector<std::string> argv;           // run: CMD and its args (empty: workspace mode); ssh_server: its args
   bool json = false;                       // status --json
@@ -45,6 +45,9 @@ int check(const Command& command, char** envp);
 // The hidden subcommand the login shell execs (workspace/login_env.h): prints the dump of
 // `envp` to stdout; 0 when all of it was written.
 int login_env_dump(char** envp);
+// The hidden subcommand an SSH server execs for the `sftp` subsystem (sftp_server/sftp_server.h):
+// serves SFTP on stdin and stdout until the input ends, HOME from `envp` for "~".
+int sftp_server(char** envp);
 // `wsinit install DIR`: copies the running binary to DIR/wsinit (atomic, mode 0755).
 int install(const Command& command);
 // `wsinit status|start|stop|restart|logs|wait`: asks the running instance over the control socket.

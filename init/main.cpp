@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
       return wsinit::init::login_env_dump(environ);
     case Command::Kind::ssh_server:
       return wsinit::ssh_server::run(command.argv);
+    case Command::Kind::sftp_server:
+      return wsinit::init::sftp_server(environ);
   }
   return 2;
 }
