@@ -70,6 +70,23 @@ bool wait(int in, int out, bool want_read, bool want_write) {
   return true;
 }
 
+// Handles packets and writes replies for as long as either makes progress: a session that
+// stopped at the output bound has whole packets left, which no new input would ever announce.
+bool work(int out, Session& session, Buffer& input) {
+  for (;;) {
+    std::size_t taken = session.consume(input.data(), input.size());
+    input.drop_front(taken);
+    if (session.failed()) {
+      drain(out, session);
+      fprintf(stderr, "wsinit sftp-server: %s; ending the session\n", session.error().c_str());
+      return false;
+    }
+    std::size_t waiting = session.output_size();
+    if (!drain(out, session)) return false;
+    if (taken == 0 && session.output_size() == waiting) return true;
+  }
+}
+
 }  // namespace
 
 int serve(int in, int out, Options options) {
@@ -79,13 +96,7 @@ int serve(int in, int out, Options options) {
   Buffer input;
   bool eof = false;
   for (;;) {
-    input.drop_front(session.consume(input.data(), input.size()));
-    if (session.failed()) {
-      drain(out, session);
-      fprintf(stderr, "wsinit sftp-server: %s; ending the session\n", session.error().c_str());
-      return 1;
-    }
-    if (!drain(out, session)) return 1;
+    if (!work(out, session, input)) return 1;
     bool want_read = !eof && input.size() < kMaxPendingInput && session.output_size() < kMaxPendingOutput;
     bool want_write = session.output_size() > 0;
     if (!want_read && !want_write) return 0;  // the input ended and every reply is out

@@ -1,11 +1,14 @@
 // The SFTP session core (sftp_server/): whole packets in, replies out, on a temporary directory.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <climits>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sftp_server/paths.h"
@@ -478,6 +481,56 @@ TEST(SftpSession, NoPacketIsTakenWhileTheOutputIsBackedUp) {
   c.session.output_done(c.session.output_size());
   taken += c.session.consume(many.data() + taken, many.size() - taken);
   EXPECT_GT(taken, first);
+}
+
+// serve() over one socket for both directions, as `sftp -D` gives it: requests whose replies
+// are several times the output bound, sent at once and never followed by more input, are all
+// answered (the loop goes back to the packets it stopped at, with no new input to wake it).
+TEST(SftpServe, AnswersEveryRequestPastTheOutputBoundWithoutNewInput) {
+  TempDir d;
+  spit(d.path + "/big", std::string(kMaxReadLength, 'x'));
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  // Room for all the replies the bound lets through at once, so one write empties the output
+  // (root only: above the system's maximum).
+  int room = 16 * 1024 * 1024;
+  socklen_t len = sizeof room;
+  if (setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &room, sizeof room) != 0 ||
+      getsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &room, &len) != 0 || room < 8 * 1024 * 1024)
+    GTEST_SKIP() << "no socket buffer above the output bound (needs CAP_NET_ADMIN)";
+  int status = -1;
+  std::thread server([&] { status = serve(sv[1], sv[1], Options{}); });
+  std::string requests = framed(1, u32(3)) + framed(3, u32(1) + str(d.path + "/big") + u32(1) + u32(0));
+  ASSERT_EQ(write(sv[0], requests.data(), requests.size()), static_cast<ssize_t>(requests.size()));
+  std::string got;
+  auto read_until = [&](std::size_t replies_wanted) {
+    std::size_t count = 0, at = 0;
+    while (count < replies_wanted) {
+      while (got.size() - at >= 4 && got.size() - at - 4 >= get_u32(got, at)) at += 4 + get_u32(got, at), ++count;
+      if (count >= replies_wanted) break;
+      struct pollfd p = {sv[0], POLLIN, 0};
+      if (poll(&p, 1, 5000) != 1) return count;  // 5 s without a byte: stuck
+      char buf[65536];
+      ssize_t n = read(sv[0], buf, sizeof buf);
+      if (n <= 0) return count;
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    return count;
+  };
+  ASSERT_EQ(read_until(2), 2u);
+  std::size_t at = 4 + get_u32(got, 0);
+  std::size_t hat = at + 9;
+  std::string h = get_str(got, hat);
+  got.clear();
+  std::string reads;
+  for (std::uint32_t i = 0; i < 40; ++i) reads += framed(5, u32(10 + i) + str(h) + u64(0) + u32(kMaxReadLength));
+  ASSERT_EQ(write(sv[0], reads.data(), reads.size()), static_cast<ssize_t>(reads.size()));
+  EXPECT_EQ(read_until(40), 40u);
+  shutdown(sv[0], SHUT_WR);
+  server.join();
+  EXPECT_EQ(status, 0);
+  close(sv[0]);
+  close(sv[1]);
 }
 
 TEST(SftpListing, ModeStringAndLongName) {
