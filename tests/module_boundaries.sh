@@ -55,10 +55,13 @@ refused init workspace/internal.h
 refused sshd_setup health/health.h
 allowed common common/timer.h
 refused common config/config.h
+allowed init sftp_server/sftp_server.h
+refused init sftp_server/paths.h          # internal to sftp_server/
+refused sftp_server supervisor/supervisor.h
 
 cd "$SOURCE_DIR"
 if up=$(grep -rnE '^\s*#\s*include\s*["<][^">]*\.\./' --include='*.cpp' --include='*.h' \
-          common config user_ids sshd_setup supervisor health workspace init); then
+          common config user_ids sshd_setup supervisor health workspace sftp_server init); then
   echo "FAIL: product sources include by a path with ../ (include a public header as \"module/header.h\"):" >&2
   echo "$up" >&2
   status=1
