@@ -38,6 +38,15 @@ TEST(CommandLine, Subcommands) {
   EXPECT_EQ(parse_command_line({"--help"}).kind, Command::Kind::help);
 }
 
+// The SSH server's sftp subsystem: a subcommand of its own, with no arguments, not in the usage.
+TEST(CommandLine, HiddenSftpServer) {
+  EXPECT_EQ(parse_command_line({"sftp-server"}).kind, Command::Kind::sftp_server);
+  auto c = parse_command_line({"sftp-server", "-e"});  // with arguments: a program to run, as before
+  EXPECT_EQ(c.kind, Command::Kind::run);
+  EXPECT_EQ(c.argv, (std::vector<std::string>{"sftp-server", "-e"}));
+  EXPECT_EQ(wsinit::init::usage_text().find("sftp"), std::string::npos);
+}
+
 TEST(CommandLine, UsageErrors) {
   EXPECT_EQ(parse_command_line({"--bogus"}).kind, Command::Kind::usage_error);
   EXPECT_EQ(parse_command_line({"--config"}).kind, Command::Kind::usage_error);
