@@ -50,7 +50,6 @@ struct Handle {
   enum class Kind { free, file, dir } kind = Kind::free;
   int fd = -1;
   DIR* dir = nullptr;
-  std::string path;  // a directory's, for the messages; unused for files
   std::uint32_t generation = 0;
   bool at_end = false;  // a directory read to its end
 };
@@ -375,7 +374,7 @@ void Session::State::opendir(std::uint32_t id, Reader& r) {
   if (open == kMaxHandles) return status(id, kFailure, "Failure: too many open handles");
   DIR* dir = ::opendir(path.c_str());
   if (dir == nullptr) return status_errno(id, errno);
-  std::string wire = add_handle(Handle{.kind = Handle::Kind::dir, .dir = dir, .path = path});
+  std::string wire = add_handle(Handle{.kind = Handle::Kind::dir, .dir = dir});
   std::size_t at = begin_reply(kHandleReply, id);
   put_string(out, wire);
   end_reply(at);
