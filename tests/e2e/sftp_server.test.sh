@@ -1,6 +1,7 @@
 # sftp_server: `wsinit sftp-server` under OpenSSH's own sftp client (`sftp -D` runs the server
 # command over pipes, as sshd does for the sftp subsystem): a 100 MB random file put and got back
-# byte for byte, resumed transfers, recursive ones, the file commands, the errors a user sees;
+# byte for byte, resumed transfers, recursive ones, the file commands, the errors a user sees,
+# scp in its SFTP mode;
 # the same operations through python3-paramiko; and a stream that breaks the protocol ends the
 # server with a line on stderr.
 source "$(dirname "$0")/lib.sh"
@@ -73,6 +74,20 @@ expect_contains "$err" "nothere\" not found" "get of a missing file"
 expect_contains "$err" "Failure" "rmdir of a directory that is not empty"
 expect_contains "$err" "No such file" "chmod of a missing file"
 ok "errors on missing files"
+
+# scp (SFTP mode, OpenSSH 9): its -S program stands in for ssh and runs the server in $work, as
+# an SSH server runs it in HOME; scp takes "~/" as that directory.
+printf '#!/bin/sh\ncd "%s" && exec "%s" sftp-server\n' "$work" "$WSINIT" >"$TMP/fake-ssh"
+chmod +x "$TMP/fake-ssh"
+head -c 3000000 /dev/urandom >"$TMP/scp.bin"
+timeout 60 scp -q -S "$TMP/fake-ssh" "$TMP/scp.bin" host:scp-copy.bin 2>"$TMP/err" || fail "scp put"
+timeout 60 scp -q -S "$TMP/fake-ssh" host:scp-copy.bin "$TMP/scp-back.bin" 2>"$TMP/err" || fail "scp get"
+timeout 60 scp -q -S "$TMP/fake-ssh" "$TMP/scp.bin" 'host:~/in-home.bin' 2>"$TMP/err" || fail "scp put to ~/"
+cmp "$TMP/scp.bin" "$work/scp-copy.bin" && cmp "$TMP/scp.bin" "$TMP/scp-back.bin" || fail "scp: the copies differ"
+cmp "$TMP/scp.bin" "$work/in-home.bin" || fail "scp: ~/ is not the directory the server started in"
+if timeout 60 scp -q -S "$TMP/fake-ssh" host:no-such.bin "$TMP/x" 2>"$TMP/err"; then fail "scp of a missing file succeeded"; fi
+expect_contains "$(cat "$TMP/err")" "No such file" "scp of a missing file"
+ok "scp put, get, ~/ and a missing file"
 
 # The protocol's bounds: a packet over 256 KiB, and a request before INIT, end the session.
 set +e
