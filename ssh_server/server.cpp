@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -115,6 +116,8 @@ struct Listener {
   std::vector<int> fds;
   int signals = -1, auth_read = -1, auth_write = -1;
   std::map<pid_t, bool> children;  // pid -> authenticated
+  bool paused = false;              // accept failed for want of resources: listen again at resume_at
+  std::chrono::steady_clock::time_point resume_at;
   std::minstd_rand random{std::random_device{}()};
 
   int unauthenticated() const {
@@ -127,7 +130,16 @@ struct Listener {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) {
+      // Out of descriptors or memory: the connection stays queued, and polling on would spin.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        if (!paused) say(std::string("cannot accept a connection: ") + strerror(errno) + "; trying again each second");
+        paused = true;
+        resume_at = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      }
+      return;
+    }
+    paused = false;
     int one = 1;  // TCPKeepAlive, as OpenSSH's default: a client that vanished is found out
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
     if (drop_startup(o, unauthenticated(), static_cast<int>(random() % 100))) {
@@ -179,7 +191,11 @@ struct Listener {
     polls.push_back({signals, POLLIN, 0});
     polls.push_back({auth_read, POLLIN, 0});
     while (true) {
-      if (poll(polls.data(), polls.size(), -1) < 0 && errno != EINTR) {
+      if (paused && std::chrono::steady_clock::now() >= resume_at) paused = false;  // accept again
+      for (size_t i = 0; i < fds.size(); ++i) polls[i].events = paused ? 0 : POLLIN;
+      for (auto& p : polls) p.revents = 0;
+      int ready = poll(polls.data(), polls.size(), paused ? 100 : -1);
+      if (ready < 0 && errno != EINTR) {
         say(std::string("poll: ") + strerror(errno));
         return 1;
       }

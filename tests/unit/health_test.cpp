@@ -183,6 +183,18 @@ TEST(StatusDocument, CarriesTheChangeVersion) {
   EXPECT_NE(status_json(s).find("\"version\":42,"), std::string::npos);
 }
 
+TEST(StatusDocument, SaysWhichSshServerRuns) {
+  Snapshot s;
+  wsinit::sshd_setup::Setup sshd;
+  sshd.enabled = true;
+  sshd.server = "builtin";
+  s.sshd = &sshd;
+  EXPECT_NE(status_json(s).find("\"sshd\":{\"enabled\":true,\"server\":\"builtin\","), std::string::npos) << status_json(s);
+  sshd.enabled = false;
+  sshd.why_off = "sshd.enabled is false";
+  EXPECT_EQ(status_json(s).find("\"server\":"), std::string::npos) << "no server when sshd is off";
+}
+
 TEST(StatusDocument, HoldsWhatStatusPromises) {
   Snapshot s;
   s.overall = wsinit::supervisor::Overall::starting;
