@@ -20,8 +20,6 @@
 namespace wsinit::ssh_server {
 namespace {
 
-constexpr int kConnectTimeoutMs = 5000;  // a forward's connect, which holds this connection's loop
-
 Conn& of(void* userdata) { return *static_cast<Conn*>(userdata); }
 
 int cb_none(ssh_session, const char* user, void* u) { return of(u).auth_none(user); }
@@ -30,9 +28,9 @@ int cb_pubkey(ssh_session, const char* user, ssh_key key, char state, void* u) {
 ssh_channel cb_open_session(ssh_session, void* u) { return of(u).open_session(); }
 int cb_message(ssh_session, ssh_message msg, void* u) { return of(u).on_message(msg); }
 
-// A socket connected to IP:PORT within kConnectTimeoutMs, or -1 (errno set). Names are not
-// resolved (a static binary has no NSS), except "localhost".
-int connect_to(const char* host, int port) {
+// A socket connecting to IP:PORT (non-blocking): connected, or `*in_progress`; -1 with errno when
+// it failed at once. Names are not resolved (a static binary has no NSS), except "localhost".
+int start_connect(const char* host, int port, bool* in_progress) {
   std::string h = std::strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
   if (h.find(':') != std::string::npos) h = "[" + h + "]";
   socklen_t len = 0;
@@ -43,19 +41,15 @@ int connect_to(const char* host, int port) {
   }
   int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&*addr), len) != 0 && errno != EINPROGRESS) {
+  *in_progress = false;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&*addr), len) != 0) {
+    if (errno == EINPROGRESS) {
+      *in_progress = true;
+      return fd;
+    }
     int e = errno;
     close(fd);
     errno = e;
-    return -1;
-  }
-  pollfd p{fd, POLLOUT, 0};
-  int err = 0;
-  socklen_t err_len = sizeof err;
-  int ready = poll(&p, 1, kConnectTimeoutMs);
-  if (ready <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0 || err != 0) {
-    close(fd);
-    errno = ready == 0 ? ETIMEDOUT : (err ? err : EIO);
     return -1;
   }
   return fd;
@@ -69,39 +63,53 @@ void say(const std::string& message) {
   (void)ignored;  // nowhere to report that stderr failed
 }
 
+bool Inbound::write_out(int fd) {
+  while (head < pending.size()) {
+    ssize_t n = write(fd, pending.data() + head, pending.size() - head);
+    if (n < 0 && errno != EAGAIN && errno != EINTR) return false;
+    if (n <= 0) return true;
+    head += static_cast<size_t>(n);
+  }
+  pending.clear();
+  head = 0;
+  return true;
+}
+
 long Inbound::put(int fd, const char* data, size_t len) {
   size_t taken = 0;
-  if (pending.empty()) {
+  if (idle()) {
     ssize_t n = write(fd, data, len);
     if (n < 0 && errno != EAGAIN && errno != EINTR) return -1;
     taken = n > 0 ? static_cast<size_t>(n) : 0;
   }
-  size_t room = kMaxPending > pending.size() ? kMaxPending - pending.size() : 0;
+  size_t held = pending.size() - head;
+  size_t room = !starved && kMaxPending > held ? kMaxPending - held : 0;
   size_t hold = std::min(room, len - taken);
   pending.append(data + taken, hold);
   if (taken + hold < len) starved = true;
   return static_cast<long>(taken + hold);
 }
 
+// Bytes are pulled from libssh only once everything held here is written, and then all it
+// holds at once: each read reopens the client's window to 1.28 MB, and reading while libssh still
+// held bytes would let a client outrun a slow reader without bound.
 bool Inbound::pump(int fd, ssh_channel channel) {
-  for (int round = 0; round < 16; ++round) {  // bounded: the loop's other work goes on
-    while (!pending.empty()) {
-      ssize_t n = write(fd, pending.data(), pending.size());
-      if (n < 0 && errno != EAGAIN && errno != EINTR) return false;
-      if (n <= 0) return true;
-      pending.erase(0, static_cast<size_t>(n));
-    }
-    if (!starved) return true;
-    char buf[kReadChunk];
-    int n = ssh_channel_read_nonblocking(channel, buf, sizeof buf, 0);
-    if (n <= 0) {
-      starved = false;
-      return true;
-    }
-    pending.append(buf, static_cast<size_t>(n));  // after what a packet handled inside the read gave
+  if (!write_out(fd)) return false;
+  if (head < pending.size() || !starved) return true;
+  starved = false;
+  for (int round = 0; round < 64; ++round) {  // bounded: libssh holds at most its window and a packet
+    int available = ssh_channel_poll(channel, 0);
+    if (available <= 0) break;
+    size_t old = pending.size();
+    pending.resize(old + static_cast<size_t>(available));
+    int n = ssh_channel_read_nonblocking(channel, pending.data() + old, static_cast<uint32_t>(available), 0);
+    pending.resize(old + static_cast<size_t>(std::max(n, 0)));
+    if (n <= 0) break;
   }
-  return true;
+  return write_out(fd);
 }
+
+bool beyond_window(uint32_t unread) { return unread > kMaxUnread; }
 
 Moved move_to_channel(int fd, ssh_channel channel, bool is_stderr) {
   uint32_t window = ssh_channel_window_size(channel);
@@ -234,7 +242,11 @@ ssh_channel Conn::open_forward(ssh_message msg) {
   int port = ssh_message_channel_request_open_destination_port(msg);
   std::string where = std::string(host ? host : "?").substr(0, 255) + ":" + std::to_string(port);
   if (channels_.size() >= kMaxChannels || !host) return nullptr;
-  int fd = connect_to(host, port);
+  // A local port answers or refuses at once, and the client hears which. A connect still under way
+  // is not waited for here (the connection's other channels would stop): the channel opens, and
+  // closes if the connect fails.
+  bool in_progress = false;
+  int fd = start_connect(host, port, &in_progress);
   if (fd < 0) {
     say("forward to " + where + " refused: " + (errno == EINVAL ? "not an IP address" : strerror(errno)));
     return nullptr;
@@ -244,7 +256,7 @@ ssh_channel Conn::open_forward(ssh_message msg) {
     close(fd);
     return nullptr;
   }
-  channels_.push_back(make_forward(*this, channel, fd));
+  channels_.push_back(make_forward(*this, channel, fd, in_progress ? where : std::string()));
   return channel;
 }
 

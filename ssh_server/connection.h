@@ -42,14 +42,23 @@ class Channel {
 // does not fit stays in libssh's channel buffer (whose window then stops the client) and is
 // pulled once the descriptor drains.
 struct Inbound {
-  std::string pending;
+  std::string pending;   // from `head` on: not written yet
+  size_t head = 0;
   bool starved = false;  // libssh holds bytes this refused
   // Takes what it can of `data`; returns how many bytes, -1 when the descriptor is gone.
   long put(int fd, const char* data, size_t len);
   // Writes what is pending, then pulls what libssh holds; false when the descriptor is gone.
   bool pump(int fd, ssh_channel channel);
-  bool idle() const { return pending.empty() && !starved; }
+  bool idle() const { return head == pending.size() && !starved; }
+  bool holds() const { return head < pending.size(); }
+
+ private:
+  bool write_out(int fd);
 };
+
+// Whether a client sent past the window it was given (libssh keeps such data rather than
+// refusing it): `unread` is what libssh holds for the channel. OpenSSH ends the channel too.
+bool beyond_window(uint32_t unread);
 
 // Moves what `fd` has into the channel, at most what the client's window allows.
 enum class Moved { data, again, end, blocked };
@@ -114,7 +123,9 @@ class Conn {
 
 // A session channel: pty-req, env, shell, exec, the sftp subsystem, window-change, signal.
 std::unique_ptr<Channel> make_session(Conn& conn, ssh_channel channel);
-// A direct-tcpip channel joined to a connected socket.
-std::unique_ptr<Channel> make_forward(Conn& conn, ssh_channel channel, int socket_fd);
+// A direct-tcpip channel joined to a socket; `connecting` names where it is still connecting to
+// (empty: connected), for at most kForwardConnectSeconds.
+constexpr int kForwardConnectSeconds = 10;
+std::unique_ptr<Channel> make_forward(Conn& conn, ssh_channel channel, int socket_fd, const std::string& connecting);
 
 }  // namespace wsinit::ssh_server

@@ -19,7 +19,9 @@ namespace wsinit::ssh_server {
 constexpr size_t kMaxEnvRequests = 64;      // accepted env requests per session channel
 constexpr size_t kMaxEnvValue = 4096;       // bytes of one accepted value
 constexpr size_t kMaxChannels = 64;         // open channels per connection
-constexpr size_t kMaxPending = 256 << 10;   // bytes held for a descriptor that is not taking them
+constexpr size_t kMaxPending = 256 << 10;   // bytes taken ahead for a descriptor that is not taking them
+constexpr size_t kMaxUnread = 4 << 20;      // libssh's unread bytes of a channel past which the client
+                                            // ignored its window (libssh gives 1.28 MB at a time)
 constexpr size_t kReadChunk = 64 << 10;     // bytes read from a descriptor at a time
 constexpr size_t kMaxConfigFile = 1 << 20;  // the sshd_config read
 constexpr size_t kMaxKeysFile = 1 << 20;    // an authorized_keys file read
@@ -31,7 +33,8 @@ struct Cidr {
   int bits = 0;
 };
 Result<Cidr> parse_cidr(std::string_view text);
-// Whether `peer` (a sockaddr_in or sockaddr_in6; IPv4-mapped IPv6 counts as IPv4) is inside.
+// Whether `peer` (a sockaddr_in or sockaddr_in6) is inside. An IPv4-mapped IPv6 peer is an IPv4
+// one: only IPv4 blocks can hold it.
 bool cidr_contains(const Cidr& c, const sockaddr_storage& peer);
 
 // What the server takes from the sshd_config sshd_setup/ wrote (DESIGN.md, "Built-in SSH server").
@@ -96,7 +99,7 @@ Status apply_terminal_modes(termios& t, std::string_view encoded);
 
 // The number of a signal name as SSH carries them ("TERM", "INT", ...); 0 when unknown.
 int signal_number(std::string_view name);
-// The SSH name of a signal ("TERM"); "" when SSH has none for it.
+// The SSH name of a signal: RFC 4254's ("TERM"), else OpenSSH's ("BUS@openssh.com"); "" for none.
 std::string signal_name(int sig);
 
 // Host and port of "IP:PORT" / "[IPv6]:PORT" into a sockaddr; an error names the text.

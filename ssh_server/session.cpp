@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "connection.h"
@@ -18,7 +19,7 @@ namespace wsinit::ssh_server {
 namespace {
 
 constexpr size_t kMaxTerm = 64;       // bytes of a TERM value taken
-constexpr size_t kMaxCommand = 256 << 10;  // bytes of an exec command taken
+constexpr size_t kMaxCommand = (128 << 10) - 1;  // bytes of an exec command: Linux's limit for one argument
 
 void set_nonblocking(int fd) {
   int flags = fcntl(fd, F_GETFL);
@@ -42,6 +43,7 @@ struct Launch {
   sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig : {SIGPIPE, SIGCHLD, SIGALRM, SIGTERM, SIGHUP, SIGINT, SIGQUIT}) signal(sig, SIG_DFL);
   setsid();  // its own session: signals and hangups reach all it starts, and nothing else
+  close_range(3, ~0U, 0);  // what the server inherited without close-on-exec is not the session's
   if (tty >= 0) ioctl(tty, TIOCSCTTY, 0);
   if (chdir(home.c_str()) != 0) {
     std::string m = "Could not chdir to home directory " + home + ": " + strerror(errno) + "\n";
@@ -86,8 +88,9 @@ class Session : public Channel {
  public:
   Session(Conn& c, ssh_channel ch) : c_(c), ch_(ch) {
     cb_.userdata = this;
-    cb_.channel_data_function = [](ssh_session, ssh_channel, void* d, uint32_t n, int, void* u) {
-      return self(u).on_data(static_cast<const char*>(d), n);
+    cb_.channel_data_function = [](ssh_session, ssh_channel, void* d, uint32_t n, int is_stderr, void* u) {
+      // Extended data from a client means nothing for a process's input: dropped, as sshd does.
+      return is_stderr ? static_cast<int>(n) : self(u).on_data(static_cast<const char*>(d), n);
     };
     cb_.channel_eof_function = [](ssh_session, ssh_channel, void* u) { self(u).client_eof_ = true; };
     cb_.channel_close_function = [](ssh_session, ssh_channel, void* u) { self(u).on_close(); };
@@ -242,6 +245,11 @@ class Session : public Channel {
   }
 
   int on_data(const char* data, uint32_t len) {
+    if (beyond_window(len)) {
+      say("a client sent past its window; channel closed");
+      on_close();
+      return static_cast<int>(len);
+    }
     if (in_ < 0) return static_cast<int>(len);  // nothing takes it: dropped, as sshd does
     long taken = in_box_.put(in_, data, len);
     if (taken < 0) {
@@ -310,7 +318,7 @@ class Session : public Channel {
       ssh_channel_request_send_exit_status(ch_, WEXITSTATUS(status_));
     } else if (WIFSIGNALED(status_)) {
       std::string name = signal_name(WTERMSIG(status_));
-      ssh_channel_request_send_exit_signal(ch_, name.empty() ? "KILL" : name.c_str(), WCOREDUMP(status_), "", "");
+      ssh_channel_request_send_exit_signal(ch_, name.empty() ? "KILL" : name.c_str(), WCOREDUMP(status_) ? 1 : 0, "", "");
     }
     close_input();
     if (master_ >= 0) c_.forget(master_);
@@ -324,7 +332,7 @@ class Session : public Channel {
     if (done_) return;
     auto handler = [](void* owner, int fd, int revents) { self(owner).on_ready(fd, revents); };
     short out_events = blocked_ || exited_ ? 0 : POLLIN;
-    short in_events = in_ >= 0 && !in_box_.pending.empty() ? POLLOUT : 0;
+    short in_events = in_ >= 0 && in_box_.holds() ? POLLOUT : 0;
     if (master_ >= 0 && in_ == master_) {
       c_.watch(master_, static_cast<short>((out_ >= 0 ? out_events : 0) | in_events), handler, this);
       return;
@@ -351,11 +359,19 @@ class Session : public Channel {
 class Forward : public Channel {
  public:
   ssh_channel channel() const override { return ch_; }
-  Forward(Conn& c, ssh_channel ch, int fd) : c_(c), ch_(ch), fd_(fd) {
+  Forward(Conn& c, ssh_channel ch, int fd, const std::string& connecting)
+      : c_(c), ch_(ch), fd_(fd), connecting_(connecting),
+        deadline_(std::chrono::steady_clock::now() + std::chrono::seconds(kForwardConnectSeconds)) {
     cb_.userdata = this;
-    cb_.channel_data_function = [](ssh_session, ssh_channel, void* d, uint32_t n, int, void* u) {
+    cb_.channel_data_function = [](ssh_session, ssh_channel, void* d, uint32_t n, int is_stderr, void* u) {
       auto& f = *static_cast<Forward*>(u);
-      long taken = f.box_.put(f.fd_, static_cast<const char*>(d), n);
+      if (is_stderr) return static_cast<int>(n);
+      if (!f.connecting_.empty() && !beyond_window(n)) {
+        f.box_.starved = true;  // libssh keeps it until the socket is connected
+        return 0;
+      }
+      if (beyond_window(n)) say("a client sent past its window; forward closed");
+      long taken = beyond_window(n) ? -1 : f.box_.put(f.fd_, static_cast<const char*>(d), n);
       if (taken < 0) f.done_ = true;
       return taken < 0 ? static_cast<int>(n) : static_cast<int>(taken);
     };
@@ -372,6 +388,11 @@ class Forward : public Channel {
   }
   void turn() override {
     if (done_) return;
+    if (!connecting_.empty()) {
+      if (std::chrono::steady_clock::now() < deadline_) return;
+      say("forward to " + connecting_ + ": no connection within " + std::to_string(kForwardConnectSeconds) + " s");
+      return finish();
+    }
     if (!box_.pump(fd_, ch_)) done_ = true;
     if (client_eof_ && box_.idle() && !shut_) {
       shutdown(fd_, SHUT_WR);  // the client is done sending: so is the socket's writer
@@ -384,7 +405,21 @@ class Forward : public Channel {
   bool finished() const override { return done_; }
 
  private:
+  // The connect under way ended: connected, or the channel closes saying why.
+  void connected() {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err != 0) {
+      say("forward to " + connecting_ + ": " + strerror(err));
+      return finish();
+    }
+    connecting_.clear();
+    turn();
+  }
+
   void on_ready(int revents) {
+    if (!connecting_.empty()) return connected();
     if (revents & POLLOUT) turn();
     if (done_ || socket_eof_ || !(revents & (POLLIN | POLLHUP | POLLERR))) return;
     Moved m = move_to_channel(fd_, ch_, false);
@@ -401,13 +436,16 @@ class Forward : public Channel {
   }
   void update_watch() {
     if (done_) return;
-    short events = static_cast<short>((blocked_ || socket_eof_ ? 0 : POLLIN) | (box_.pending.empty() ? 0 : POLLOUT));
+    short events = static_cast<short>((blocked_ || socket_eof_ ? 0 : POLLIN) | (box_.holds() ? POLLOUT : 0));
+    if (!connecting_.empty()) events = POLLOUT;
     c_.watch(fd_, events, [](void* o, int, int revents) { static_cast<Forward*>(o)->on_ready(revents); }, this);
   }
 
   Conn& c_;
   ssh_channel ch_;
   int fd_;
+  std::string connecting_;  // where to, while the connect is under way
+  std::chrono::steady_clock::time_point deadline_;
   ssh_channel_callbacks_struct cb_{};
   Inbound box_;
   bool client_eof_ = false, socket_eof_ = false, blocked_ = false, shut_ = false, done_ = false;
@@ -419,8 +457,8 @@ std::unique_ptr<Channel> make_session(Conn& conn, ssh_channel channel) {
   return std::make_unique<Session>(conn, channel);
 }
 
-std::unique_ptr<Channel> make_forward(Conn& conn, ssh_channel channel, int socket_fd) {
-  return std::make_unique<Forward>(conn, channel, socket_fd);
+std::unique_ptr<Channel> make_forward(Conn& conn, ssh_channel channel, int socket_fd, const std::string& connecting) {
+  return std::make_unique<Forward>(conn, channel, socket_fd, connecting);
 }
 
 }  // namespace wsinit::ssh_server
