@@ -272,7 +272,9 @@ std::string signal_name(int sig) {
   for (const auto& [n, s] : kSignals) {
     if (sig == s) return n;
   }
-  return "";
+  // Not one of RFC 4254's: as OpenSSH names it ("BUS@openssh.com").
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string(abbrev) + "@openssh.com" : "";
 }
 
 Result<Cidr> parse_cidr(std::string_view text) {
@@ -295,9 +297,11 @@ bool cidr_contains(const Cidr& c, const sockaddr_storage& peer) {
   if (peer.ss_family == AF_INET && c.family == AF_INET) {
     a = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in&>(peer).sin_addr);
   } else if (peer.ss_family == AF_INET6) {
+    // An IPv4 client on an IPv6 socket is an IPv4 client, as OpenSSH sees it: IPv6 blocks never match it.
     const auto& in6 = reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr;
-    if (c.family == AF_INET6) a = in6.s6_addr;
-    else if (IN6_IS_ADDR_V4MAPPED(&in6)) a = in6.s6_addr + 12;
+    bool mapped = IN6_IS_ADDR_V4MAPPED(&in6);
+    if (c.family == AF_INET6 && !mapped) a = in6.s6_addr;
+    else if (c.family == AF_INET && mapped) a = in6.s6_addr + 12;
   }
   if (!a) return false;
   int full = c.bits / 8, rest = c.bits % 8;

@@ -431,9 +431,10 @@ TEST(SshServerSignals, NamesAndNumbersRoundTrip) {
   EXPECT_EQ(signal_number("TERM"), SIGTERM);
   EXPECT_EQ(signal_number("KILL"), SIGKILL);
   EXPECT_EQ(signal_number("SIGTERM"), 0);
+  EXPECT_EQ(signal_name(SIGBUS), "BUS@openssh.com");  // not RFC 4254's: OpenSSH's name for it
   EXPECT_EQ(signal_number("term"), 0);
   EXPECT_EQ(signal_number(""), 0);
-  EXPECT_EQ(signal_name(SIGCHLD), "");
+  EXPECT_EQ(signal_name(SIGCHLD), "CHLD@openssh.com");
   EXPECT_EQ(signal_name(0), "");
   EXPECT_EQ(signal_name(-1), "");
 }
@@ -503,6 +504,10 @@ TEST(SshServerCidr, Ipv6AndMappedPeers) {
   EXPECT_TRUE(cidr_contains(cidr("10.0.0.0/8"), v6("::ffff:10.1.2.3")));
   EXPECT_FALSE(cidr_contains(cidr("10.0.0.0/8"), v6("::ffff:11.1.2.3")));
   EXPECT_FALSE(cidr_contains(cidr("10.0.0.0/8"), v6("::10.1.2.3")));  // compatible, not mapped
+  // ... and only as IPv4: an IPv6 block, even ::/0 or ::ffff:0:0/96, does not hold it (as OpenSSH).
+  EXPECT_FALSE(cidr_contains(cidr("::/0"), v6("::ffff:10.1.2.3")));
+  EXPECT_FALSE(cidr_contains(cidr("::ffff:0:0/96"), v6("::ffff:10.1.2.3")));
+  EXPECT_FALSE(cidr_contains(cidr("::/1"), v6("::ffff:127.0.0.1")));
   sockaddr_storage unix_peer{};
   unix_peer.ss_family = AF_UNIX;
   EXPECT_FALSE(cidr_contains(cidr("0.0.0.0/0"), unix_peer));
