@@ -82,6 +82,22 @@ def check_password_less(args):
     print("ok: paramiko logs in with auth none and with the empty password")
 
 
+def check_password_refused(args):
+    for method in ("none", "empty password"):
+        t = transport(args.port)
+        try:
+            if method == "none":
+                t.auth_none(args.user)
+            else:
+                t.auth_password(args.user, "")
+        except paramiko.SSHException:
+            pass
+        if t.is_authenticated():
+            fail(f"auth {method} got in without password_less")
+        t.close()
+    print("ok: paramiko: auth none and the empty password are refused without password_less")
+
+
 def run(t, command):
     """The exit status, the exit signal's name (or None) and the first 64 KiB of output."""
     ch = t.open_session(timeout=TIMEOUT)
@@ -187,8 +203,12 @@ def main():
     p.add_argument("--http-port", type=int)
     p.add_argument("--big")
     p.add_argument("--remote-dir")
+    p.add_argument("--no-password-less", action="store_true", help="sshd.password_less is off: none and '' must fail")
     args = p.parse_args()
-    check_password_less(args)
+    if args.no_password_less:
+        check_password_refused(args)
+    else:
+        check_password_less(args)
     t = transport(args.port)
     try:
         t.auth_publickey(args.user, load_key(args.key))
