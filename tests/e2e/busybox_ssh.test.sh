@@ -151,8 +151,8 @@ expect_eq "$(in_pod curl -s http://127.0.0.1:18080/index.html)" served "the page
 kill "$tunnel"
 ok "ssh -L: the service on 127.0.0.1:8080 inside, through the tunnel"
 
-/usr/bin/python3 "$(dirname "$0")/../helpers/ssh_paramiko.py" --netns "/proc/$WS_PID/ns/net" --port "$port" --user "$user" --key "$TMP/key" \
-  --remote-dir "/home/$user" --local-root "$root" --http-port 8080 >"$TMP/paramiko.out" 2>&1 ||
+in_pod /usr/bin/python3 "$(dirname "$0")/../helpers/ssh_paramiko.py" --port "$port" --user "$user" --key "$TMP/key" \
+  --no-password-less --http-port 8080 --big "$TMP/up.bin" --remote-dir "/home/$user" >"$TMP/paramiko.out" 2>&1 ||
   fail "paramiko: $(tail -n 15 "$TMP/paramiko.out")"
 ok "paramiko: $(tr '\n' ';' <"$TMP/paramiko.out")"
 
