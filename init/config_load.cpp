@@ -64,8 +64,7 @@ void log_sshd(const sshd_setup::Setup& sshd) {
     spdlog::debug("sshd off: {}", sshd.why_off);
     return;
   }
-  if (sshd.server == "builtin") spdlog::info("sshd: wsinit's built-in SSH server");
-  else spdlog::info("sshd: OpenSSH ({})", sshd.binary);
+  spdlog::info("sshd server: {} ({})", sshd.server, sshd.binary);
   for (const auto& key : sshd.host_keys) {
     spdlog::info("sshd host key {} {} ({})", key.type, key.fingerprint, key.generated ? "generated" : "reused");
   }
