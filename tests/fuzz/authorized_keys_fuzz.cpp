@@ -6,12 +6,14 @@
 // a refusal names its line and is bounded; CRLF line ends change nothing. A
 // variable taken has a valid name, a bounded value without NUL and a pattern matching it (as
 // fnmatch() would, whenever the patterns are names with at most a trailing '*'); the session's
-// environment holds each name once, the taken value unless SetEnv overrides it.
+// environment holds each name once, the taken value unless sshd's own variable of that name
+// (USER, HOME, MAIL, ...) or a SetEnv overrides it, as OpenSSH's session.c orders them.
 #include <fnmatch.h>
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -109,9 +111,16 @@ void check_env(const std::vector<std::string>& patterns, const std::string& name
   o.setenv = setenv;
   SessionFacts f;
   f.user = "u", f.home = "/h", f.shell = "/bin/sh";
+  f.peer_ip = "192.0.2.1", f.peer_port = 50000, f.local_ip = "192.0.2.2", f.local_port = 22;
   f.client_env = {{name, value}};
+  // What sshd sets itself for these facts (no TERM and no SSH_TTY: no pty was asked for).
+  const std::map<std::string, std::string> own = {
+      {"USER", "u"}, {"LOGNAME", "u"}, {"HOME", "/h"}, {"SHELL", "/bin/sh"}, {"MAIL", "/var/mail/u"},
+      {"PATH", "/usr/local/bin:/usr/bin:/bin:/usr/games"}, {"SSH_CLIENT", "192.0.2.1 50000 22"},
+      {"SSH_CONNECTION", "192.0.2.1 50000 192.0.2.2 22"}};
   std::set<std::string> names;
-  std::string want = "=" + value, got;
+  auto mine = own.find(name);
+  std::string want = "=" + (mine == own.end() ? value : mine->second), got;
   for (const auto& s : setenv) {
     if (s.rfind(name + "=", 0) == 0) want = s.substr(name.size());  // the last SetEnv of it wins
   }
