@@ -85,26 +85,35 @@ Status usable_dir_in_existing_parent(const std::string& dir, mode_t mode) {
   return {};
 }
 
-Status write_atomically(const std::string& path, const std::string& content, mode_t mode) {
+namespace {
+
+// Writes all of `data` to `fd`: 0, or the errno of the write that failed.
+int write_all(int fd, const char* data, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = write(fd, data + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : EIO;
+    done += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+// The temporary file next to `path` filled by `fill` (0 or an errno), fsynced and renamed over
+// `path`; on any failure the temporary is removed and `path` is as it was.
+template <typename Fill>
+Status replace_file(const std::string& path, mode_t mode, Fill fill) {
   // A unique name: two writers (two containers sharing a volume, both PID 1) never share one.
   std::string temp = path + ".tmp-XXXXXX";
   int fd = mkostemp(temp.data(), O_CLOEXEC);
   if (fd < 0) return fail("cannot create a temporary file next to " + path + ": " + strerror(errno));
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  int saved = errno;
-  bool ok = done == content.size() && fchmod(fd, mode) == 0 && fsync(fd) == 0;
-  if (!ok && done == content.size()) saved = errno;
+  int error = fill(fd);
+  if (error == 0 && (fchmod(fd, mode) != 0 || fsync(fd) != 0)) error = errno;
   close(fd);
-  if (!ok || rename(temp.c_str(), path.c_str()) < 0) {
-    if (ok) saved = errno;
+  if (error == 0 && rename(temp.c_str(), path.c_str()) < 0) error = errno;
+  if (error != 0) {
     unlink(temp.c_str());
-    return fail("cannot write " + path + ": " + strerror(saved));
+    return fail("cannot write " + path + ": " + strerror(error), error);
   }
   // The rename itself survives a crash only once the directory is on disk too.
   std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
@@ -113,6 +122,31 @@ Status write_atomically(const std::string& path, const std::string& content, mod
     close(dir_fd);
   }
   return {};
+}
+
+}  // namespace
+
+Status write_atomically(const std::string& path, const std::string& content, mode_t mode) {
+  return replace_file(path, mode, [&content](int fd) { return write_all(fd, content.data(), content.size()); });
+}
+
+Result<std::uint64_t> copy_atomically(int from, const std::string& from_name, const std::string& path, mode_t mode) {
+  std::uint64_t copied = 0;
+  int read_error = 0;
+  Status done = replace_file(path, mode, [&](int fd) {
+    std::vector<char> buf(1 << 20);  // the memory it takes, whatever the size of the file
+    for (;;) {
+      ssize_t n = read(from, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return read_error = errno;
+      if (n == 0) return 0;
+      if (int error = write_all(fd, buf.data(), static_cast<size_t>(n)); error != 0) return error;
+      copied += static_cast<std::uint64_t>(n);
+    }
+  });
+  if (read_error != 0) return fail("cannot read " + from_name + ": " + strerror(read_error), read_error);
+  if (!done) return done.error();
+  return copied;
 }
 
 Result<std::string> read_fd(int fd, size_t max_bytes) {

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ Status usable_dir_in_existing_parent(const std::string& dir, mode_t mode);
 // Writes `content` to a temporary file in the same directory, fsyncs it and renames it over
 // `path`, so readers see the old or the new file, never half of one.
 Status write_atomically(const std::string& path, const std::string& content, mode_t mode);
+// The same with what is left to read from the open file `from`, copied in pieces (a file of
+// any size in bounded memory); the bytes copied. A read error is "cannot read FROM_NAME: why".
+Result<std::uint64_t> copy_atomically(int from, const std::string& from_name, const std::string& path, mode_t mode);
 
 // The whole file, when it holds at most `max_bytes`; else the error, "cannot read PATH: why",
 // with the errno as its code (EFBIG when it holds more: a device such as /dev/zero, or a file

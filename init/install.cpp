@@ -1,6 +1,9 @@
 // `wsinit install DIR`: the injector init container's whole job. The running binary is copied
 // to DIR/wsinit through a temporary file and one rename, so a main container starting at the
 // same moment sees the old binary or the new one, never half of one.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -17,17 +20,20 @@ int install(const Command& command) {
     fprintf(stderr, "wsinit install: %s\n", done.error().message.c_str());
     return 1;
   }
-  auto binary = fs::read_file("/proc/self/exe", 256 << 20);
-  if (!binary) {
-    fprintf(stderr, "wsinit install: cannot read the running binary (/proc/self/exe): %s\n",
-            strerror(binary.error().code));
+  // Copied in pieces: a build with sanitizers and debug information is hundreds of MB.
+  int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (self < 0) {
+    fprintf(stderr, "wsinit install: cannot open the running binary (/proc/self/exe): %s\n", strerror(errno));
     return 1;
   }
-  if (auto done = fs::write_atomically(target, *binary, 0755); !done) {
-    fprintf(stderr, "wsinit install: %s\n", done.error().message.c_str());
+  auto copied = fs::copy_atomically(self, "the running binary (/proc/self/exe)", target, 0755);
+  close(self);
+  if (!copied) {
+    fprintf(stderr, "wsinit install: %s\n", copied.error().message.c_str());
     return 1;
   }
-  printf("installed wsinit %s as %s (%zu bytes)\n", WSINIT_VERSION, target.c_str(), binary->size());
+  printf("installed wsinit %s as %s (%llu bytes)\n", WSINIT_VERSION, target.c_str(),
+         static_cast<unsigned long long>(*copied));
   return 0;
 }
 

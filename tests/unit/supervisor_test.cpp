@@ -733,6 +733,34 @@ TEST(ReadFile, StopsAtItsBound) {
   EXPECT_EQ(missing.error().code, ENOENT);
 }
 
+// A file of any size is copied in pieces, whole, with the mode asked for; a failed copy leaves
+// the old file as it was and no temporary beside it.
+TEST(CopyAtomically, CopiesAWholeFileInPiecesOrLeavesTheOldOne) {
+  TempDir t;
+  std::string big(3 * (1 << 20) + 12345, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 4096);
+  wsinit::testing::spit(t.path + "/from", big);
+  wsinit::testing::spit(t.path + "/to", "old");
+  int from = open((t.path + "/from").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(from, 0);
+  auto copied = fs::copy_atomically(from, "the source", t.path + "/to", 0751);
+  close(from);
+  ASSERT_TRUE(copied) << copied.error().message;
+  EXPECT_EQ(*copied, big.size());
+  EXPECT_TRUE(wsinit::testing::slurp(t.path + "/to") == big);
+  EXPECT_EQ(mode_of(t.path + "/to"), 0751u);
+
+  int dir = open(t.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);  // read() gives EISDIR
+  ASSERT_GE(dir, 0);
+  auto failed = fs::copy_atomically(dir, "the source", t.path + "/to", 0644);
+  close(dir);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, EISDIR);
+  EXPECT_EQ(failed.error().message, std::string("cannot read the source: ") + strerror(EISDIR));
+  EXPECT_TRUE(wsinit::testing::slurp(t.path + "/to") == big);
+  EXPECT_EQ(system(("test $(ls -A '" + t.path + "' | wc -l) -eq 2").c_str()), 0) << "a temporary was left";
+}
+
 // A FIFO where a file was expected (a project's config, product.json, a token file) is refused
 // at once: opening it for reading would wait for a writer, with PID 1's loop stopped.
 TEST(ReadFile, RefusesAFifoWithoutWaiting) {
