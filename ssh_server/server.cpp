@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <random>
 
 #include "common/fs.h"
@@ -222,6 +223,11 @@ int run(const std::vector<std::string>& args) {
     std::fprintf(stderr, "%s\n", bind.error().message.c_str());
     return 1;
   }
+  // Freed on every way out (each connection's process leaves with _exit and its copy).
+  std::unique_ptr<ssh_bind_struct, void (*)(ssh_bind)> owned(*bind, [](ssh_bind b) {
+    ssh_bind_free(b);
+    ssh_finalize();
+  });
   if (o->test_only) return 0;
   auto fds = listen_all(*o);
   if (!fds) {
@@ -242,10 +248,7 @@ int run(const std::vector<std::string>& args) {
   l.auth_read = auth[0];
   l.auth_write = auth[1];
   say("listening on " + o->listen.front() + (o->listen.size() > 1 ? " and more" : "") + " for " + o->user);
-  int code = l.loop();
-  ssh_bind_free(*bind);
-  ssh_finalize();
-  return code;
+  return l.loop();
 }
 
 }  // namespace wsinit::ssh_server
