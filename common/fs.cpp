@@ -102,19 +102,20 @@ int write_all(int fd, const char* data, size_t size) {
 // The temporary file next to `path` filled by `fill` (0 or an errno), fsynced and renamed over
 // `path`; on any failure the temporary is removed and `path` is as it was.
 template <typename Fill>
-Status replace_file(const std::string& path, mode_t mode, Fill fill) {
+Status replace_file(const std::string& path, mode_t mode, Sync sync, Fill fill) {
   // A unique name: two writers (two containers sharing a volume, both PID 1) never share one.
   std::string temp = path + ".tmp-XXXXXX";
   int fd = mkostemp(temp.data(), O_CLOEXEC);
   if (fd < 0) return fail("cannot create a temporary file next to " + path + ": " + strerror(errno));
   int error = fill(fd);
-  if (error == 0 && (fchmod(fd, mode) != 0 || fsync(fd) != 0)) error = errno;
+  if (error == 0 && (fchmod(fd, mode) != 0 || (sync == Sync::yes && fsync(fd) != 0))) error = errno;
   close(fd);
   if (error == 0 && rename(temp.c_str(), path.c_str()) < 0) error = errno;
   if (error != 0) {
     unlink(temp.c_str());
     return fail("cannot write " + path + ": " + strerror(error), error);
   }
+  if (sync == Sync::no) return {};
   // The rename itself survives a crash only once the directory is on disk too.
   std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
   if (int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir_fd >= 0) {
@@ -126,14 +127,14 @@ Status replace_file(const std::string& path, mode_t mode, Fill fill) {
 
 }  // namespace
 
-Status write_atomically(const std::string& path, const std::string& content, mode_t mode) {
-  return replace_file(path, mode, [&content](int fd) { return write_all(fd, content.data(), content.size()); });
+Status write_atomically(const std::string& path, const std::string& content, mode_t mode, Sync sync) {
+  return replace_file(path, mode, sync, [&content](int fd) { return write_all(fd, content.data(), content.size()); });
 }
 
 Result<std::uint64_t> copy_atomically(int from, const std::string& from_name, const std::string& path, mode_t mode) {
   std::uint64_t copied = 0;
   int read_error = 0;
-  Status done = replace_file(path, mode, [&](int fd) {
+  Status done = replace_file(path, mode, Sync::yes, [&](int fd) {
     std::vector<char> buf(1 << 20);  // the memory it takes, whatever the size of the file
     for (;;) {
       ssize_t n = read(from, buf.data(), buf.size());

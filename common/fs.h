@@ -28,8 +28,11 @@ Status make_dirs(const std::string& dir, mode_t mode);
 Status usable_dir_in_existing_parent(const std::string& dir, mode_t mode);
 
 // Writes `content` to a temporary file in the same directory, fsyncs it and renames it over
-// `path`, so readers see the old or the new file, never half of one.
-Status write_atomically(const std::string& path, const std::string& content, mode_t mode);
+// `path`, so readers see the old or the new file, never half of one. Sync::no leaves out the
+// fsyncs, which can wait seconds on a busy disk: for a file rewritten from the loop on every
+// change and at every start (the status file), whole but not durable.
+enum class Sync { yes, no };
+Status write_atomically(const std::string& path, const std::string& content, mode_t mode, Sync sync = Sync::yes);
 // The same with what is left to read from the open file `from`, copied in pieces (a file of
 // any size in bounded memory); the bytes copied. A read error is "cannot read FROM_NAME: why".
 Result<std::uint64_t> copy_atomically(int from, const std::string& from_name, const std::string& path, mode_t mode);

@@ -391,7 +391,9 @@ void StatusFile::changed() {
 
 void StatusFile::write_now() {
   impl_->debounce.stop();
-  if (auto done = fs::write_atomically(impl_->path, status_json(impl_->source()), 0644); !done) {
+  // Whole for its readers (the rename), not fsynced: PID 1's loop must not wait on the disk
+  // for a file rewritten on every change and at every start.
+  if (auto done = fs::write_atomically(impl_->path, status_json(impl_->source()), 0644, fs::Sync::no); !done) {
     spdlog::warn("status file: {}", done.error().message);
   }
 }
