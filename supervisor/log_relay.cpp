@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <utility>
 #include <spdlog/spdlog.h>
 
 #include "common/json.h"
@@ -138,8 +139,8 @@ void OutputSink::flush(int budget_ms) {
 
 // --- LogFile ---
 
-LogFile::LogFile(std::string path, std::uint64_t max_size, int max_files)
-    : path_(std::move(path)), max_size_(max_size), max_files_(max_files) {
+LogFile::LogFile(std::string path, std::uint64_t max_size, int max_files, uv_loop_t* loop)
+    : path_(std::move(path)), max_size_(max_size), max_files_(max_files), loop_(loop) {
   open_file();
 }
 
@@ -156,16 +157,44 @@ bool LogFile::open_file() {
   return true;
 }
 
-void LogFile::rotate() {
-  if (fd_ >= 0) close(fd_);
+// False, with nothing changed, while kMaxReleasing old files are still being closed.
+bool LogFile::rotate() {
+  if (*releasing_ >= kMaxReleasing) return false;
+  std::string oldest = max_files_ <= 1 ? path_ : path_ + "." + std::to_string(max_files_ - 1);
+  int held = max_files_ <= 1 ? std::exchange(fd_, -1)
+                             : open(oldest.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  unlink(oldest.c_str());  // a missing one is fine; held, its blocks stay until `held` is closed
+  if (fd_ >= 0) close(fd_);  // still linked: nothing is freed
   fd_ = -1;
   for (int i = max_files_ - 1; i >= 1; --i) {
     std::string from = i == 1 ? path_ : path_ + "." + std::to_string(i - 1);
     std::string to = path_ + "." + std::to_string(i);
-    rename(from.c_str(), to.c_str());  // a missing older file is fine
+    rename(from.c_str(), to.c_str());  // `to` is gone already; a missing `from` is fine
   }
-  if (max_files_ <= 1) unlink(path_.c_str());
+  if (held >= 0) release(held);
   open_file();
+  return true;
+}
+
+void LogFile::release(int fd) {
+  struct Release {
+    uv_fs_t req;
+    std::shared_ptr<int> count;
+  };
+  auto* r = new Release{{}, releasing_};
+  r->req.data = r;
+  ++*releasing_;
+  int rc = !loop_ ? UV_EINVAL : uv_fs_close(loop_, &r->req, fd, [](uv_fs_t* req) {
+    auto* done = static_cast<Release*>(req->data);
+    --*done->count;
+    uv_fs_req_cleanup(req);
+    delete done;
+  });
+  if (rc != 0) {
+    --*releasing_;
+    delete r;
+    close(fd);
+  }
 }
 
 // Rotates on line boundaries: a batch of lines may be split across the old and new file.
@@ -176,11 +205,10 @@ bool LogFile::write(std::string_view data) {
       size_t room = max_size_ > size_ ? static_cast<size_t>(max_size_ - size_) : 0;
       size_t cut = data.substr(0, room).rfind('\n');
       if (cut == std::string_view::npos) {
-        if (size_ > 0) {
-          rotate();
-          continue;
-        }
-        cut = data.find('\n');  // one line longer than max_size: it gets a file of its own
+        if (size_ > 0 && rotate()) continue;
+        // One line longer than max_size gets a file of its own; a rotation that must wait
+        // leaves all of it here.
+        cut = size_ > 0 ? data.size() - 1 : data.find('\n');
         if (cut == std::string_view::npos) cut = data.size() - 1;
       }
       part = data.substr(0, cut + 1);

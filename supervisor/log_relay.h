@@ -75,24 +75,36 @@ class OutputSink {
 };
 
 // <logs>/<name>.log, rotated to .1 .. .N-1 when it would pass max_size.
+// The oldest file's blocks are freed off the loop: freeing them may wait on the disk (ext4
+// mounted with `discard` discards synchronously; a rename over an existing file flushes the
+// renamed one first), seconds on a busy disk, which PID 1's loop must never spend. So the
+// oldest file is unlinked while a descriptor still holds it, every rename has a free target,
+// and that descriptor is closed on libuv's threadpool, where the blocks go. While
+// kMaxReleasing such closes wait (a disk stalled under a flood), the current file grows past
+// max_size instead of rotating; it rotates again once they are done. Without a loop, closed here.
 class LogFile {
  public:
-  LogFile(std::string path, std::uint64_t max_size, int max_files);
+  LogFile(std::string path, std::uint64_t max_size, int max_files, uv_loop_t* loop = nullptr);
   ~LogFile();
   // False when the write failed (disk full, ...); the file then misses those lines.
   bool write(std::string_view data);
   const std::string& path() const { return path_; }
+  int releasing() const { return *releasing_; }  // old files whose close is under way
+  static constexpr int kMaxReleasing = 16;
 
  private:
   bool open_file();
-  void rotate();
+  bool rotate();
+  void release(int fd);
   bool append(std::string_view data);
 
   std::string path_;
   std::uint64_t max_size_;
   int max_files_;
+  uv_loop_t* loop_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
+  std::shared_ptr<int> releasing_ = std::make_shared<int>(0);  // outlives the file for the callbacks
 };
 
 // Reads one service's combined stdout and stderr from a pipe and writes whole lines onward.

@@ -557,7 +557,7 @@ LogRelay* Service::relay() {
   if (role_ == Role::main) return nullptr;  // CMD keeps the terminal's stdio, as under tini
   if (!relay_) {
     std::unique_ptr<LogFile> file;
-    if (!ctx_.logs_dir.empty()) file = std::make_unique<LogFile>(log_path(), ctx_.log_max_size, ctx_.log_max_files);
+    if (!ctx_.logs_dir.empty()) file = std::make_unique<LogFile>(log_path(), ctx_.log_max_size, ctx_.log_max_files, ctx_.loop);
     relay_ = std::make_unique<LogRelay>(ctx_.loop, spec_.name, *ctx_.out, std::move(file), ctx_.format);
     relay_->set_tap([this](std::string_view lines) {
       if (ctx_.lines) ctx_.lines(spec_.name, lines);

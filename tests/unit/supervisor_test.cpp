@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -126,6 +127,63 @@ TEST(LogFile, RotatesAtMaxSizeKeepingMaxFiles) {
   EXPECT_NE(newest.find("line 9 "), std::string::npos);
   EXPECT_LE(newest.size(), 100u);
   EXPECT_NE(slurp(path + ".1").find("line 7 "), std::string::npos);
+}
+
+namespace {
+size_t open_fds() {
+  size_t n = 0;
+  for (DIR* d = opendir("/proc/self/fd"); d != nullptr;) {
+    if (!readdir(d)) {
+      closedir(d);
+      break;
+    }
+    ++n;
+  }
+  return n;
+}
+size_t files_in(const std::string& dir) {
+  size_t n = 0;
+  for (DIR* d = opendir(dir.c_str()); d != nullptr;) {
+    dirent* e = readdir(d);
+    if (!e) {
+      closedir(d);
+      break;
+    }
+    n += e->d_name[0] != '.';
+  }
+  return n;
+}
+}  // namespace
+
+// The oldest file is closed on the loop's threadpool: while kMaxReleasing closes wait, the
+// current file grows instead of rotating, and no file or descriptor is ever left behind.
+TEST(LogFile, ClosesTheOldestOffTheLoopAndWaitsWhenTooManyAreClosing) {
+  TempDir dir;
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  std::string path = dir.path + "/svc.log";
+  size_t fds_before = open_fds();
+  {
+    LogFile file(path, 100, 3, &loop);
+    std::string line = std::string(59, 'x') + "\n";  // one line per file
+    // A write per line, a rotation before each but the first: the first two have no oldest
+    // file to let go; each one after has.
+    for (int i = 0; i < 3 + LogFile::kMaxReleasing; ++i) ASSERT_TRUE(file.write(line));
+    EXPECT_EQ(file.releasing(), LogFile::kMaxReleasing);
+    EXPECT_EQ(files_in(dir.path), 3u);
+    ASSERT_TRUE(file.write(line + line + line));  // no rotation: all of it in the current file
+    EXPECT_EQ(slurp(path).size(), 4 * line.size());
+    EXPECT_EQ(files_in(dir.path), 3u);
+    for (int i = 0; i < 200 && file.releasing() > 0; ++i) uv_run(&loop, UV_RUN_ONCE);
+    EXPECT_EQ(file.releasing(), 0);
+    ASSERT_TRUE(file.write("last\n"));  // rotates again
+    EXPECT_EQ(slurp(path), "last\n");
+    EXPECT_EQ(slurp(path + ".1").size(), 4 * line.size());
+    EXPECT_EQ(files_in(dir.path), 3u);
+    for (int i = 0; i < 200 && file.releasing() > 0; ++i) uv_run(&loop, UV_RUN_ONCE);
+  }
+  EXPECT_EQ(open_fds(), fds_before);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 
 namespace {
