@@ -18,8 +18,10 @@ services:
     shell: "echo ticker-started; while :; do if [ -e $TMP/trigger ]; then rm -f $TMP/trigger; echo triggered-line; fi; sleep 0.05; done"
   - name: late
     shell: "sleep 2; exec python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\", $PORT)); s.listen(); time.sleep(300)'"
+  # Its counter is overwritten in place (1<>), never truncated: on ext4 closing a truncated
+  # file flushes it, and on a busy disk that slowed the service by itself.
   - name: flood
-    shell: "while [ ! -e $TMP/flood.go ]; do sleep 0.1; done; i=0; while [ ! -e $TMP/flood.stop ]; do seq 1 1000; i=\$((i+1)); echo \$i >$TMP/flood.count; done; exec sleep 300"
+    shell: "while [ ! -e $TMP/flood.go ]; do sleep 0.1; done; i=0; while [ ! -e $TMP/flood.stop ]; do seq 1 1000; i=\$((i+1)); echo \$i 1<>$TMP/flood.count; done; exec sleep 300"
   - name: bad
     shell: "while [ ! -e $TMP/bad.go ]; do sleep 0.1; done; exit 3"
     oneshot: true
