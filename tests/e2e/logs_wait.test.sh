@@ -168,10 +168,11 @@ expect_eq "$(service_field slow .state)" ready "slow when wait ready returned"
 ok "a wait ready held across a reload that restarts a required service returns 0 only once it is ready"
 
 # A follow of a service a reload removes ends with 0, saying so.
-"$WSINIT" logs -f -n 0 ticker >"$TMP/follow.out" 2>"$TMP/follow.err" &
+rm -f "$TMP/follow.out"  # an earlier follow's
+"$WSINIT" logs -f -n 1 ticker >"$TMP/follow.out" 2>"$TMP/follow.err" &
 FOLLOW=$!
 STARTED+=("$FOLLOW")
-sleep 0.3
+wait_until "[ -s $TMP/follow.out ]" 10  # its last line printed: the follow holds (a sleep raced a slow start)
 sed -i '/- name: ticker/,+1d' "$TMP/config.yaml"
 kill -HUP "$WS_PID"
 wait_until "! kill -0 $FOLLOW 2>/dev/null || grep -q 'Z' /proc/$FOLLOW/stat 2>/dev/null" 10
