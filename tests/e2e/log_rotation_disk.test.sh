@@ -54,7 +54,7 @@ plain_config "$TMP/config.yaml" <<YAML
 log: {max_size: 4KiB, max_files: 3}
 services:
   - name: flood
-    shell: "while [ ! -e $TMP/flood.go ]; do sleep 0.1; done; while [ ! -e $TMP/flood.stop ]; do seq 1 1000; done; exec sleep 300"
+    shell: "while [ ! -e $TMP/flood.go ]; do sleep 0.1; done; while [ ! -e $TMP/flood.stop ]; do seq 1 1000; sleep 0.02; done; exec sleep 300"
 YAML
 (echo "$BASHPID" >"$CG/cgroup.procs" && exec "$WSINIT" --config "$TMP/config.yaml") >"$TMP/out" 2>"$TMP/err" &
 WS_PID=$!
