@@ -23,6 +23,35 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The directory of cgroup path $2 in the hierarchy mounted with type $1 (cgroup2, or cgroup for
+# v1 with controller $3 among its options), mapped through the mount's root field as wsinit does.
+cgroup_dir() {
+  local type=$1 path=$2 controller=${3:-}
+  awk -v type="$type" -v path="$path" -v controller="$controller" '
+    { for (i = 7; i <= NF && $i != "-"; i++); fstype = $(i + 1); opts = $(i + 3) }
+    fstype != type { next }
+    type == "cgroup" && ("," opts ",") !~ ("," controller ",") { next }
+    { root = $4; point = $5; gsub(/\\040/, " ", point)
+      if (root == "/") { print point (path == "/" ? "" : path); exit }
+      if (path == root) { print point; exit }
+      if (index(path, root "/") == 1) { print point substr(path, length(root) + 1); exit } }
+  ' /proc/self/mountinfo
+}
+
+# A test's own cgroup, $CG: every process left in it stopped by pid, then it removed. Bounded:
+# 5 s (a process killed a moment ago may still hold it: rmdir is retried).
+CG=""
+remove_cgroup() {
+  [ -n "$CG" ] && [ -d "$CG" ] || return 0
+  local pid i
+  for ((i = 0; i < 50; i++)); do
+    for pid in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+    rmdir "$CG" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "warning: could not remove $CG" >&2
+}
+
 fail() {
   echo "FAIL: $*" >&2
   if [ -s "$TMP/err" ]; then

@@ -15,34 +15,11 @@ skip() {
 }
 [ "$(id -u)" = 0 ] || skip "making a cgroup needs root"
 
-# The directory of the v1 blkio hierarchy's cgroup path $1, mapped through the mount's root.
-blkio_dir() {
-  awk -v path="$1" '
-    { for (i = 7; i <= NF && $i != "-"; i++); fstype = $(i + 1); opts = $(i + 3) }
-    fstype != "cgroup" || ("," opts ",") !~ /,blkio,/ { next }
-    { root = $4; point = $5; gsub(/\\040/, " ", point)
-      if (root == "/") { print point (path == "/" ? "" : path); exit }
-      if (path == root) { print point; exit }
-      if (index(path, root "/") == 1) { print point substr(path, length(root) + 1); exit } }
-  ' /proc/self/mountinfo
-}
-
-CG=""
-remove_cgroup() {
-  [ -n "$CG" ] && [ -d "$CG" ] || return 0
-  local pid i
-  for ((i = 0; i < 50; i++)); do
-    for pid in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
-    rmdir "$CG" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "warning: could not remove $CG" >&2
-}
 trap 'cleanup; remove_cgroup' EXIT
 
 own=$(awk -F: '("," $2 ",") ~ /,blkio,/ { print $3; exit }' /proc/self/cgroup)
 [ -n "$own" ] || skip "no cgroup v1 blkio controller"
-parent=$(blkio_dir "$own")
+parent=$(cgroup_dir cgroup "$own" blkio)
 [ -n "$parent" ] && [ -f "$parent/blkio.throttle.write_iops_device" ] || skip "the v1 blkio hierarchy of $own is not mounted here"
 device=$(findmnt -no MAJ:MIN -T "$TMP" | tr -d ' ')
 [ -n "$device" ] || skip "no device under $TMP"

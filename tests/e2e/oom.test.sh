@@ -26,36 +26,8 @@ skip() {
 LIMIT_MIB=96
 LIMIT=$((LIMIT_MIB << 20))
 
-# The directory of cgroup path $2 of the hierarchy mounted with type $1 (and, for v1, the
-# memory option), mapped through the mount's root field as wsinit does.
-cgroup_dir() {
-  local type=$1 path=$2
-  awk -v type="$type" -v path="$path" '
-    { for (i = 7; i <= NF && $i != "-"; i++); fstype = $(i + 1); opts = $(i + 3) }
-    fstype != type { next }
-    type == "cgroup" && ("," opts ",") !~ /,memory,/ { next }
-    { root = $4; point = $5; gsub(/\\040/, " ", point)
-      if (root == "/") { print point (path == "/" ? "" : path); exit }
-      if (path == root) { print point; exit }
-      if (index(path, root "/") == 1) { print point substr(path, length(root) + 1); exit } }
-  ' /proc/self/mountinfo
-}
-
 swap_on() { [ "$(sed 1d /proc/swaps | wc -l)" -gt 0 ]; }
 
-CG=""
-# Every process left in the test's cgroup, by pid, then the cgroup itself. Bounded: 5 s.
-# (A process killed a moment ago may still hold it: rmdir is retried.)
-remove_cgroup() {
-  [ -n "$CG" ] && [ -d "$CG" ] || return 0
-  local pid i
-  for ((i = 0; i < 50; i++)); do
-    for pid in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
-    rmdir "$CG" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "warning: could not remove $CG" >&2
-}
 trap 'cleanup; remove_cgroup' EXIT
 
 # Makes $CG: a fresh cgroup below ours, limited to LIMIT bytes of memory and no swap.
@@ -64,7 +36,7 @@ make_cgroup() {
   if [ "$VERSION" = v1 ]; then
     own=$(awk -F: '("," $2 ",") ~ /,memory,/ { print $3; exit }' /proc/self/cgroup)
     [ -n "$own" ] || skip "no cgroup v1 memory controller (/proc/self/cgroup has no memory line)"
-    parent=$(cgroup_dir cgroup "$own")
+    parent=$(cgroup_dir cgroup "$own" memory)
     [ -n "$parent" ] && [ -f "$parent/memory.oom_control" ] || skip "the v1 memory hierarchy of $own is not mounted here"
     CG="$parent/wsinit-oom-test-$$-$RANDOM"
     mkdir "$CG" || skip "cannot make a cgroup in $parent"
