@@ -157,12 +157,16 @@ bool LogFile::open_file() {
   return true;
 }
 
-// False, with nothing changed, while kMaxReleasing old files are still being closed.
+// False, with nothing changed, while kMaxReleasing old files are still being closed or the
+// oldest cannot be held open.
 bool LogFile::rotate() {
   if (*releasing_ >= kMaxReleasing) return false;
   std::string oldest = max_files_ <= 1 ? path_ : path_ + "." + std::to_string(max_files_ - 1);
   int held = max_files_ <= 1 ? std::exchange(fd_, -1)
                              : open(oldest.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  // Not held for want of a descriptor (EMFILE, ...): unlinking it would free it here, so the
+  // current file grows until a later try holds it. Missing, or a symlink, frees nothing.
+  if (held < 0 && max_files_ > 1 && errno != ENOENT && errno != ELOOP) return false;
   unlink(oldest.c_str());  // a missing one is fine; held, its blocks stay until `held` is closed
   if (fd_ >= 0) close(fd_);  // still linked: nothing is freed
   fd_ = -1;
