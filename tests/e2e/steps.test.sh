@@ -24,7 +24,7 @@ services:
     oneshot: true
     after: [hang]
   - name: lazy
-    command: [sleep, "1000"]
+    shell: "echo \$\$ > $TMP/lazy.pid; exec sleep 1000"
     ready: {tcp: $port, timeout: 60s}
     timeout: 1s
     required: true
@@ -32,11 +32,13 @@ services:
 YAML
 started=$(date +%s%N)
 start_subreaper --config "$TMP/timeout.yaml"
-wait_until "[ -s $TMP/hang-child.pid ]" 5
-hang_pid=$(service_field hang .pid)
+# The pids from the processes themselves: a status read may come after the 1 s timeouts on a
+# loaded machine, when both have been stopped already.
+wait_until "[ -s $TMP/hang-child.pid ] && [ -s $TMP/lazy.pid ]" 5
 child_pid=$(cat "$TMP/hang-child.pid")
-lazy_pid=$(service_field lazy .pid)
-[ "$hang_pid" -gt 0 ] && [ "$lazy_pid" -gt 0 ] || fail "hang and lazy should be running"
+hang_pid=$(ps -o ppid= -p "$child_pid" | tr -d ' ')
+lazy_pid=$(cat "$TMP/lazy.pid")
+[ "${hang_pid:-0}" -gt 1 ] && [ "$lazy_pid" -gt 1 ] || fail "hang and lazy should have started (hang's shell: '$hang_pid', lazy: '$lazy_pid')"
 wait_status '[.services[] | select(.name == "hang")][0].state == "failed"' 8
 elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 [ "$elapsed_ms" -ge 1000 ] && [ "$elapsed_ms" -lt 5000 ] || fail "hang failed after ${elapsed_ms} ms (expected 1 s to 5 s)"
