@@ -150,10 +150,17 @@ export WSINIT_SOCKET="$TMP/run/wsinit.sock"
 
 status_json() { "$WSINIT" status --json; }
 
+# Whether the jq expression is true of `wsinit status --json`. A status that could not be read
+# is not: jq 1.6's -e exits 0 on empty input.
+status_is() {
+  local s
+  s=$(status_json 2>/dev/null) && [ -n "$s" ] && jq -e "$1" >/dev/null <<<"$s"
+}
+
 # Waits until the jq expression is true of `wsinit status --json`.
 wait_status() {
   local expr=$1 limit=${2:-10}
-  wait_until "status_json 2>/dev/null | jq -e '$expr' >/dev/null" "$limit"
+  wait_until "status_is $(printf %q "$expr")" "$limit"
 }
 
 # The value of a jq expression over the status of service $1.

@@ -55,11 +55,9 @@ key_opts() { echo "-i $TMP/key_$1 -o IdentitiesOnly=yes -o PasswordAuthenticatio
 key_login() { ssh_ws $(key_opts config) "$user@127.0.0.1" "$@"; }
 home_key_login() { ssh_ws $(key_opts home) "$user@127.0.0.1" "$@"; }
 empty_password_login() { ssh_ws -o PubkeyAuthentication=no -o IdentitiesOnly=yes "$user@127.0.0.1" "$@"; }
-# Not wait_status: jq 1.6's -e exits 0 on empty input, which is what it reads while wsinit is
-# not answering yet.
 start_ws() {
   start_as_workspace_user --config "$TMP/config.yaml"
-  wait_until "[ \"\$(status_json 2>/dev/null | jq -r .state)\" = ready ]" 20
+  wait_status '.state == "ready"' 20
 }
 stop_ws() {
   kill -TERM "$WS_PID"
