@@ -7,25 +7,13 @@
 # static build only (an ASan build is dynamic: the root has no libc).
 source "$(dirname "$0")/lib.sh"
 
-busybox=/bin/busybox
-file -L "$busybox" | grep -q "statically linked" || fail "$busybox is not Debian's busybox-static"
-file -L "$WSINIT" | grep -q "statically linked" || fail "$WSINIT is not the static build"
 /usr/bin/python3 -c 'import paramiko' 2>/dev/null || fail "python3-paramiko is missing (scripts/install-deps installs it)"
 uid=1000770000
 user=gitlab-workspaces
 port=60022
 chroot=$(command -v chroot)
 root="$TMP/root"
-mkdir -p "$root/bin" "$root/etc/wsinit" "$root/www" "$root/tmp" "$root/proc" "$root/dev" "$root/home" "$root/projects"
-cp "$busybox" "$root/bin/busybox"
-for tool in sh cat stty tty ls sleep ps id env; do ln -s busybox "$root/bin/$tool"; done
-cp "$WSINIT" "$root/wsinit"
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
-printf 'root:x:0:\n' >"$root/etc/group"
-chmod 664 "$root/etc/passwd"
-chmod 775 "$root/home" "$root/projects"
-chmod 1777 "$root/tmp"
-printf 'served\n' >"$root/www/index.html"
+busybox_root "$root" cat stty tty ls sleep ps id env
 [ -z "$(find "$root" -name 'sshd*' -type f)" ] || fail "the root holds an sshd"
 ssh-keygen -q -t ed25519 -N '' -C e2e -f "$TMP/key"
 cat >"$root/etc/wsinit/wsinit.yaml" <<YAML

@@ -8,24 +8,10 @@
 # build is dynamic: the root has no libc).
 source "$(dirname "$0")/lib.sh"
 
-busybox=/bin/busybox
-file -L "$busybox" | grep -q "statically linked" || fail "$busybox is not Debian's busybox-static"
-file -L "$WSINIT" | grep -q "statically linked" || fail "$WSINIT is not the static build"
 uid=1000770000
 chroot=$(command -v chroot)
 root="$TMP/root"
-mkdir -p "$root/bin" "$root/etc/wsinit" "$root/www" "$root/tmp" "$root/proc" "$root/home" "$root/projects"
-cp "$busybox" "$root/bin/busybox"
-ln -s busybox "$root/bin/sh"
-cp "$WSINIT" "$root/wsinit"
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
-printf 'root:x:0:\n' >"$root/etc/group"
-# What GitLab's docs ask of an image: /etc/passwd and /home writable by group 0; the projects
-# volume writable by the pod's group 0 (fsGroup).
-chmod 664 "$root/etc/passwd"
-chmod 775 "$root/home" "$root/projects"
-chmod 1777 "$root/tmp"
-printf 'served\n' >"$root/www/index.html"
+busybox_root "$root"
 cat >"$root/etc/wsinit/wsinit.yaml" <<'YAML'
 version: 1
 profile: gitlab

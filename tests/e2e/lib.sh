@@ -150,6 +150,27 @@ export WSINIT_SOCKET="$TMP/run/wsinit.sock"
 
 status_json() { "$WSINIT" status --json; }
 
+# A root with nothing in it but Debian's busybox-static and the static wsinit (at /wsinit), as
+# an image GitLab's docs describe it: /etc/passwd and /home writable by group 0, the projects
+# volume by the pod's group 0 (fsGroup), /www holding "served". Arguments after the root are
+# busybox applets linked into /bin (sh always is).
+busybox_root() {
+  local root=$1 tool
+  shift
+  file -L /bin/busybox | grep -q "statically linked" || fail "/bin/busybox is not Debian's busybox-static"
+  file -L "$WSINIT" | grep -q "statically linked" || fail "$WSINIT is not the static build"
+  mkdir -p "$root"/{bin,etc/wsinit,www,tmp,proc,dev,home,projects}
+  cp /bin/busybox "$root/bin/busybox"
+  for tool in sh "$@"; do ln -s busybox "$root/bin/$tool"; done
+  cp "$WSINIT" "$root/wsinit"
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+  printf 'root:x:0:\n' >"$root/etc/group"
+  chmod 664 "$root/etc/passwd"
+  chmod 775 "$root/home" "$root/projects"
+  chmod 1777 "$root/tmp"
+  printf 'served\n' >"$root/www/index.html"
+}
+
 # Whether the jq expression is true of `wsinit status --json`. A status that could not be read
 # is not: jq 1.6's -e exits 0 on empty input.
 status_is() {
