@@ -652,7 +652,7 @@ TEST(ControlRequest, ParsesTheProtocolAndRefusesTheRest) {
   EXPECT_EQ(r.error, "'../etc' is not a service name");
   r = parse_control_request("reboot \x01\xff\n", false);
   EXPECT_EQ(r.kind, Kind::invalid);
-  EXPECT_EQ(r.error, "unknown request 'reboot ??' (expected: status, status --json, start|stop|restart NAME, logs NAME "
+  EXPECT_EQ(r.error, "unknown request 'reboot ?\?' (expected: status, status --json, start|stop|restart NAME, logs NAME "
                      "LINES [follow], wait ready TIMEOUT_MS, wait service NAME TIMEOUT_MS, wait port PORT TIMEOUT_MS)");
   r = parse_control_request(std::string(kMaxControlRequest + 1, 'x'), false);
   EXPECT_EQ(r.kind, Kind::invalid);
