@@ -64,11 +64,15 @@ print("%.3f" % (seen - float(open(sys.argv[2]).read())))' "$since" "$2"
 
 wait_status '.ports | any(.port == 5173 and .service == "vite")' 10
 wait_status '.ports | any(.port == 8080 and .service == "web")' 5
+# The ASan build samples 2 to 3 times slower, so its 1% budget defers it as much: 3.1 s was
+# seen on a loaded machine. It gets 5 s; the release build is held to 2 s.
+bound=2
+if is_asan_build; then bound=5; fi
 for p in "5173 vite" "8080 web"; do
   set -- $p
   delay=$(detection_delay "$1" "$TMP/$2.bound")
-  python3 -c "import sys; sys.exit(0 if float('$delay') <= 2.0 else 1)" ||
-    fail "port $1 was seen ${delay}s after the service listened (expected within 2 s)"
+  python3 -c "import sys; sys.exit(0 if float('$delay') <= $bound else 1)" ||
+    fail "port $1 was seen ${delay}s after the service listened (expected within $bound s)"
   ok "port $1: seen ${delay}s after service $2 listened"
 done
 
