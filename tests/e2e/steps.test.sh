@@ -14,7 +14,7 @@ port=$(free_port)
 plain_config "$TMP/timeout.yaml" <<YAML
 services:
   - name: hang
-    shell: "sleep 1000 & echo \$! > $TMP/hang-child.pid; wait"
+    shell: "echo \$\$ > $TMP/hang.pid; sleep 1000 & echo \$! > $TMP/hang-child.pid; wait"
     oneshot: true
     restart: never
     timeout: 1s
@@ -35,10 +35,9 @@ start_subreaper --config "$TMP/timeout.yaml"
 # The pids from the processes themselves: a status read may come after the 1 s timeouts on a
 # loaded machine, when both have been stopped already.
 wait_until "[ -s $TMP/hang-child.pid ] && [ -s $TMP/lazy.pid ]" 5
+hang_pid=$(cat "$TMP/hang.pid")
 child_pid=$(cat "$TMP/hang-child.pid")
-hang_pid=$(ps -o ppid= -p "$child_pid" | tr -d ' ')
 lazy_pid=$(cat "$TMP/lazy.pid")
-[ "${hang_pid:-0}" -gt 1 ] && [ "$lazy_pid" -gt 1 ] || fail "hang and lazy should have started (hang's shell: '$hang_pid', lazy: '$lazy_pid')"
 wait_status '[.services[] | select(.name == "hang")][0].state == "failed"' 8
 elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 [ "$elapsed_ms" -ge 1000 ] && [ "$elapsed_ms" -lt 5000 ] || fail "hang failed after ${elapsed_ms} ms (expected 1 s to 5 s)"
